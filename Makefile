@@ -1,0 +1,32 @@
+# The README's two commands: `make train` (the main job) and `make test` (every test).
+# Each sets up what it needs: a virtual environment with the pinned versions, and data.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: train test data clean
+
+$(STAMP): setup.py settings.ini constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip check
+	touch $(STAMP)
+
+# Full Fashion-MNIST from Debian when we can install it; otherwise minitrain uses its embedded subset.
+data:
+	@if [ ! -d /usr/share/datasets/fashion-mnist ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1)) || \
+	  echo "could not install dataset-fashion-mnist: training uses the embedded subset"; fi
+
+train: $(STAMP) data
+	$(BIN)/python -m minitrain train $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python scripts/check_export.py
+	$(BIN)/nbdev_test --n_workers 2
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) _proc _docs .pytest_cache

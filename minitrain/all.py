@@ -1,0 +1,3 @@
+"Everything minitrain exports, stage by stage: `from minitrain.all import *`."
+from .core import *
+from .datasets import *

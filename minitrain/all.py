@@ -2,3 +2,4 @@
 from .core import *
 from .datasets import *
 from .data import *
+from .optimizer import *

@@ -3,3 +3,4 @@ from .core import *
 from .datasets import *
 from .data import *
 from .optimizer import *
+from .learner import *

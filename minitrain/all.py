@@ -4,3 +4,4 @@ from .datasets import *
 from .data import *
 from .optimizer import *
 from .learner import *
+from .schedule import *

@@ -1,0 +1,151 @@
+import math
+from functools import partial
+import pytest
+import torch
+from torch import nn
+import torch.nn.functional as F
+from minitrain.core import set_seed
+from minitrain.data import Dataset, DataLoaders
+from minitrain.optimizer import SGD, Adam
+from minitrain.learner import Learner, TrainCB, MetricsCB, Callback
+from minitrain.schedule import (sched_lin, sched_cos, sched_no, sched_exp, combine_scheds, cos_1cycle_anneal,
+    ParamSchedulerCB, BatchSchedCB, EpochSchedCB, RecorderCB, LRFinderCB, rec_lr, rec_mom, rec_loss,
+    get_hyper, set_hyper, valley, one_cycle_scheds)
+
+N, BS = 64, 16  # 4 training batches an epoch
+
+def make_learner(opt_func=SGD, seed=0, cbs=(), lr=0.1, n=N):
+    set_seed(seed)
+    x = torch.randn(n, 4)
+    y = x @ torch.tensor([1., -2., 3., 0.5]) + 0.1*torch.randn(n)
+    dls = DataLoaders.from_dsets(Dataset(x, y[:, None]), Dataset(x[:16], y[:16, None]), bs=BS, shuffle=True)
+    return Learner(nn.Linear(4, 1), dls, F.mse_loss, lr=lr, cbs=[TrainCB(), *cbs], opt_func=opt_func)
+
+def weights(learn): return [p.detach().clone() for p in learn.model.parameters()]
+
+@pytest.mark.parametrize('f,start,mid,end', [(sched_lin(2, 0), 2, 1, 0), (sched_cos(2, 0), 2, 1, 0),
+                                              (sched_no(2, 0), 2, 2, 2), (sched_exp(1, 100), 1, 10, 100)])
+def test_annealers_hit_their_end_points(f, start, mid, end):
+    assert math.isclose(f(0), start) and math.isclose(f(0.5), mid) and math.isclose(f(1), end, abs_tol=1e-12)
+
+def test_combine_scheds():
+    f = combine_scheds([0.25, 0.75], [sched_lin(0, 1), sched_lin(1, 0)])
+    assert [f(p) for p in (0, 0.125, 0.25, 0.625, 1)] == [0, 0.5, 1, 0.5, 0]
+    g = combine_scheds([0, 1], [sched_no(5, 5), sched_lin(1, 2)])  # an empty piece is skipped
+    assert g(0) == 1 and g(1) == 2
+
+@pytest.mark.parametrize('pcts,msg', [([0.5, 0.6], 'sum to 1'), ([-0.5, 1.5], 'non-negative'), ([1.], 'one pct each')])
+def test_combine_scheds_bad_pcts(pcts, msg):
+    with pytest.raises(ValueError, match=msg): combine_scheds(pcts, [sched_no(1, 1)]*2)
+
+def expected(f, n_epochs, n_iter=N//BS):
+    total = n_epochs*n_iter
+    return [f(i/total) for i in range(total)]
+
+@pytest.mark.parametrize('opt_func', [SGD, partial(torch.optim.SGD, momentum=0.9), torch.optim.Adam, Adam])
+def test_param_scheduler_end_points(opt_func):
+    f = sched_lin(1.0, 0.0)
+    rec = RecorderCB(lr=rec_lr)
+    make_learner(opt_func, cbs=[ParamSchedulerCB('lr', f), rec]).fit(2)
+    assert rec.recs['lr'] == expected(f, 2)
+    assert rec.recs['lr'][0] == 1.0 and rec.recs['lr'][-1] == f(7/8)
+
+@pytest.mark.parametrize('opt_func,key', [(partial(SGD, mom=0.9), 'mom'), (partial(torch.optim.SGD, momentum=0.9), 'momentum'),
+                                          (torch.optim.Adam, 'betas')])
+def test_schedules_momentum_under_any_name(opt_func, key):
+    f = sched_cos(0.95, 0.85)
+    rec = RecorderCB(mom=rec_mom)
+    learn = make_learner(opt_func, cbs=[ParamSchedulerCB(lr=sched_no(0.01, 0.01), mom=f), rec])
+    learn.fit(1)
+    assert rec.recs['mom'] == pytest.approx(expected(f, 1))
+    pg = learn.opt.param_groups[0]
+    assert (pg[key][0] if key == 'betas' else pg[key]) == pytest.approx(f(3/4))
+
+def test_unknown_hyper_fails_before_training():
+    learn = make_learner(torch.optim.SGD)
+    w = weights(learn)
+    with pytest.raises(KeyError, match="unknown hyper 'learning_rate'.*lr"):
+        learn.fit(1, cbs=[ParamSchedulerCB('learning_rate', sched_lin(1, 0))])
+    assert all(torch.equal(a, b) for a, b in zip(w, weights(learn)))
+    with pytest.raises(ValueError, match='nothing to schedule'): ParamSchedulerCB()
+    with pytest.raises(TypeError, match='not a function of pos'): ParamSchedulerCB(lr=0.1)
+
+def test_scheduling_across_several_fits():
+    f = sched_lin(0.2, 0.0)
+    learn = make_learner()
+    runs = []
+    for _ in range(2):
+        rec = RecorderCB(lr=rec_lr)
+        learn.fit(1, cbs=[ParamSchedulerCB('lr', f), rec])
+        runs.append(rec.recs['lr'])
+    assert runs[0] == runs[1] == expected(f, 1)
+    assert not any(isinstance(cb, (ParamSchedulerCB, RecorderCB)) for cb in learn.cbs)
+
+def test_resumed_fit_continues_the_schedule():
+    f = sched_cos(0.3, 0.01)
+    rec = RecorderCB(lr=rec_lr)
+    make_learner(cbs=[ParamSchedulerCB('lr', f), rec]).fit(3, start_epoch=1)
+    assert rec.recs['lr'] == expected(f, 3)[N//BS:]
+
+def test_batch_sched_cb_drives_torch_schedulers():
+    rec = RecorderCB(lr=rec_lr)
+    sched = partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=0.1, total_steps=2*N//BS, cycle_momentum=False)
+    make_learner(SGD, cbs=[BatchSchedCB(sched), rec]).fit(2)
+    ref_opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+    ref = sched(ref_opt)
+    lrs = []
+    for _ in range(2*N//BS):
+        lrs.append(ref_opt.param_groups[0]['lr']); ref_opt.step(); ref.step()
+    assert rec.recs['lr'] == pytest.approx(lrs)
+
+def test_epoch_sched_cb():
+    rec = RecorderCB(lr=rec_lr)
+    make_learner(torch.optim.SGD, cbs=[EpochSchedCB(partial(torch.optim.lr_scheduler.StepLR, step_size=1, gamma=0.5)), rec]).fit(3)
+    assert rec.recs['lr'] == pytest.approx([0.1]*4 + [0.05]*4 + [0.025]*4)
+
+def test_fit_one_cycle_shape():
+    rec = RecorderCB(lr=rec_lr, mom=rec_mom)
+    make_learner(partial(SGD, mom=0.9), n=256).fit_one_cycle(2, lr_max=0.1, cbs=[rec])  # 32 batches
+    lrs, moms = rec.recs['lr'], rec.recs['mom']
+    assert math.isclose(lrs[0], 0.1/25) and math.isclose(moms[0], 0.95)
+    peak = lrs.index(max(lrs))
+    assert peak == 8 and math.isclose(lrs[peak], 0.1) and math.isclose(moms[peak], 0.85)  # pct_start 0.25 of 32
+    assert lrs[-1] < 0.1/100 and moms[-1] > 0.94
+    assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak+1:]))
+
+def test_fit_one_cycle_without_momentum_hyper_needs_moms_none():
+    learn = make_learner(torch.optim.Adagrad)
+    with pytest.raises(KeyError, match="unknown hyper 'mom'"): learn.fit_one_cycle(1)
+    learn.fit_one_cycle(1, moms=None)
+
+def test_valley():
+    losses = [3, 2.9, 2.5, 2.0, 1.5, 1.2, 1.1, 1.3, 5.0]
+    i = valley(losses)
+    assert 1 <= i <= 6
+    with pytest.raises(ValueError, match='at least 2'): valley([1.0])
+
+def test_lr_finder_stops_on_explosion():
+    cb = LRFinderCB(gamma=2, max_mult=3)
+    make_learner(n=4096).fit(5, cbs=[cb], lr=1e-4)
+    assert len(cb.lrs) < 5*4096//BS  # stopped early
+    assert cb.losses[-1] > 3*min(cb.losses) or math.isnan(cb.losses[-1])
+    assert all(math.isclose(b/a, 2) for a, b in zip(cb.lrs, cb.lrs[1:]))
+    with pytest.raises(ValueError, match='gamma must be > 1'): LRFinderCB(gamma=1)
+
+def test_lr_find_restores_everything():
+    learn = make_learner(partial(SGD, mom=0.9), n=512, cbs=[MetricsCB()])
+    learn.fit(1)
+    opt, w, sd = learn.opt, weights(learn), learn.opt.state_dict()
+    res = learn.lr_find(plot=False)
+    assert learn.opt is opt and all(torch.equal(a, b) for a, b in zip(w, weights(learn)))
+    assert torch.equal(opt.state_dict()['state'][0]['grad_avg'], sd['state'][0]['grad_avg'])
+    assert res.valley in res.lrs and len(res.lrs) == len(res.losses) and res.lrs[0] == 1e-5
+    assert len(learn.metrics.log) == 2 and not any(isinstance(cb, LRFinderCB) for cb in learn.cbs)
+
+def test_lr_find_then_fit_equals_fit_alone():
+    a = make_learner(seed=3, n=256)
+    a.fit_one_cycle(2)
+    b = make_learner(seed=3, n=256)
+    b.lr_find(plot=False)
+    b.fit_one_cycle(2)
+    assert all(torch.equal(x, y) for x, y in zip(weights(a), weights(b)))

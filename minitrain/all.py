@@ -5,3 +5,5 @@ from .data import *
 from .optimizer import *
 from .learner import *
 from .schedule import *
+from .tracking import *
+from .distributed import *

@@ -1,0 +1,73 @@
+"""One rank of the multi-process tests in test_distributed.py, and a complete script to launch with torchrun:
+
+    torchrun --nproc_per_node=2 tests/dist_worker.py OUT_DIR [--fail-at N]
+
+Trains a small classifier with `DistributedCB` (each rank starts from different weights: DDP must copy
+rank 0's), then runs a second, validation-only fit in the same process group, inside an `except` block.
+Each rank saves its weights, metrics logs and the training samples it saw to OUT_DIR/rank<r>.pt. With
+`--fail-at N`, rank 1 raises at training batch N of the first epoch instead.
+"""
+import argparse, os
+from datetime import timedelta
+from pathlib import Path
+import torch
+import torch.distributed as dist
+from torch import nn
+import torch.nn.functional as F
+from torcheval.metrics import MulticlassAccuracy
+from minitrain.data import Dataset, DataLoaders
+from minitrain.optimizer import SGD
+from minitrain.learner import Learner, Callback, TrainCB, MetricsCB, ProgressCB
+from minitrain.distributed import DistributedCB
+
+N_TRAIN, N_VALID, BS, EPOCHS, LR, SEED = 64, 21, 8, 2, 0.5, 1234
+
+def make_dls(bs: int) -> DataLoaders:
+    "The same data in every process: training batches of `bs` (shuffled), validation batches of `2*bs`."
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(N_TRAIN + N_VALID, 4, generator=g)
+    y = (x @ torch.randn(4, 3, generator=g)).argmax(1)
+    return DataLoaders.from_dsets(Dataset(x[:N_TRAIN], y[:N_TRAIN]), Dataset(x[N_TRAIN:], y[N_TRAIN:]), bs=bs)
+
+class SeenCB(Callback):
+    "Record, per training epoch, the indices in `ds` of the samples in each training batch."
+    def __init__(self, ds):
+        self.ids, self.seen = {tuple(r.tolist()): i for i, r in enumerate(ds.x)}, []
+    def before_epoch(self, learn):
+        if learn.training: self.seen.append([])
+    def after_batch(self, learn):
+        if learn.training: self.seen[-1].append([self.ids[tuple(r.tolist())] for r in learn.batch[0]])
+
+def make_learner(dls, cbs, init_seed=0) -> Learner:
+    "A small MLP classifier, initialised from `init_seed`, with accuracy and a progress table."
+    torch.manual_seed(init_seed)  # (set_seed would also do; its first call costs seconds importing torch's compiler)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+    return Learner(model, dls, F.cross_entropy, lr=LR, opt_func=SGD,
+                   cbs=[TrainCB(), MetricsCB(MulticlassAccuracy(num_classes=3)), ProgressCB(bar=False), *cbs])
+
+class FailCB(Callback):
+    "Raise on rank 1 at training batch `at`."
+    def __init__(self, at): self.at = at
+    def after_batch(self, learn):
+        if learn.rank == 1 and learn.training and learn.iter == self.at:
+            raise RuntimeError(f"rank 1 fails on purpose at batch {self.at}")
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument('out', type=Path)
+    ap.add_argument('--fail-at', type=int)
+    args = ap.parse_args()
+    dls = make_dls(BS)
+    seen = SeenCB(dls.train.ds)
+    learn = make_learner(dls, [DistributedCB(seed=SEED, timeout=timedelta(seconds=60)), seen],
+                         init_seed=int(os.environ.get('RANK', 0)))
+    try: learn.fit(EPOCHS, cbs=[] if args.fail_at is None else [FailCB(args.fail_at)])
+    finally: print(f"rank {learn.rank}: process group up after fit: {dist.is_initialized()}", flush=True)
+    train_log = learn.metrics.log
+    try: raise KeyError('an error the script handles')
+    except KeyError: learn.fit(1, train=False)  # this fit did not fail: the group stays up
+    print(f"rank {learn.rank}: process group up after validation: {dist.is_initialized()}", flush=True)
+    torch.save(dict(is_main=learn.is_main, weights=learn.model.state_dict(), log=train_log,
+                    valid_log=learn.metrics.log, seen=seen.seen), args.out/f'rank{learn.rank}.pt')
+
+if __name__ == '__main__': main()

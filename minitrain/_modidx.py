@@ -417,6 +417,7 @@ d = { 'settings': { 'branch': 'main',
                                     'minitrain.tracking._some': ('tracking.html#_some', 'minitrain/tracking.py'),
                                     'minitrain.tracking._stateful_cbs': ('tracking.html#_stateful_cbs', 'minitrain/tracking.py'),
                                     'minitrain.tracking._write_atomic': ('tracking.html#_write_atomic', 'minitrain/tracking.py'),
+                                    'minitrain.tracking.bare_model': ('tracking.html#bare_model', 'minitrain/tracking.py'),
                                     'minitrain.tracking.load': ('tracking.html#load', 'minitrain/tracking.py'),
                                     'minitrain.tracking.monitor_names': ('tracking.html#monitor_names', 'minitrain/tracking.py'),
                                     'minitrain.tracking.save': ('tracking.html#save', 'minitrain/tracking.py')}}}

@@ -13,7 +13,7 @@ from .learner import Learner, Callback, CancelFitException, MetricsCB
 from .schedule import BaseSchedCB, LRFinderCB
 
 # %% auto #0
-__all__ = ['TerminateOnNaNCB', 'monitor_names', 'TrackerCB', 'EarlyStoppingCB', 'SaveModelCB', 'ResumeCB']
+__all__ = ['TerminateOnNaNCB', 'monitor_names', 'TrackerCB', 'EarlyStoppingCB', 'bare_model', 'SaveModelCB', 'ResumeCB']
 
 # %% ../nbs/07_tracking.ipynb #56660cc3
 def _searching(learn) -> bool:
@@ -207,8 +207,8 @@ def _checkpoint(learn) -> dict:
     "The training state of `learn` at the end of epoch `learn.epoch`, as a dict (of references, not copies)."
     metrics = _find_metrics(learn)
     return {'format': _FORMAT, 'epoch': getattr(learn, 'epoch', -1), 'n_epochs': getattr(learn, 'n_epochs', None),
-            'model': learn.model.state_dict(),
-            'grads': {n: p.grad for n, p in learn.model.named_parameters() if p.grad is not None},
+            'model': bare_model(learn).state_dict(),
+            'grads': {n: p.grad for n, p in bare_model(learn).named_parameters() if p.grad is not None},
             'opt': None if learn.opt is None else learn.opt.state_dict(),
             'cbs': {k: _cb_state_target(cb).state_dict() for k, cb in _stateful_cbs(learn).items()},
             'log': None if metrics is None else metrics.log,
@@ -232,6 +232,11 @@ def _check_safe(o, where='checkpoint'):
                         "(torch.load(weights_only=True)); a callback's state_dict() must return only those")
 
 # %% ../nbs/07_tracking.ipynb #edf51dc7
+def bare_model(learn) -> torch.nn.Module:
+    "`learn.model` without the `DistributedDataParallel` wrapper a distributed fit puts around it (checkpoints hold the bare model's weights)."
+    m = learn.model
+    return m.module if isinstance(m, torch.nn.parallel.DistributedDataParallel) else m
+
 def _write_atomic(obj, path: Path):
     "`torch.save` `obj` to `path` through a temporary file in the same folder, renamed over `path` once on disk."
     tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
@@ -251,8 +256,9 @@ def _write_atomic(obj, path: Path):
 
 # %% ../nbs/07_tracking.ipynb #8df90a20
 def save(self: Learner, path) -> Path:
-    "Write the training state (model, optimizer, epoch, scheduler states, metrics log, RNG states) to `path`, atomically."
+    "Write the training state (model, optimizer, epoch, scheduler states, metrics log, RNG states) to `path`, atomically; in a distributed run only the main process (`learn.is_main`) writes."
     path = Path(path)
+    if not getattr(self, 'is_main', True): return path  # under DistributedCB only rank 0 writes
     ckpt = _checkpoint(self)
     _check_safe(ckpt)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -283,7 +289,7 @@ def _some(names: list, n=5) -> str:
 
 def _check_model(learn, ckpt: dict, path):
     "Raise, listing every difference, unless the checkpoint's weights fit `learn.model` name for name and shape for shape."
-    have, saved = learn.model.state_dict(), ckpt['model']
+    have, saved = bare_model(learn).state_dict(), ckpt['model']
     problems = [f"{k}: shape {list(v.shape)} in the checkpoint, {list(have[k].shape)} in the model"
                 for k, v in saved.items() if k in have and v.shape != have[k].shape]
     if missing := [k for k in have if k not in saved]: problems.append(f"missing from the checkpoint: {_some(missing)}")
@@ -319,10 +325,10 @@ def _load_opt_state(opt, sd: dict):
 
 def _restore(learn, ckpt: dict, model_only=False):
     "Load the checked checkpoint `ckpt` into `learn`: the weights and, unless `model_only`, gradients, optimizer state, epoch and RNG states."
-    learn.model.load_state_dict(ckpt['model'])
+    bare_model(learn).load_state_dict(ckpt['model'])
     if model_only: return
     grads = ckpt['grads']
-    for n, p in learn.model.named_parameters(): p.grad = grads[n].to(p) if n in grads else None
+    for n, p in bare_model(learn).named_parameters(): p.grad = grads[n].to(p) if n in grads else None
     if learn.opt is not None and ckpt['opt'] is not None: _load_opt_state(learn.opt, ckpt['opt'])
     learn.epoch = ckpt['epoch']
     _set_rng_states(learn, ckpt['rng'])
@@ -369,7 +375,7 @@ class SaveModelCB(TrackerCB):
             raise RuntimeError(f"SaveModelCB: {self.path} holds epoch {ckpt['epoch']}, but the best {self.monitor} was at "
                                f"epoch {epoch}: did another run write to the same path?")
         _check_model(learn, ckpt, self.path)
-        learn.model.load_state_dict(ckpt['model'])
+        bare_model(learn).load_state_dict(ckpt['model'])
         print(f"SaveModelCB: loaded the weights of epoch {epoch} ({self.monitor} {value:.4g}) from {self.path}")
 
 # %% ../nbs/07_tracking.ipynb #197c2dc8

@@ -483,3 +483,29 @@ def test_a_killed_process_resumes_exactly(tmp_path):
     ref, out = torch.load(tmp_path/'ref_out.pth', weights_only=True), torch.load(tmp_path/'out.pth', weights_only=True)
     assert ref['model'].keys() == out['model'].keys() and all(torch.equal(ref['model'][k], out['model'][k]) for k in ref['model'])
     assert out['log'] == ref['log'] and [d['epoch'] for d in out['log']] == [0, 0, 1, 1, 2, 2, 3, 3]
+
+def test_only_the_main_process_writes(tmp_path):
+    from torch import nn
+    from minitrain.learner import Learner
+    learn = Learner(nn.Linear(2, 1))
+    learn.is_main = False  # what DistributedCB sets on ranks other than 0
+    assert learn.save(tmp_path/'ckpt.pth') == tmp_path/'ckpt.pth'
+    assert not (tmp_path/'ckpt.pth').exists()
+
+def test_checkpoints_hold_the_bare_model_under_ddp(tmp_path):
+    import torch.distributed as dist
+    from torch import nn
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    from minitrain.learner import Learner
+    from minitrain.tracking import bare_model
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/pg', rank=0, world_size=1)
+    try:
+        model = nn.Linear(2, 1)
+        learn = Learner(DDP(model))
+        assert bare_model(learn) is model
+        learn.opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        learn.save(tmp_path/'ckpt.pth')
+        plain = Learner(nn.Linear(2, 1))
+        plain.load(tmp_path/'ckpt.pth', model_only=True)
+        assert torch.equal(plain.model.weight, model.weight)
+    finally: dist.destroy_process_group()

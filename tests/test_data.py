@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import Subset, TensorDataset, default_collate
 from minitrain.core import set_seed
-from minitrain.data import BatchSampler, DataLoader, DataLoaders, Dataset, Sampler, collate, indexes_batches
+from minitrain.data import BatchSampler, DataLoader, DataLoaders, Dataset, Sampler, batch_tensors, collate
 
 @pytest.fixture(autouse=True)
 def time_limit():
@@ -205,12 +205,29 @@ def test_fast_path_fetch_takes_lists_and_tensors():
 
 def test_when_the_fast_path_applies():
     x, y = make_xy(10)
-    assert indexes_batches(Dataset(x, y)) and indexes_batches(TensorDataset(x, y))
-    assert not indexes_batches(PerItem(x, y))
-    assert not indexes_batches(Dataset(list(x), y))
-    assert not indexes_batches(Dataset(x.numpy(), y.numpy()))
-    assert not indexes_batches(Subset(TensorDataset(x, y), range(5)))
+    z = torch.zeros(10, 4)
+    assert batch_tensors(Dataset(x, y)) == (x, y) and batch_tensors(TensorDataset(x, y, z)) == (x, y, z)
+    assert batch_tensors(PerItem(x, y)) is None
+    assert batch_tensors(Dataset(list(x), y)) is None
+    assert batch_tensors(Dataset(x.numpy(), y.numpy())) is None
+    assert batch_tensors(Subset(TensorDataset(x, y), range(5))) is None
+    assert DataLoader(Dataset(x, y)).batched_fetch and DataLoader(TensorDataset(x, y)).batched_fetch
     assert not DataLoader(Dataset(x, y), collate_fn=lambda b: collate(b)).batched_fetch
+
+def test_fast_path_follows_the_dataset_tensors():
+    x, y = make_xy(10)
+    ds = Dataset(x, y)
+    dl = DataLoader(ds, bs=4)
+    ds.x = x * 2                                               # the fast path reads the tensors at each batch
+    assert torch.equal(next(iter(dl))[0], x[:4] * 2)
+
+def test_fast_path_with_non_contiguous_tensors():
+    x = torch.arange(60.).reshape(3, 20).t()                   # 20 items of 3 values, as a transposed view
+    fast, slow = DataLoader(Dataset(x, torch.arange(20)), bs=6), DataLoader(PerItem(x, torch.arange(20)), bs=6)
+    assert_same_batches(list(fast), list(slow))
+
+def test_fast_path_index_out_of_range():
+    with pytest.raises(IndexError): DataLoader(Dataset(*make_xy(5)), [[0, 7]]).fetch([0, 7])
 
 def test_numpy_dataset_gives_tensors():
     x, y = make_xy(10)
@@ -235,6 +252,7 @@ ds10 = Dataset(*make_xy(10))
     ((ds10, [[0, 1]]), dict(shuffle=True), ValueError, "drop shuffle"),
     ((ds10, 4), dict(bs=4), ValueError, "given twice"),
     ((ds10, None, 'collate'), {}, TypeError, "collate_fn must be callable"),
+    ((ds10, Sampler(ds10)), {}, TypeError, "pass BatchSampler"),
     ((ds10,), dict(bs=11, drop_last=True), ValueError, "gives no batches"),
 ])
 def test_bad_input_fails_at_construction(args, kwargs, err, msg):
@@ -417,3 +435,9 @@ def test_dataloaders_defaults_and_options():
 @pytest.mark.parametrize('kwargs,err', [(dict(bs=0), ValueError), (dict(sampler=[0, 1]), TypeError)])
 def test_dataloaders_bad_input(kwargs, err):
     with pytest.raises(err): DataLoaders.from_dsets(Dataset(*make_xy(10)), Dataset(*make_xy(10)), **kwargs)
+
+def test_two_worker_loaders_at_once(no_leftover_workers):
+    a, b = DataLoader(PerItem(*make_xy(30)), bs=4, num_workers=2), DataLoader(PerItem(*make_xy(20)), bs=2, num_workers=1)
+    pairs = list(zip(a, b))
+    assert [yb.tolist() for (_, yb), _ in pairs] == [list(range(i, min(i+4, 30))) for i in range(0, 30, 4)][:len(pairs)]
+    assert len(pairs) == min(len(a), len(b))

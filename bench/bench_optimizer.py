@@ -10,7 +10,7 @@ against torch.optim's default implementation (on CPU its per-parameter loop), `f
 `--steps` steps of every optimizer in turn, and the best repeat counts. Ratios are ours / torch's: below 1
 means minitrain is faster.
 """
-import argparse, math, time
+import argparse, math, os, time
 import torch
 from torch import nn
 from minitrain.optimizer import SGD, Adam
@@ -69,7 +69,8 @@ def main():
     ap.add_argument('--threads', type=int, default=None, help="torch threads (default: torch's choice)")
     args = ap.parse_args()
     if args.threads: torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, CPU, {torch.get_num_threads()} threads; best of {args.repeats} x {args.steps} steps")
+    print(f"torch {torch.__version__}, CPU, {torch.get_num_threads()} threads; best of {args.repeats} x {args.steps} steps; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other work on the machine skews timings)")
     print(f"\n{'':38s}{'ms per step':^52s}  {'minitrain / torch':^27s}")
     print(f"{'model':24s}{'optimizer':14s}{'minitrain':>10s}{'readable':>10s}{'default':>10s}{'foreach':>10s}{'fused':>10s}"
           f"  {'default':>9s}{'foreach':>9s}{'fused':>9s}")

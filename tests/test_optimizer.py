@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 from minitrain.optimizer import *
-from minitrain.optimizer import _batches, _CPU_BATCH
+from minitrain.optimizer import _batches, _CPU_BATCH_BYTES
 
 SHAPES = [(7, 5), (5,), (3, 4, 2), ()]
 
@@ -121,10 +121,12 @@ def test_vectorised_equals_readable(name):
     if 'step' in oa.state[a[0]]:  # Adam counts steps per parameter
         assert (oa.state[a[0]]['step'], oa.state[a[2]]['step'], oa.state[a[6]]['step']) == (12, 8, 7)
 
-def test_batches_group_by_state_and_size():
-    "Parameters with the same state entries go together, up to `_CPU_BATCH` numbers per batch (on the CPU)."
-    big, small, small2, fresh = torch.zeros(_CPU_BATCH - 10), torch.zeros(10), torch.zeros(11), torch.zeros(5)
-    state = {big: {'grad_avg': 0}, small: {'grad_avg': 0}, small2: {'grad_avg': 0}, fresh: {}}
+def test_batches_group_by_state_and_fit_the_cpu_budget():
+    "Parameters with the same state entries go together, in batches whose tensors fit in `_CPU_BATCH_BYTES`."
+    n = _CPU_BATCH_BYTES // (3 * 4)  # float32 numbers that fit with their gradient and one state tensor
+    big, small, small2, fresh = torch.zeros(n - 10), torch.zeros(10), torch.zeros(11), torch.zeros(5)
+    state = {p: {'grad_avg': torch.zeros_like(p)} for p in (big, small, small2)}
+    state[fresh] = {}
     ids = lambda batches: [[id(p) for p in b] for b in batches]
     assert ids(_batches(state, [big, fresh, small])) == [[id(big), id(small)], [id(fresh)]]
     assert ids(_batches(state, [big, small2, small])) == [[id(big)], [id(small2), id(small)]]

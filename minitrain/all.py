@@ -7,3 +7,5 @@ from .learner import *
 from .schedule import *
 from .tracking import *
 from .distributed import *
+from .models import *
+from .cli import *

@@ -1,16 +1,72 @@
-import os, subprocess, sys
+"The command line: `python -m minitrain train` runs end to end, writes its outputs, and rejects bad options before any work."
+import json, os, subprocess, sys
+import pytest
+import torch
 from minitrain.datasets import EMBEDDED_DIR
+from minitrain.cli import main
+
+SUBSET = {'MINITRAIN_FASHION_MNIST': str(EMBEDDED_DIR)}
 
 def run_cli(*args, env=None):
     return subprocess.run([sys.executable, '-m', 'minitrain', *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=300)
 
-def test_train_prints_accuracy_on_the_subset():
-    r = run_cli('train', '--epochs', '1', env={'MINITRAIN_FASHION_MNIST': str(EMBEDDED_DIR)})
+def test_train_prints_accuracy_on_the_subset(tmp_path):
+    r = run_cli('train', '--epochs', '1', '--out', str(tmp_path/'run'), env=SUBSET)
     assert r.returncode == 0, r.stderr
+    assert 'a subset of Fashion-MNIST' in r.stdout and 'accuracy' in r.stdout.splitlines()[2]  # says which data; metrics table
     acc = float(r.stdout.split('accuracy ')[-1].split()[0])
     assert 0.6 < acc <= 1.0, r.stdout
+    out = tmp_path/'run'
+    assert sorted(os.listdir(out)) == ['loss_lr.png', 'metrics.csv', 'model.pth', 'summary.json']  # no temporary files left
+    summary = json.loads((out/'summary.json').read_text())
+    assert summary['accuracy'] == pytest.approx(acc, abs=1e-4) and summary['images_per_s'] > 0 and not summary['full_data']
+    ckpt = torch.load(out/'model.pth')
+    assert {'model', 'opt', 'epoch', 'args'} <= ckpt.keys() and ckpt['args']['model'] == 'cnn'
+    assert (out/'metrics.csv').read_text().splitlines()[0] == 'accuracy,loss,epoch,train'
+
+def test_same_seed_same_run(capsys):
+    accs = []
+    for _ in range(2):
+        assert main(['train', '--data', str(EMBEDDED_DIR), '--model', 'mlp', '--epochs', '1', '--quiet', '--threads', '1']) == 0
+        accs.append(capsys.readouterr().out.split('accuracy ')[-1].split()[0])
+    assert accs[0] == accs[1]
+
+def test_lr_find_and_constant_lr(capsys):
+    main(['train', '--data', str(EMBEDDED_DIR), '--model', 'mlp', '--epochs', '1', '--lr-find', '--no-one-cycle', '--quiet'])
+    assert 'lr_find suggests lr' in capsys.readouterr().out
 
 def test_bad_option_fails_fast():
     r = run_cli('train', '--epochs', '0')
     assert r.returncode == 2 and 'positive integer' in r.stderr
+
+@pytest.mark.parametrize('args,msg', [
+    (['--bs', '-3'], 'argument --bs: must be a positive integer, got -3'),
+    (['--lr', '0'], 'argument --lr: must be a positive number, got 0'),
+    (['--lr', 'fast'], "argument --lr: must be a positive number, got 'fast'"),
+    (['--workers', '-1'], 'argument --workers: must be an integer >= 0, got -1'),
+    (['--model', 'vgg'], "argument --model: invalid choice: 'vgg'"),
+    (['--lr', '0.1', '--lr-find'], 'not allowed with argument'),
+    (['--device', 'cuda:7'] if not torch.cuda.is_available() else ['--device', 'cuda:99'], '--device cuda:'),
+    (['--device', 'gpu'], "--device 'gpu' is not a torch device"),
+    (['--data', '/no/such/folder'], '--data /no/such/folder: no such folder'),
+    (['--out', '/proc/minitrain-out'], '--out /proc/minitrain-out: cannot write there'),
+])
+def test_bad_options_exit_2_with_the_reason(args, msg, capsys, monkeypatch):
+    monkeypatch.setattr('minitrain.cli.train', lambda args: pytest.fail('trained despite a bad option'))
+    with pytest.raises(SystemExit) as e: main(['train', *args])
+    assert e.value.code == 2
+    assert msg in capsys.readouterr().err
+
+def test_mixed_precision_needs_accel(capsys, monkeypatch):
+    monkeypatch.setattr('minitrain.cli._mixed_precision_cb', lambda: None)
+    with pytest.raises(SystemExit) as e: main(['train', '--mixed-precision'])
+    assert e.value.code == 2 and 'minitrain.accel' in capsys.readouterr().err
+
+def test_help_documents_every_option(capsys):
+    with pytest.raises(SystemExit) as e: main(['train', '--help'])
+    out = capsys.readouterr().out
+    assert e.value.code == 0
+    for opt in ('--model', '--epochs', '--bs', '--lr', '--lr-find', '--no-one-cycle', '--wd', '--mixed-precision', '--device',
+                '--workers', '--threads', '--seed', '--data', '--out', '--quiet'):
+        assert opt in out

@@ -1,8 +1,6 @@
 # The README's two commands: `make train` (the main job) and `make test` (every test).
 # Each sets up what it needs: a virtual environment with the pinned versions, and data.
 PYTHON ?= python3
-# OpenMP threads that spin while waiting slow torch down 10x when the cores are busy with other work
-export OMP_WAIT_POLICY ?= PASSIVE
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

@@ -375,6 +375,48 @@ def test_prefetch_is_bounded(no_leftover_workers):
     assert next(it)[1].tolist() == [1] and bsamp.taken == 2 + 2*3
     del it
 
+Pair = namedtuple('Pair', 'a b')
+
+class Mixed(torch.utils.data.Dataset):
+    "Items holding tensors of several dtypes and shapes, in dicts, lists and named tuples, and strings."
+    def __len__(self): return 13
+    def __getitem__(self, i):
+        return {'f': torch.full((3,), i/3), 'bf16': torch.tensor([i], dtype=torch.bfloat16), 'flag': torch.tensor(i % 2 == 0),
+                'empty': torch.zeros(0, 2), 'scalar': i, 'name': f'item{i}',
+                'nested': [Pair(torch.tensor(i), torch.arange(i, i+4).reshape(2, 2).t()), (torch.tensor(-i, dtype=torch.int8),)]}
+
+def assert_same(a, b):
+    "`a` and `b` are equal, structure, types and tensors (dtype, shape and values) alike."
+    assert type(a) is type(b)
+    if isinstance(a, torch.Tensor): assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+    elif isinstance(a, dict): assert a.keys() == b.keys() and all(assert_same(a[k], b[k]) is None for k in a)
+    elif isinstance(a, (list, tuple)): assert len(a) == len(b) and all(assert_same(x, y) is None for x, y in zip(a, b))
+    else: assert a == b
+
+def test_workers_send_every_kind_of_batch(no_leftover_workers):
+    want = list(DataLoader(Mixed(), bs=4))
+    assert_same(list(DataLoader(Mixed(), bs=4, num_workers=2)), want)
+    assert want[0]['nested'][0].b.shape == (4, 2, 2) and want[0]['bf16'].dtype == torch.bfloat16
+
+class Box:
+    "A batch in an object the transport does not look into: pickled as it is."
+    def __init__(self, t): self.t = t
+    def __eq__(self, other): return torch.equal(self.t, other.t)
+
+def test_workers_send_non_contiguous_and_wrapped_tensors(no_leftover_workers):
+    ds = Dataset(*make_xy(20))
+    transposed = lambda b: collate(b)[0].transpose(1, 2)
+    assert_same(list(DataLoader(ds, bs=6, collate_fn=transposed, num_workers=2)), list(DataLoader(ds, bs=6, collate_fn=transposed)))
+    boxed = lambda b: Box(collate(b)[0])
+    assert_same(list(DataLoader(ds, bs=6, collate_fn=boxed, num_workers=2)), list(DataLoader(ds, bs=6, collate_fn=boxed)))
+
+def test_workers_send_batches_larger_than_the_pipe(no_leftover_workers):
+    x = torch.randn(24, 128, 128)                              # batches of 8 images: 512 KiB each, 1.5 MiB in flight
+    ds = Dataset(x, torch.arange(24))
+    assert_same_batches(list(DataLoader(ds, bs=8, num_workers=2, prefetch_factor=3)), list(DataLoader(ds, bs=8)))
+    big = Dataset(torch.randn(4, 1024, 1024), torch.arange(4))  # 8 MiB per batch
+    assert_same_batches(list(DataLoader(big, bs=2, num_workers=1)), list(DataLoader(big, bs=2)))
+
 # ---------------------------------------------------------------- PyTorch interop
 def test_torch_dataloader_takes_our_dataset():
     x, y = make_xy(50)

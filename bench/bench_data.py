@@ -1,6 +1,6 @@
 """How fast minitrain's DataLoader goes through one epoch of Fashion-MNIST's 60,000 training images (bs=256, shuffled).
 
-    python bench/bench_data.py [--repeats 5] [--repeats-workers 3]
+    python bench/bench_data.py [--repeats 5] [--repeats-workers 5]
 
 Prints three ratios of throughput, each side timed in this run as the best of several repeats, the
 repeats of the two sides interleaved so that both see the same machine:
@@ -69,7 +69,7 @@ class Rotated(Dataset):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--repeats', type=int, default=5, help='repeats of the fast epochs (default 5)')
-    ap.add_argument('--repeats-workers', type=int, default=3, help='repeats of the epochs with a transform (default 3)')
+    ap.add_argument('--repeats-workers', type=int, default=5, help='repeats of the epochs with a transform (default 5)')
     args = ap.parse_args()
     torch.set_num_threads(1)
     fm = load_fashion_mnist()

@@ -288,6 +288,18 @@ def test_with_loss_without_targets(learn):
     with pytest.raises(ValueError, match='inputs only'): learn.get_preds(dl=xs, with_loss=True)
     assert learn.get_preds()[0].shape == (60, N_CLS)  # the failed call left nothing half done
 
+def test_cancelled_batches_raise(learn):
+    from minitrain.learner import CancelBatchException, CancelFitException
+    class Cancel(Callback):
+        def __init__(self, exc): self.exc = exc
+        def after_loss(self, learn):
+            if learn.iter == 1: raise self.exc()
+    for exc in (CancelBatchException, CancelFitException):
+        cb = Cancel(exc)
+        learn.add_cb(cb)
+        with pytest.raises(RuntimeError, match='only .* batches were gathered'): learn.get_preds()
+        learn.remove_cb(cb)
+
 def test_bad_arguments(learn):
     with pytest.raises(TypeError, match='act'): learn.get_preds(act='softmax')
     with pytest.raises(TypeError, match='tfms'): learn.get_preds(tfms=['flip'])

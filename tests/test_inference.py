@@ -346,3 +346,12 @@ def test_confusion_matrix_helpers():
     assert cm.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
     assert most_confused(cm, 'abc') == [('c', 'b', 1)]
     with pytest.raises(ValueError, match='predictions'): confusion_matrix(torch.tensor([0, 1]), torch.tensor([0]))
+
+def test_probe_respects_in_probes(learn):
+    seen = []
+    class Marks(Callback):
+        in_probes = False  # the Learner's flag for callbacks a probe run leaves out
+        def before_batch(self, learn): seen.append(learn.iter)
+    learn.add_cb(Marks())
+    learn.get_preds()
+    assert seen == []

@@ -9,7 +9,6 @@ from functools import partial
 from pathlib import Path
 import torch
 import torch.nn.functional as F
-from torcheval.metrics import MulticlassAccuracy
 from .core import def_device, set_seed, atomic_write
 from .datasets import load_fashion_mnist
 from .optimizer import Adam
@@ -141,6 +140,7 @@ def train(args) -> dict:
     model = MODELS[args.model]()
     print(f"model: {args.model} ({sum(p.numel() for p in model.parameters()):,} parameters) on {args.device}, "
           f"{torch.get_num_threads()} CPU thread(s){', mixed precision' if args.mixed_precision else ''}")
+    from torcheval.metrics import MulticlassAccuracy  # here: `import minitrain.all` need not wait for torcheval
     metrics = MetricsCB(accuracy=MulticlassAccuracy())
     learn = Learner(model, dls, F.cross_entropy, lr=args.lr, opt_func=partial(Adam, wd=args.wd),
                     cbs=[_mixed_precision_cb() if args.mixed_precision else TrainCB(), DeviceCB(args.device), metrics])

@@ -12,7 +12,7 @@ import torch
 
 # %% auto #0
 __all__ = ['def_device', 'best_device', 'map_nested', 'to_device', 'to_cpu', 'ArgumentError', 'check_int', 'listify',
-           'atomic_write', 'set_seed', 'get_rng_states', 'set_rng_states']
+           'atomic_write', 'set_seed', 'default_threads', 'get_rng_states', 'set_rng_states']
 
 # %% ../nbs/00_core.ipynb #915084c2
 def best_device() -> str:
@@ -103,12 +103,21 @@ def set_seed(seed: int, deterministic: bool = False):
     if deterministic and torch.cuda.is_available():
         # cuBLAS needs a fixed workspace to be deterministic; it reads this before its first use
         os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
-    torch.use_deterministic_algorithms(deterministic)
+    # only when the mode changes: switching it imports torch's compiler stack, seconds of startup
+    if torch.are_deterministic_algorithms_enabled() != deterministic: torch.use_deterministic_algorithms(deterministic)
     torch.backends.cudnn.deterministic = deterministic
     torch.backends.cudnn.benchmark = False
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
+
+# %% ../nbs/00_core.ipynb #5ffe2333
+_TORCH_THREADS = torch.get_num_threads()  # what torch chose at start: physical cores, or OMP_NUM_THREADS
+
+def default_threads() -> int:
+    "CPU threads for a run: the cores this process may run on (`os.sched_getaffinity`), at most the threads torch started with."
+    n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+    return max(1, min(n, _TORCH_THREADS))
 
 # %% ../nbs/00_core.ipynb #4644d52f
 def get_rng_states() -> dict:

@@ -185,7 +185,6 @@ def load_fashion_mnist(path=None, source: str | None = None, download: bool = Fa
 
 # %% ../nbs/01_datasets.ipynb #7d85a5ea
 import math
-import matplotlib.pyplot as plt
 
 # %% ../nbs/01_datasets.ipynb #545b3b61
 def show_image(im, ax=None, figsize=None, title=None, noframe=True, **kwargs):
@@ -194,7 +193,9 @@ def show_image(im, ax=None, figsize=None, title=None, noframe=True, **kwargs):
     im = np.asarray(im)
     if im.ndim == 3 and im.shape[0] in (1, 3, 4): im = im.transpose(1, 2, 0)
     if im.ndim == 3 and im.shape[-1] == 1: im = im[..., 0]
-    if ax is None: _, ax = plt.subplots(figsize=figsize)
+    if ax is None:
+        import matplotlib.pyplot as plt  # here, not at import time: matplotlib takes a second to import
+        _, ax = plt.subplots(figsize=figsize)
     ax.imshow(im, **({'cmap': 'gray'} | kwargs) if im.ndim == 2 else kwargs)
     if title is not None: ax.set_title(title)
     ax.set_xticks([]); ax.set_yticks([])
@@ -203,6 +204,7 @@ def show_image(im, ax=None, figsize=None, title=None, noframe=True, **kwargs):
 
 def subplots(nrows=1, ncols=1, figsize=None, imsize=3, suptitle=None, **kwargs):
     "A figure and a flat array of `nrows`×`ncols` axes, each about `imsize` inches square."
+    import matplotlib.pyplot as plt
     if figsize is None: figsize = (ncols*imsize, nrows*imsize)
     fig, axs = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, **kwargs)
     if suptitle is not None: fig.suptitle(suptitle)

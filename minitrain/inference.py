@@ -6,7 +6,6 @@
 from __future__ import annotations
 import inspect
 from functools import partial
-import matplotlib.pyplot as plt
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -302,7 +301,9 @@ def confusion_matrix(preds: torch.Tensor, targs: torch.Tensor, n: int | None = N
 def plot_confusion_matrix(cm: torch.Tensor, classes, ax=None, normalize=False):
     "Show the confusion matrix `cm` with the names `classes`, counts (or row fractions if `normalize`) in the cells."
     vals = cm / cm.sum(1, keepdim=True).clamp(min=1) if normalize else cm
-    if ax is None: _, ax = plt.subplots(figsize=(7, 7))
+    if ax is None:
+        import matplotlib.pyplot as plt  # here, not at import time: matplotlib takes a second to import
+        _, ax = plt.subplots(figsize=(7, 7))
     ax.imshow(vals.numpy(), cmap='Blues')
     ticks = range(len(classes))
     ax.set_xticks(ticks, classes, rotation=90); ax.set_yticks(ticks, classes)

@@ -10,7 +10,6 @@ from functools import partial, wraps
 from operator import attrgetter
 import torch
 import torch.nn.functional as F
-from torcheval.metrics import Mean
 from .core import def_device, to_device, check_int, listify
 from .optimizer import SGD
 
@@ -394,6 +393,7 @@ class MetricsCB(Callback):
             raise ValueError(f"MetricsCB: {clash} name entries of the log; give those metrics other names")
         self.metrics = metrics
         self.all_metrics = copy(metrics)
+        from torcheval.metrics import Mean  # here, not at import time: torcheval takes most of a second to import
         self.all_metrics['loss'] = self.loss = Mean()
         self.log = []
 

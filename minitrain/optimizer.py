@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect, math
 from functools import partial
 import torch
+from torch.optim.adam import adam as _torch_adam  # torch's functional Adam runs the fused kernel (Going faster)
 
 # %% auto #0
 __all__ = ['Optimizer', 'sgd_step', 'average_grad', 'momentum_step', 'average_sqr_grad', 'rms_prop_step', 'step_stat', 'debias',
@@ -93,9 +94,11 @@ def _step_each(opt, ps, hypers: dict):
 # %% ../nbs/03_optimizer.ipynb #295cf2f3
 class Optimizer(torch.optim.Optimizer):
     "Update `params` by running the steppers `cbs`, in order, on each parameter that has a gradient; `defaults` are the hypers."
-    def __init__(self, params, cbs, foreach: bool | None = None, **defaults):
+    _fused = False  # torch's fused Adam kernel in place of the steppers: see "Going faster"
+    def __init__(self, params, cbs, foreach: bool | None = None, fused: bool = False, **defaults):
         self.cbs = _steppers(cbs)  # set before torch's __init__, which calls our `add_param_group`
         self.foreach = foreach
+        if fused: self.fused = True
         super().__init__(_param_groups(params), defaults)
         if not any(g['params'] for g in self.param_groups): raise ValueError(_NO_PARAMS)
 
@@ -124,7 +127,7 @@ class Optimizer(torch.optim.Optimizer):
         for group in self.param_groups:
             hypers = {k: v for k, v in group.items() if k != 'params'}
             ps = [p for p in group['params'] if p.grad is not None]
-            if ps: (_step_foreach if self.foreach else _step_each)(self, ps, hypers)
+            if ps: (_step_fused if self._fused else _step_foreach if self.foreach else _step_each)(self, ps, hypers)
         return loss
 
     def state_dict(self) -> dict:
@@ -141,11 +144,11 @@ class Optimizer(torch.optim.Optimizer):
 
     def __getstate__(self) -> dict:
         "What pickle and `copy.deepcopy` keep: torch's, plus the steppers."
-        return {**super().__getstate__(), 'cbs': self.cbs, '_foreach': self._foreach}
+        return {**super().__getstate__(), 'cbs': self.cbs, '_foreach': self._foreach, '_fused': self._fused}
 
     def __repr__(self) -> str:
         "The steppers, then each parameter group: its size and its hypers."
-        lines = [f"Optimizer([{', '.join(map(_name, self.cbs))}], foreach={self.foreach})"]
+        lines = [f"Optimizer([{', '.join(map(_name, self.cbs))}], foreach={self.foreach}{', fused=True' if self._fused else ''})"]
         for i, g in enumerate(self.param_groups):
             hypers = ', '.join(f'{k}={v!r}' for k, v in g.items() if k != 'params')
             lines.append(f"  group {i}: {len(g['params'])} tensors, {sum(p.numel() for p in g['params']):,} numbers; {hypers}")
@@ -248,11 +251,11 @@ def RMSProp(params, lr, sqr_mom=0.99, mom=0., eps=1e-8, wd=0., decouple_wd=True)
     cbs += [average_grad, average_sqr_grad] if mom != 0 else [average_sqr_grad]
     return Optimizer(params, cbs + [rms_prop_step], lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
 
-def Adam(params, lr, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.01, decouple_wd=True):
-    "An `Optimizer` for Adam with `lr`, `mom`, `sqr_mom`, `eps` and weight decay `wd` (AdamW; L2 if not `decouple_wd`)."
+def Adam(params, lr, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.01, decouple_wd=True, fused=False):
+    "An `Optimizer` for Adam with `lr`, `mom`, `sqr_mom`, `eps` and weight decay `wd` (AdamW; L2 if not `decouple_wd`); `fused`: torch's kernel (see Going faster)."
     cbs = [weight_decay if decouple_wd else l2_reg]
     cbs += [partial(average_grad, dampening=True), average_sqr_grad, step_stat, adam_step]
-    return Optimizer(params, cbs, lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
+    return Optimizer(params, cbs, fused=fused, lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
 
 # %% ../nbs/03_optimizer.ipynb #68e2bf91
 def _vectorises(stepper):
@@ -347,3 +350,45 @@ def _step_foreach(opt, ps, hypers: dict):
         for cb, fn in zip(opt.cbs, fns): lists.update(_call(cb, fn, (batch, grads), {**lists, **hypers}))
         for k, vs in lists.items():
             for s, v in zip(states, vs): s[k] = v
+
+# %% ../nbs/03_optimizer.ipynb #af2661bd
+_ADAM_TAIL = (average_sqr_grad, step_stat, adam_step)  # after weight decay and the dampened average_grad
+
+def _not_adam(cbs) -> str | None:
+    "Why the steppers `cbs` are not exactly Adam's, so that torch's fused kernel cannot replace them (None when they are)."
+    names = ', '.join(map(_name, cbs))
+    if len(cbs) != 5 or cbs[0] not in (weight_decay, l2_reg) or tuple(cbs[2:]) != _ADAM_TAIL:
+        return (f"the steppers are [{names}], but the fused kernel only does Adam's: [weight_decay (or l2_reg), "
+                "partial(average_grad, dampening=True), average_sqr_grad, step_stat, adam_step]")
+    avg = cbs[1]
+    if not (isinstance(avg, partial) and avg.func is average_grad and not avg.args and avg.keywords == {'dampening': True}):
+        return f"Adam's gradient average is partial(average_grad, dampening=True), got {_name(avg)}"
+    return None
+
+def _set_fused(self, fused: bool):
+    if fused and (why := _not_adam(self.cbs)): raise ValueError(f"fused=True: {why}. Use fused=False for these steppers")
+    self._fused = bool(fused)
+
+Optimizer.fused = property(lambda self: self._fused, _set_fused,
+                           doc="Whether `step` runs torch's fused Adam kernel in place of Adam's steppers (only for exactly those).")
+
+# %% ../nbs/03_optimizer.ipynb #149f8384
+def _adam_state(opt, p) -> dict:
+    "`p`'s state for the fused kernel: Adam's entries, created as its steppers would on the first step."
+    s = opt.state[p]
+    if not s: s.update(grad_avg=torch.zeros_like(p), sqr_avg=torch.zeros_like(p), step=0)
+    return s
+
+def _step_fused(opt, ps, hypers: dict):
+    "Adam's steppers as one call of torch's fused kernel per device, on the same state entries."
+    by_device = {}
+    for p in ps: by_device.setdefault(p.device, []).append(p)
+    for device, batch in by_device.items():
+        states = [_adam_state(opt, p) for p in batch]
+        # the kernel counts steps in float32 tensors, one per parameter; we keep our ints and count them too
+        steps = torch.tensor([float(s['step']) for s in states], device=device).unbind()
+        _torch_adam(batch, [p.grad for p in batch], [s['grad_avg'] for s in states], [s['sqr_avg'] for s in states],
+                    [], list(steps), fused=True, decoupled_weight_decay=opt.cbs[0] is weight_decay, amsgrad=False,
+                    beta1=hypers['mom'], beta2=hypers['sqr_mom'], lr=hypers['lr'], weight_decay=hypers['wd'],
+                    eps=hypers['eps'], maximize=False)
+        for s in states: s['step'] += 1

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from functools import partial
 from typing import NamedTuple
-import matplotlib.pyplot as plt
 import torch
 from .learner import Learner, Callback, CancelFitException, CancelEpochException
 from .core import listify, get_rng_states, set_rng_states
@@ -161,6 +160,7 @@ class RecorderCB(Callback):
 
     def plot(self, figsize=(4, 2.5)):
         "One plot per recorded value, against training batches."
+        import matplotlib.pyplot as plt  # here, not at import time: matplotlib takes a second to import
         fig, axs = plt.subplots(1, len(self.recs), figsize=(figsize[0]*len(self.recs), figsize[1]), squeeze=False)
         for ax, (k, v) in zip(axs[0], self.recs.items()):
             ax.plot(v); ax.set_title(k); ax.set_xlabel('batch')
@@ -205,7 +205,9 @@ class LRFinderCB(Callback):
 
     def plot(self, ax=None):
         "Loss against learning rate, on a log axis."
-        if ax is None: _, ax = plt.subplots(figsize=(5, 3))
+        if ax is None:
+            import matplotlib.pyplot as plt  # here, not at import time: matplotlib takes a second to import
+            _, ax = plt.subplots(figsize=(5, 3))
         ax.plot(self.lrs, self.losses); ax.set_xscale('log')
         ax.set(xlabel='learning rate', ylabel='loss')
         return ax

@@ -4,29 +4,73 @@
 
 # %% ../nbs/10_accel.ipynb #6d9d6376
 from __future__ import annotations
+import math, time, warnings
 import torch
 from .core import check_int
 from .learner import Callback, TrainCB, DeviceCB, CancelStepException
 
 # %% auto #0
-__all__ = ['MixedPrecisionCB', 'GradClipCB', 'GradAccumCB', 'ChannelsLastCB']
+__all__ = ['cpu_bf16_speed', 'bf16_fast_here', 'MixedPrecisionCB', 'GradClipCB', 'GradAccumCB', 'ChannelsLastCB']
+
+# %% ../nbs/10_accel.ipynb #da89abb7
+def _probe_step(model, x, autocast: bool) -> float:
+    "CPU seconds of one forward and backward pass of `model` on `x`, under bfloat16 autocast or not."
+    t0 = time.process_time()
+    with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast): loss = model(x).float().sum()
+    loss.backward()
+    return time.process_time() - t0
+
+_bf16_speed = {}  # the measured ratio, once per process
+
+def cpu_bf16_speed(reps: int = 3) -> float:
+    "CPU time of a small conv net's training step under bfloat16 autocast over float32, on one thread (below 1: bfloat16 is faster); measured once."
+    if not _bf16_speed:
+        with torch.random.fork_rng(devices=[]):  # the probe leaves the random state alone: same seed, same run
+            torch.manual_seed(0)
+            model = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3, 2, 1), torch.nn.ReLU(), torch.nn.Conv2d(16, 32, 3, 2, 1),
+                                        torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(32*7*7, 10))
+            x = torch.randn(64, 1, 28, 28)
+        best, threads = {False: math.inf, True: math.inf}, torch.get_num_threads()
+        torch.set_num_threads(1)  # per-core speed: with several threads, CPU time also counts threads waiting for each other
+        try:
+            for _ in range(reps + 1):  # the first round warms up both paths
+                for ac in best: best[ac] = min(best[ac], _probe_step(model, x, ac))
+        finally: torch.set_num_threads(threads)
+        _bf16_speed['cpu'] = best[True] / max(best[False], 1e-9)
+    return _bf16_speed['cpu']
+
+def bf16_fast_here(device_type: str = 'cpu') -> tuple[bool, str]:
+    "Whether bfloat16 autocast is faster than float32 on `device_type`, and why (measured on the CPU)."
+    if device_type == 'cuda':
+        ok = torch.cuda.is_bf16_supported()
+        return ok, 'this GPU ' + ('computes in bfloat16' if ok else 'has no bfloat16 arithmetic (it needs compute capability 8.0)')
+    if device_type != 'cpu': return True, f'{device_type}: not measured'
+    r = cpu_bf16_speed()
+    return r < 1, (f"bfloat16 autocast took {r:.2f}x the CPU time of float32 here ({torch.backends.cpu.get_cpu_capability()}; "
+                   f"CPUs with AVX512-BF16 or AMX compute in bfloat16, others mostly convert)")
 
 # %% ../nbs/10_accel.ipynb #ee6e35a4
 def _step_owners(learn) -> list[str]:
     "The training-step methods `backward` and `step` that `learn`'s class defines itself (so no callback can provide them)."
     return [nm for nm in ('backward', 'step') if any(nm in vars(c) for c in type(learn).__mro__)]
 
+def _bf16_warn_slow() -> bool:
+    "Whether bfloat16 autocast is faster than float32 on this CPU; if not, a warning that says why and how to force it."
+    fast, why = bf16_fast_here('cpu')
+    if not fast: warnings.warn(f"MixedPrecisionCB: training in float32, since {why}. Pass force=True to use bfloat16 anyway", stacklevel=2)
+    return fast
+
 class MixedPrecisionCB(TrainCB):
     "The training step in mixed precision: autocast from `before_batch` to `after_loss`; float16 with a gradient scaler, or bfloat16 without."
     order = 20  # after DeviceCB has placed the model; before a step: after GradAccumCB, before GradClipCB
-    def __init__(self, dtype: torch.dtype | None = None, scaler: torch.amp.GradScaler | None = None, n_inp=1):
+    def __init__(self, dtype: torch.dtype | None = None, scaler: torch.amp.GradScaler | None = None, n_inp=1, force=False):
         super().__init__(n_inp)
         if dtype is not None and dtype not in (torch.float16, torch.bfloat16):
             raise ValueError(f"MixedPrecisionCB: dtype must be torch.float16 or torch.bfloat16 (or None: float16 on a GPU, "
                              f"bfloat16 on the CPU), got {dtype!r}")
         if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
             raise TypeError(f"MixedPrecisionCB: scaler must be a torch.amp.GradScaler, got {type(scaler).__name__}")
-        self._dtype, self._scaler = dtype, scaler
+        self._dtype, self._scaler, self.force = dtype, scaler, force
 
     def before_fit(self, learn):
         super().before_fit(learn)
@@ -42,7 +86,8 @@ class MixedPrecisionCB(TrainCB):
                              "float32's range, so it needs no scaler")
         self.scaler = self._scaler if self._scaler is not None else \
             torch.amp.GradScaler(self.device_type, enabled=self.dtype == torch.float16)
-        self._autocast, self._autocasting = torch.autocast(self.device_type, dtype=self.dtype), False
+        self.enabled = self.force or self.device_type != 'cpu' or _bf16_warn_slow()
+        self._autocast, self._autocasting = torch.autocast(self.device_type, dtype=self.dtype, enabled=self.enabled), False
         self.scale, self.n_skipped = self.scaler.get_scale(), 0
 
     def before_batch(self, learn):

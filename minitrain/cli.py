@@ -9,7 +9,7 @@ from functools import partial
 from pathlib import Path
 import torch
 import torch.nn.functional as F
-from .core import def_device, set_seed, atomic_write
+from .core import def_device, set_seed, atomic_write, default_threads
 from .datasets import load_fashion_mnist
 from .optimizer import Adam
 from .learner import Learner, TrainCB, DeviceCB, MetricsCB, ProgressCB
@@ -35,11 +35,6 @@ _positive_int = _number(int, 1, 'a positive integer')
 _natural = _number(int, 0, 'an integer >= 0')
 _positive_float = _number(float, 1e-300, 'a positive number')
 
-def _default_threads() -> int:
-    "All the cores we may use when the machine is idle, else those left free by the 1-minute load average (at least 1)."
-    n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
-    return max(1, min(n, round(n - os.getloadavg()[0]))) if hasattr(os, 'getloadavg') else n
-
 # %% ../nbs/16_cli.ipynb #58d8dbf7
 def _parser() -> tuple[argparse.ArgumentParser, dict]:
     "The `minitrain` argument parser, and its command parsers by name (`train`)."
@@ -59,12 +54,15 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
     tr.add_argument('--no-one-cycle', dest='one_cycle', action='store_false',
                     help='train at a constant learning rate instead of the one-cycle schedule (on by default)')
     tr.add_argument('--wd', type=_number(float, 0, 'a number >= 0'), default=0.01, help="Adam's decoupled weight decay (default: %(default)s)")
-    tr.add_argument('--mixed-precision', action='store_true',
-                    help='train in mixed precision (float16 with a gradient scaler on a GPU, bfloat16 on the CPU)')
+    tr.add_argument('--mixed-precision', nargs='?', const='auto', choices=['auto', 'force'], default=None,
+                    help='train in mixed precision: float16 with a gradient scaler on a GPU; bfloat16 on the CPU only where a '
+                         'short measurement says it is faster than float32 (else a warning, and float32); '
+                         "'--mixed-precision force' uses bfloat16 on any CPU")
     tr.add_argument('--device', default=def_device, help="torch device: cpu, cuda, cuda:1, mps (default: %(default)s)")
     tr.add_argument('--workers', type=_natural, default=0, help='DataLoader worker processes; 0 loads batches in this process (default: %(default)s)')
     tr.add_argument('--threads', type=_positive_int, default=None,
-                    help='CPU threads for torch (default: the cores the 1-minute load average leaves free, at least 1)')
+                    help='CPU threads for torch (default: the cores this process may run on, whatever else runs; the same seed '
+                         'and thread count give the same losses)')
     tr.add_argument('--seed', type=int, default=42, help='random seed: the same seed gives the same run (default: %(default)s)')
     tr.add_argument('--data', type=Path, default=None, help='folder with the four Fashion-MNIST .gz files (default: search, see above)')
     tr.add_argument('--out', type=Path, default=None,
@@ -93,11 +91,11 @@ def _check_out(out: Path) -> str | None:
     except OSError as e: return f"--out {out}: cannot write there ({e.strerror or e})"
     return None
 
-def _mixed_precision_cb():
-    "The mixed-precision training step (`minitrain.accel`), or None if this install lacks it."
+def _mixed_precision_cb(force: bool = False):
+    "The mixed-precision training step (`minitrain.accel`; `force`: bfloat16 even where it is slow), or None if this install lacks it."
     try: from minitrain.accel import MixedPrecisionCB
     except ImportError: return None
-    return MixedPrecisionCB()
+    return MixedPrecisionCB(force=force)
 
 def _check(args) -> str | None:
     "The first problem of `args` that parsing alone cannot see (None if there is none)."
@@ -130,7 +128,7 @@ def _write_outputs(out: Path, learn: Learner, rec: RecorderCB, args, summary: di
 def train(args) -> dict:
     "Train as the parsed and checked options `args` say; print progress and results, write `args.out`; returns the summary."
     t0 = time.perf_counter()
-    torch.set_num_threads(args.threads or _default_threads())
+    torch.set_num_threads(args.threads or default_threads())
     set_seed(args.seed)
     fm = load_fashion_mnist(path=args.data)
     full = len(fm.x_train) == 60_000
@@ -143,7 +141,7 @@ def train(args) -> dict:
     from torcheval.metrics import MulticlassAccuracy  # here: `import minitrain.all` need not wait for torcheval
     metrics = MetricsCB(accuracy=MulticlassAccuracy())
     learn = Learner(model, dls, F.cross_entropy, lr=args.lr, opt_func=partial(Adam, wd=args.wd),
-                    cbs=[_mixed_precision_cb() if args.mixed_precision else TrainCB(), DeviceCB(args.device), metrics])
+                    cbs=[_mixed_precision_cb(args.mixed_precision == 'force') if args.mixed_precision else TrainCB(), DeviceCB(args.device), metrics])
     if args.lr_find:
         learn.lr = learn.lr_find(plot=False).valley
         print(f"lr_find suggests lr {learn.lr:.2g}")

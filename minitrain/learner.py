@@ -133,7 +133,9 @@ def _provider(self, name):
     "The callback method providing training-step method `name`, bound to this learner (None if there is none)."
     cbs = self._cbs_with(name)
     if len(cbs) > 1: raise ValueError(f"{', '.join(map(repr, cbs))} all provide `{name}`: keep only one of them")
-    return partial(getattr(cbs[0], name), self) if cbs else None
+    if not cbs: return None
+    f = partial(getattr(cbs[0], name), self)
+    return _training_predict(f) if name == 'predict' else f  # (defined below) refuses arguments
 
 def _learner_getattr(self, name):
     "Python calls this only when normal lookup fails: the training-step methods a callback provides."
@@ -143,7 +145,7 @@ def _learner_getattr(self, name):
     if f is None:
         raise AttributeError(f"{type(self).__name__} has no `{name}` method and no callback provides one: add "
                              f"`TrainCB()` to the callbacks, or subclass Learner and define `{name}` (see TrainLearner)")
-    return _training_predict(f) if name == 'predict' else f
+    return f
 
 Learner._provider, Learner.__getattr__ = _provider, _learner_getattr
 

@@ -86,7 +86,7 @@ def test_torch_dataloader(learn):
 def test_mixed_precision():
     from minitrain.accel import MixedPrecisionCB
     set_seed(1)
-    learn = Learner(make_model(), make_dls(), F.cross_entropy, lr=0.1, cbs=[MixedPrecisionCB(), DeviceCB('cpu')])
+    learn = Learner(make_model(), make_dls(), F.cross_entropy, lr=0.1, cbs=[MixedPrecisionCB(force=True), DeviceCB('cpu')])
     learn.fit(1)
     p, t, l = learn.get_preds(with_loss=True, act=lambda o: o)
     assert p.dtype == torch.float32 and l.dtype == torch.float32
@@ -157,7 +157,7 @@ def test_probe_keeps_only_callbacks_that_compute():
 
 def test_callback_state_restored():
     from minitrain.accel import MixedPrecisionCB
-    mp = MixedPrecisionCB()
+    mp = MixedPrecisionCB(force=True)
     learn = Learner(make_model(), make_dls(), F.cross_entropy, lr=0.1, cbs=[mp])
     learn.fit(1)
     mp.n_skipped = 5

@@ -58,6 +58,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
                     help='train in mixed precision: float16 with a gradient scaler on a GPU; bfloat16 on the CPU only where a '
                          'short measurement says it is faster than float32 (else a warning, and float32); '
                          "'--mixed-precision force' uses bfloat16 on any CPU")
+    tr.add_argument('--no-channels-last', dest='channels_last', action='store_false',
+                    help='keep images and conv weights in the default layout; by default the cnn and resnet use channels-last, '
+                         'which oneDNN and cuDNN convolve faster (minitrain.accel.ChannelsLastCB)')
     tr.add_argument('--device', default=def_device, help="torch device: cpu, cuda, cuda:1, mps (default: %(default)s)")
     tr.add_argument('--workers', type=_natural, default=0, help='DataLoader worker processes; 0 loads batches in this process (default: %(default)s)')
     tr.add_argument('--threads', type=_positive_int, default=None,
@@ -147,6 +150,9 @@ def train(args) -> dict:
         print(f"lr_find suggests lr {learn.lr:.2g}")
     rec = RecorderCB(lr=rec_lr, loss=rec_loss)
     cbs = [rec, ProgressCB(enabled=not args.quiet)]
+    if args.channels_last and args.model != 'mlp':
+        from minitrain.accel import ChannelsLastCB  # --no-channels-last to compare, with bench/bench_main.py
+        cbs.append(ChannelsLastCB())
     t_fit = time.perf_counter()
     if args.one_cycle: learn.fit_one_cycle(args.epochs, lr_max=learn.lr, cbs=cbs)
     else: learn.fit(args.epochs, cbs=cbs)

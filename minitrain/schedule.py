@@ -242,6 +242,13 @@ def _no_mom_warning(moms) -> str | None:
             "scheduled, only the lr. Pass moms=None to say so, or use an optimizer with momentum: "
             "opt_func=partial(SGD, mom=0.9) or opt_func=Adam")
 
+class _SchedRecorderCB(RecorderCB):
+    "The recorder fit_one_cycle adds when there is none: the hypers `sched` sets (not the loss, whose value would make each batch wait for a GPU)."
+    def __init__(self, sched): super().__init__(); self.sched = sched
+    def before_fit(self, learn):
+        self.fns = {n: partial(lambda cb, n: get_hyper(cb.pg, n), n=n) for n in self.sched.active}
+        super().before_fit(learn)
+
 def fit_one_cycle(self: Learner, n_epochs, lr_max=None, div=25., div_final=1e5, pct_start=0.25,
                   moms=(0.95, 0.85, 0.95), cbs=None, **kwargs):
     "Fit `n_epochs` with the one-cycle schedule for lr (peak `lr_max`: a number, a sequence or a slice; default `self.lr`) and momentum (`moms`; None leaves it alone)."
@@ -253,7 +260,9 @@ def fit_one_cycle(self: Learner, n_epochs, lr_max=None, div=25., div_final=1e5, 
     optional = None if moms is None else {'mom': _no_mom_warning(moms)}
     sched = ParamSchedulerCB(optional=optional, **one_cycle_scheds(top, div, div_final, pct_start, moms))
     first = [_GroupLRsCB(lr_max, div)] if per_group else []
-    return self.fit(n_epochs, cbs=first + [sched] + _listify(cbs), lr=top/div, **kwargs)
+    cbs = _listify(cbs)
+    if not any(isinstance(o, RecorderCB) for o in [*self.cbs, *cbs]): cbs.append(_SchedRecorderCB(sched))  # for learn.recorder
+    return self.fit(n_epochs, cbs=first + [sched] + cbs, lr=top/div, **kwargs)
 
 Learner.fit_one_cycle = fit_one_cycle
 

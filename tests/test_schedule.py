@@ -224,3 +224,13 @@ def test_suggested_lrs_repr_and_fields():
     assert (v, m, s) == (res.valley, res.minimum, res.steep) and res.lr_min == m and res.lr_steep == s
     assert v in res.lrs and s in res.lrs and m*10 in res.lrs
     assert all(math.isclose(b/a, 1.5) for a, b in zip(res.lrs, res.lrs[1:]))
+
+def test_fit_one_cycle_records_the_schedule_when_no_recorder_is_there():
+    learn = make_learner(partial(SGD, mom=0.9))
+    learn.fit_one_cycle(1, lr_max=0.1)
+    assert set(learn.recorder.recs) == {'lr', 'mom'} and len(learn.recorder.recs['lr']) == N//BS
+    assert math.isclose(learn.recorder.recs['lr'][0], 0.1/25) and learn.recorder.recs['mom'][0] == 0.95
+    assert not any(isinstance(cb, RecorderCB) for cb in learn.cbs)
+    rec = RecorderCB(loss=rec_loss)
+    learn.fit_one_cycle(1, cbs=[rec])  # the caller's recorder is used, no second one
+    assert learn.recorder is rec

@@ -4,14 +4,15 @@
 
 # %% ../nbs/06_schedule.ipynb #991878c5
 from __future__ import annotations
-import inspect, math, random, warnings
+import inspect, math, warnings
 from dataclasses import dataclass, field
 from functools import partial
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from .optimizer import Optimizer
-from .learner import Learner, Callback, CancelFitException, CancelEpochException, MetricsCB, ProgressCB, _listify
+from .learner import Learner, Callback, CancelFitException, CancelEpochException
+from .core import listify, get_rng_states, set_rng_states
 
 # %% auto #0
 __all__ = ['ParamScheduler', 'Recorder', 'annealer', 'sched_lin', 'sched_cos', 'sched_no', 'sched_exp', 'combine_scheds',
@@ -260,7 +261,7 @@ def fit_one_cycle(self: Learner, n_epochs, lr_max=None, div=25., div_final=1e5, 
     optional = None if moms is None else {'mom': _no_mom_warning(moms)}
     sched = ParamSchedulerCB(optional=optional, **one_cycle_scheds(top, div, div_final, pct_start, moms))
     first = [_GroupLRsCB(lr_max, div)] if per_group else []
-    cbs = _listify(cbs)
+    cbs = listify(cbs)
     if not any(isinstance(o, RecorderCB) for o in [*self.cbs, *cbs]): cbs.append(_SchedRecorderCB(sched))  # for learn.recorder
     return self.fit(n_epochs, cbs=first + [sched] + cbs, lr=top/div, **kwargs)
 
@@ -335,23 +336,19 @@ def suggest_lrs(lrs, losses) -> SuggestedLRs:
     return SuggestedLRs(lrs[valley(losses)], lrs[minimum(losses)]/10, lrs[steep(losses)], list(lrs), list(losses))
 
 # %% ../nbs/06_schedule.ipynb #71e59860
-def _rng_states(): return random.getstate(), np.random.get_state(), torch.get_rng_state()
-def _set_rng_states(states):
-    random.setstate(states[0]); np.random.set_state(states[1]); torch.set_rng_state(states[2])
-
 def lr_find(self: Learner, lr_mult=1.3, max_mult=3, start_lr=1e-5, max_epochs=10, plot=True) -> SuggestedLRs:
     "Grow the lr from `start_lr` by `lr_mult` a batch until the loss explodes; plot, restore the learner, and suggest lrs."
     model_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-    opt, training, rng, cbs = self.opt, self.model.training, _rng_states(), list(self.cbs)
+    opt, training, rng, cbs = self.opt, self.model.training, get_rng_states(), list(self.cbs)
     cb = LRFinderCB(lr_mult, max_mult)
-    self.cbs = [o for o in cbs if not isinstance(o, (MetricsCB, ProgressCB))]  # a search, not a run to log
+    self.cbs = self.probe_cbs  # a probe: leaves out the callbacks that log, print, save or stop (in_probes False)
     try: self.fit(max_epochs, valid=False, cbs=[cb], lr=start_lr)
     finally:
         self.cbs = cbs
         self.model.load_state_dict(model_state)
         self.model.train(training)
         self.opt = opt
-        _set_rng_states(rng)
+        set_rng_states(rng)
     res = suggest_lrs(cb.lrs, cb.losses)
     if plot:
         ax = cb.plot()

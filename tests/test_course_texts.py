@@ -499,3 +499,25 @@ def test_post_single_epoch_cb():
     learn = PostMomentumLearner(get_model(), img_data(), cbs=[post_metrics(), SingleEpochCB()], loss_func=nn.CrossEntropyLoss())
     learn.fit(3, valid=False)  # no validation: it stops after the training epoch
     assert [(d['epoch'], d['train']) for d in learn.metrics.log] == [(0, 'train')]
+
+
+# ---------------------------------------------------------------------------------------------
+# fastbook ch. 16: weight decay steppers and `do_wd`
+
+@pytest.mark.parametrize('stepper', [weight_decay, l2_reg])
+@pytest.mark.parametrize('foreach', [False, True])
+@pytest.mark.parametrize('how', ['state', 'group', 'group-wd0'])
+def test_fastbook_do_wd_false_is_not_decayed(stepper, foreach, how):
+    # def weight_decay(p, lr, wd, do_wd=True, **kwargs):
+    #     "Weight decay as decaying `p` with `lr*wd`"
+    #     if do_wd and wd!=0: p.data.mul_(1 - lr*wd)
+    a, b, c = (nn.Parameter(torch.ones(3)) for _ in range(3))
+    groups = [{'params': [a, b]}, {'params': [c]}]
+    if how == 'group': groups[1]['do_wd'] = False
+    if how == 'group-wd0': groups[1]['wd'] = 0.
+    opt = Optimizer(groups, [stepper, sgd_step], foreach=foreach, lr=0.1, wd=0.5)
+    if how == 'state': opt.state[c]['do_wd'] = False
+    for p in (a, b, c): p.grad = torch.zeros(3)
+    opt.step()
+    assert torch.allclose(a, torch.full((3,), 0.95)) and torch.equal(a, b)
+    assert torch.equal(c, torch.ones(3))

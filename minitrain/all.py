@@ -5,6 +5,8 @@ from .data import *
 from .optimizer import *
 from .learner import *
 from .schedule import *
+from .hooks import *
+from .init import *
 from .accel import *
 from .tracking import *
 from .distributed import *

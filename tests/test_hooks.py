@@ -245,3 +245,11 @@ def test_summary_model_does_not_fit_batch():
 def test_summary_needs_valid():
     learn = Learner(cnn(), DLs(batches(2), []), F.cross_entropy, cbs=[TrainCB()])
     with pytest.raises(RuntimeError, match='no batch'): learn.summary()
+
+def test_no_hooks_left_after_get_preds():
+    from minitrain.models import get_preds
+    astats = ActivationStats(nn.Conv2d)
+    learn = learner(cbs=[astats])
+    learn.fit(1)
+    preds, targs = get_preds(learn)
+    assert preds.shape == (16, 3) and n_hooks(learn.model) == 0

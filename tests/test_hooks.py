@@ -247,12 +247,13 @@ def test_summary_needs_valid():
     with pytest.raises(RuntimeError, match='no batch'): learn.summary()
 
 def test_no_hooks_left_after_get_preds():
-    from minitrain.models import get_preds
+    import minitrain.inference  # adds Learner.get_preds
     astats = ActivationStats(nn.Conv2d)
     learn = learner(cbs=[astats])
     learn.fit(1)
-    preds, targs = get_preds(learn)
-    assert preds.shape == (16, 3) and n_hooks(learn.model) == 0
+    stats = list(astats)[0].stats
+    preds, targs = learn.get_preds()[:2]
+    assert preds.shape == (16, 3) and n_hooks(learn.model) == 0 and list(astats)[0].stats is stats
 
 def test_probes_leave_activation_stats_alone():
     "lr_find and summary are probes: ActivationStats (in_probes False) keeps the stats of the last fit."

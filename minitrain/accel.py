@@ -10,7 +10,7 @@ from .core import check_int
 from .learner import Callback, TrainCB, DeviceCB, CancelStepException
 
 # %% auto #0
-__all__ = ['cpu_bf16_speed', 'bf16_fast_here', 'MixedPrecisionCB', 'GradClipCB', 'GradAccumCB', 'ChannelsLastCB']
+__all__ = ['ChannelLastCB', 'cpu_bf16_speed', 'bf16_fast_here', 'MixedPrecisionCB', 'GradClipCB', 'GradAccumCB', 'ChannelsLastCB']
 
 # %% ../nbs/10_accel.ipynb #da89abb7
 def _probe_step(model, x, autocast: bool) -> float:
@@ -181,3 +181,6 @@ class ChannelsLastCB(Callback):
     def before_batch(self, learn):
         b, n = learn.batch, learn.n_inp
         learn.batch = type(b)((*map(_channels_last, b[:n]), *b[n:]))
+
+# %% ../nbs/10_accel.ipynb #2aee9750
+ChannelLastCB = ChannelsLastCB  # the name in "The Ultimate Training Loop" post

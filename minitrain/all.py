@@ -6,6 +6,8 @@ from .optimizer import *
 from .learner import *
 from .inference import *
 from .schedule import *
+from .hooks import *
+from .init import *
 from .accel import *
 from .tracking import *
 from .distributed import *

@@ -171,7 +171,7 @@ def before_fit(self, learn):
     for cb in learn.cbs:
         if isinstance(cb, MetricsCB):
             self._set(cb, 'compute', partial(_synced_compute, cb))
-            if not learn.is_main: self._set(cb, 'show', _show_nothing)
+            if not learn.is_main: self._set(cb, '_log', _show_nothing)
         if isinstance(cb, ProgressCB) and not learn.is_main: self._set(cb, 'enabled', False)
 
 DistributedCB.before_fit = before_fit

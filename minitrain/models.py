@@ -11,8 +11,8 @@ from .datasets import load_fashion_mnist, FashionMNIST
 from .data import Dataset, DataLoaders
 
 # %% auto #0
-__all__ = ['FASHION_STATS', 'MODELS', 'fashion_norm', 'fashion_item_tfm', 'fashion_dls', 'conv', 'mlp', 'cnn', 'ResBlock',
-           'resnet', 'get_model']
+__all__ = ['FASHION_STATS', 'MODELS', 'fashion_norm', 'fashion_item_tfm', 'fashion_dls', 'mlp', 'cnn', 'ResBlock', 'resnet',
+           'get_model']
 
 # %% ../nbs/14_tutorial_fashion_mnist.ipynb #21135044
 FASHION_STATS = (0.2860, 0.3530)  # mean and std of the training pixels, scaled to [0, 1]
@@ -41,12 +41,7 @@ def fashion_dls(bs: int = 256, fm: FashionMNIST | None = None, **kwargs) -> Data
     return dls
 
 # %% ../nbs/14_tutorial_fashion_mnist.ipynb #646e4c43
-def conv(ni: int, nf: int, ks: int = 3, stride: int = 2, act: bool = True, norm: bool = True) -> nn.Sequential:
-    "A `ks`×`ks` convolution from `ni` to `nf` channels (padded to keep the size at stride 1), then batch norm (`norm`) and ReLU (`act`)."
-    layers = [nn.Conv2d(ni, nf, ks, stride=stride, padding=ks//2, bias=not norm)]
-    if norm: layers.append(nn.BatchNorm2d(nf))
-    if act: layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
+from .init import conv  # the block, with its `act`/`norm` options, is taught in 08_init
 
 def mlp(n_hidden: int = 256) -> nn.Sequential:
     "A two-layer perceptron for 28×28 images in 10 classes."

@@ -5,6 +5,7 @@ from .data import *
 from .optimizer import *
 from .learner import *
 from .schedule import *
+from .augment import *
 from .accel import *
 from .tracking import *
 from .distributed import *

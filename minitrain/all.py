@@ -8,6 +8,7 @@ from .inference import *
 from .schedule import *
 from .hooks import *
 from .init import *
+from .augment import *
 from .accel import *
 from .tracking import *
 from .distributed import *

@@ -71,7 +71,25 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
     tr.add_argument('--out', type=Path, default=None,
                     help='folder to write model.pth, metrics.csv, loss_lr.png and summary.json to (created if needed; default: write nothing)')
     tr.add_argument('--quiet', action='store_true', help='no progress bar and no metrics table, only the summary lines')
+    _add_augment_options(tr)
     return ap, {'train': tr}
+
+# %% ../nbs/16_cli.ipynb #2181d2e4
+from torch import nn
+from .augment import BatchTransformCB, RandCrop, RandFlip, RandErase, MixUpCB
+
+def _add_augment_options(tr: argparse.ArgumentParser):
+    "Add `--augment` and `--mixup` to the `train` parser `tr`."
+    tr.add_argument('--augment', action='store_true',
+                    help='augment training batches: random crop (1 pixel of padding), left-right flip, random erasing (off by default)')
+    tr.add_argument('--mixup', type=_positive_float, nargs='?', const=0.4, default=None, metavar='ALPHA',
+                    help='train with MixUp, mixing weights from Beta(ALPHA, ALPHA); ALPHA is 0.4 if not given (off by default)')
+
+def _augment_cbs(args) -> list:
+    "The callbacks that `--augment` and `--mixup` ask for."
+    cbs = [BatchTransformCB(nn.Sequential(RandCrop(padding=1), RandFlip(), RandErase()))] if args.augment else []
+    if args.mixup is not None: cbs.append(MixUpCB(args.mixup))
+    return cbs
 
 # %% ../nbs/16_cli.ipynb #7d27b2bf
 def _check_device(device: str) -> str | None:
@@ -143,7 +161,8 @@ def train(args) -> dict:
           f"{torch.get_num_threads()} CPU thread(s){', mixed precision' if args.mixed_precision else ''}")
     metrics = MetricsCB(accuracy=MulticlassAccuracy())
     learn = Learner(model, dls, F.cross_entropy, lr=args.lr, opt_func=partial(Adam, wd=args.wd),
-                    cbs=[_mixed_precision_cb() if args.mixed_precision else TrainCB(), DeviceCB(args.device), metrics])
+                    cbs=[_mixed_precision_cb() if args.mixed_precision else TrainCB(), DeviceCB(args.device), metrics,
+                         *_augment_cbs(args)])
     if args.lr_find:
         learn.lr = learn.lr_find(plot=False).valley
         print(f"lr_find suggests lr {learn.lr:.2g}")

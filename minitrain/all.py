@@ -8,5 +8,6 @@ from .schedule import *
 from .accel import *
 from .tracking import *
 from .distributed import *
+from .vision import *
 from .models import *
 from .cli import *

@@ -275,3 +275,30 @@ def test_links_inside_are_fine(tmp_path, cache):
 def test_imagenette_checks_from_fastai():
     assert DATASET_CHECKS[URLs.IMAGENETTE_160] == (99003388, 'c475f8f7617a200ba35b9facc48443c3')
     assert URLs.IMAGENETTE_320.endswith('imagenette2-320.tgz') and URLs.IMAGENETTE in DATASET_CHECKS
+
+# --- the command line
+
+def test_cli_trains_on_an_image_folder(folder, tmp_path, capsys):
+    from minitrain.cli import main
+    out = tmp_path/'run'
+    assert main(['train', '--images', str(folder), '--size', '16', '--epochs', '1', '--bs', '4', '--out', str(out), '--quiet',
+                 '--device', 'cpu', '--threads', '1']) == 0
+    assert sorted(os.listdir(out)) == ['loss_lr.png', 'metrics.csv', 'model.pth', 'summary.json']
+    import json
+    s = json.loads((out/'summary.json').read_text())
+    assert s['classes'] == ['cat', 'dog'] and s['valid_images'] == 4 and s['options']['model'] == 'resnet'
+    ckpt = torch.load(out/'model.pth', weights_only=False)
+    assert ckpt['model']['0.0.weight'].shape[1] == 3 and ckpt['model'][[k for k in ckpt['model'] if k.endswith('weight')][-1]].shape[0] == 2
+    assert '2 classes, 12 train and 4 valid images, 3 channels' in capsys.readouterr().out
+
+@pytest.mark.parametrize('extra,msg', [(['--model', 'mlp'], 'mlp takes 28×28'), (['--data', '.'], 'give one')])
+def test_cli_image_options_checked(folder, capsys, extra, msg):
+    from minitrain.cli import main
+    with pytest.raises(SystemExit) as e: main(['train', '--images', str(folder), *extra])
+    assert e.value.code == 2 and msg in capsys.readouterr().err
+
+def test_cli_images_without_train_val(tmp_path, capsys):
+    from minitrain.cli import main
+    (tmp_path/'photos'/'train').mkdir(parents=True)
+    with pytest.raises(SystemExit) as e: main(['train', '--images', str(tmp_path/'photos')])
+    assert e.value.code == 2 and 'no val/ folder' in capsys.readouterr().err

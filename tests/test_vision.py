@@ -302,3 +302,10 @@ def test_cli_images_without_train_val(tmp_path, capsys):
     (tmp_path/'photos'/'train').mkdir(parents=True)
     with pytest.raises(SystemExit) as e: main(['train', '--images', str(tmp_path/'photos')])
     assert e.value.code == 2 and 'no val/ folder' in capsys.readouterr().err
+
+def test_archive_of_dot_extracts_under_its_name(tmp_path, cache):
+    src = write_folder(tmp_path/'src', n=(1, 1))
+    arc = tmp_path/'flat.tar.gz'
+    with tarfile.open(arc, 'w:gz') as tf: tf.add(src, arcname='.')
+    got = untar_data(arc.as_uri(), checksum=file_checksum(arc), progress=False)
+    assert got == cache/'flat' and sorted(p.name for p in got.iterdir() if not p.name.startswith('.')) == ['train', 'val']

@@ -213,7 +213,7 @@ def cache(tmp_path, monkeypatch):
     return d
 
 def leftovers(d: Path) -> list[str]:
-    return sorted(str(p.relative_to(d)) for p in d.rglob('*') if '.part' in p.name) if d.exists() else []
+    return sorted(str(p.relative_to(d)) for p in d.rglob('*') if p.name.endswith(('.part', '.tmp'))) if d.exists() else []
 
 def test_untar_data_file_url_and_reuse(tmp_path, cache):
     arc = make_archive(tmp_path)

@@ -459,6 +459,7 @@ def _cell(v):
     "A table cell showing `v`."
     return f'{v:.3f}' if isinstance(v, float) else str(v)
 
+# %% ../nbs/04_learner.ipynb #4741f106
 class ProgressCB(Callback):
     "Progress bars per epoch and phase, the `MetricsCB` log as a table, and (`plot=True`, in notebooks) a plot of the losses."
     order = MetricsCB.order + 1

@@ -4,6 +4,7 @@ from .datasets import *
 from .data import *
 from .optimizer import *
 from .learner import *
+from .inference import *
 from .schedule import *
 from .accel import *
 from .tracking import *

@@ -12,5 +12,6 @@ from .augment import *
 from .accel import *
 from .tracking import *
 from .distributed import *
+from .vision import *
 from .models import *
 from .cli import *

@@ -456,7 +456,11 @@ def _check_settings(self, learn, ckpt: dict):
     "Refuse (or with `strict=False` warn about) a fit whose settings differ from those of the run in the checkpoint."
     saved = ckpt.get('settings')
     if saved is None: return  # written by learn.save outside a SaveModelCB fit: nothing to compare
-    if not (diff := _differences(saved, run_settings(learn))): return
+    have = run_settings(learn)
+    # callbacks without state that only watch (recorders, progress, a crash injected for a test) often differ: a warning
+    if cbs := _differences({'callbacks': saved.get('callbacks')}, {'callbacks': have['callbacks']}):
+        warnings.warn(f"ResumeCB: {cbs[0]}; resuming, since the callbacks with state are the same")
+    if not (diff := _differences({**saved, 'callbacks': None}, {**have, 'callbacks': None})): return
     msg = f"ResumeCB: this fit's settings differ from those of the run in {self.path}:\n  " + '\n  '.join(diff)
     if self.strict: raise ValueError(msg + "\nresume with the same settings, or ResumeCB(path, strict=False) to resume anyway")
     warnings.warn(msg + "\nresuming anyway (strict=False)")

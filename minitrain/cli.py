@@ -45,6 +45,7 @@ def _default_threads() -> int:
     n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
     return max(1, min(n, round(n - os.getloadavg()[0]))) if hasattr(os, 'getloadavg') else n
 
+# %% ../nbs/16_cli.ipynb #58d8dbf7
 def _parser() -> tuple[argparse.ArgumentParser, dict]:
     "The `minitrain` argument parser, and its command parsers by name (`train`)."
     ap = argparse.ArgumentParser(prog='minitrain', description='minitrain: train a Fashion-MNIST classifier from the command line.')
@@ -138,6 +139,7 @@ def _write_outputs(out: Path, learn: Learner, rec: RecorderCB, args, summary: di
     plt.close(axs[0].figure)
     atomic_write(out/'summary.json', lambda f: json.dump({**summary, 'options': opts}, f, indent=2), text=True)
 
+# %% ../nbs/16_cli.ipynb #e4499861
 def train(args) -> dict:
     "Train as the parsed and checked options `args` say; print progress and results, write `args.out`; returns the summary."
     t0 = time.perf_counter()
@@ -173,6 +175,7 @@ def train(args) -> dict:
           f"({summary['images_per_s']:.0f} training images/s){f'; wrote {args.out}' if args.out else ''}")
     return summary
 
+# %% ../nbs/16_cli.ipynb #303f7c12
 def main(argv=None) -> int:
     "The `minitrain` command: parse and check `argv` (default `sys.argv[1:]`), run the command; returns the exit status."
     ap, commands = _parser()

@@ -131,6 +131,7 @@ def _batch_sampler(ds, bs, shuffle, drop_last, sampler) -> BatchSampler:
                          "use a smaller bs or drop_last=False")
     return res
 
+# %% ../nbs/02_dataloader.ipynb #a9452c02
 class DataLoader:
     "Batches from the map-style dataset `ds`, by the batch sampler `batchs` or by `bs`/`shuffle`/`drop_last`/`sampler`, fetched here or by `num_workers` processes."
     def __init__(self, ds, batchs=None, collate_fn=collate, *, bs: int | None = None, shuffle=False, drop_last=False,

@@ -32,7 +32,7 @@ def run_cbs(cbs, method_nm, learn=None):
     if method_nm.startswith('cleanup_'): return run_all(fns, learn)
     for f in fns: f(learn)
 
-# %% ../nbs/04_learner.ipynb #02a5d433
+# %% ../nbs/04_learner.ipynb #4d352cd5
 def run_all(fns, learn=None):
     "Call every `f(learn)` of `fns`, also after one raised; then raise the first error, the later ones added to it as notes."
     first = None
@@ -299,7 +299,7 @@ def _check_fit(self, n_epochs, train, valid, start_epoch):
 
 Learner._check_fit = _check_fit
 
-# %% ../nbs/04_learner.ipynb #fcb13418
+# %% ../nbs/04_learner.ipynb #3e36c7cb
 Learner.unchecked = False  # set by fit: the next batch is the first of the fit
 
 def _shape(t): return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
@@ -475,7 +475,7 @@ def show(self, d):
 
 MetricsCB._update, MetricsCB.compute, MetricsCB.after_epoch, MetricsCB.show = _update, compute, after_epoch, show
 
-# %% ../nbs/04_learner.ipynb #6594334a
+# %% ../nbs/04_learner.ipynb #e9877189
 def _check_metric_batch(self, learn):
     "Feed a copy of each metric the first batch: an error names the metric and the shapes, before any optimizer step."
     preds, targ = learn.preds.detach(), learn.yb[0]
@@ -518,6 +518,7 @@ def _cell(v):
     "A table cell showing `v`."
     return f'{v:.3f}' if isinstance(v, float) else str(v)
 
+# %% ../nbs/04_learner.ipynb #4741f106
 class ProgressCB(Callback):
     "Progress bars per epoch and phase, the `MetricsCB` log as a table, and (`plot=True`, in notebooks) a plot of the losses."
     order = MetricsCB.order + 1

@@ -303,6 +303,7 @@ def _rms_prop_step_foreach(ps, grads, lr, sqr_avg, eps, grad_avg=None, **kwargs)
 def _step_stat_foreach(ps, grads, step=None, **kwargs):
     return {'step': [1] * len(ps) if step is None else [s + 1 for s in step]}
 
+# %% ../nbs/03_optimizer.ipynb #d2771847
 @_vectorises(adam_step)
 def _adam_step_foreach(ps, grads, lr, mom, step, sqr_mom, grad_avg, sqr_avg, eps, **kwargs):
     denom = torch._foreach_sqrt(sqr_avg)

@@ -272,6 +272,7 @@ def _check_opt(opt, sd: dict, path):
                              f"{sorted(h.keys() - {'params'})}: use the same opt_func (and schedulers) as the run that saved it, "
                              "or load the weights alone with learn.load(path, model_only=True)")
 
+# %% ../nbs/11_tracking.ipynb #40d4d652
 def _check(learn, ckpt: dict, path, model_only=False):
     "Raise, before anything is loaded, if the checkpoint does not fit `learn`."
     _check_model(learn, ckpt, path)

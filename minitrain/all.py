@@ -4,7 +4,10 @@ from .datasets import *
 from .data import *
 from .optimizer import *
 from .learner import *
+from .inference import *
 from .schedule import *
+from .hooks import *
+from .init import *
 from .accel import *
 from .tracking import *
 from .distributed import *

@@ -204,7 +204,8 @@ def _check_safe(o, where='checkpoint'):
 # %% ../nbs/11_tracking.ipynb #edf51dc7
 def bare_model(learn) -> torch.nn.Module:
     "`learn.model`, or the model inside the wrapper a callback put around it for this fit (`learn.inner_model`, which a distributed fit sets): checkpoints hold its weights."
-    return learn.model if learn.inner_model is None else learn.inner_model
+    m = learn.model if learn.inner_model is None else learn.inner_model
+    return m.module if isinstance(m, torch.nn.parallel.DistributedDataParallel) else m  # a model wrapped by hand, without DistributedCB
 
 # %% ../nbs/11_tracking.ipynb #75becbcf
 def sync_outcome(err: Exception | None, what: str):

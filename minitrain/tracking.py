@@ -15,8 +15,8 @@ from .learner import Learner, Callback, CancelFitException, MetricsCB
 from .schedule import BaseSchedCB
 
 # %% auto #0
-__all__ = ['TerminateOnNaNCB', 'monitor_names', 'TrackerCB', 'EarlyStoppingCB', 'bare_model', 'sync_outcome', 'SaveModelCB',
-           'ResumeCB', 'run_settings']
+__all__ = ['TerminateOnNaNCB', 'monitor_names', 'TrackerCB', 'EarlyStoppingCB', 'bare_model', 'sync_outcome', 'run_settings',
+           'SaveModelCB', 'ResumeCB']
 
 # %% ../nbs/11_tracking.ipynb #56660cc3
 def _not_finite(model) -> list[str]:
@@ -337,6 +337,34 @@ def load(self: Learner, path, model_only=False) -> dict:
 
 Learner.load = load
 
+# %% ../nbs/11_tracking.ipynb #df5fbc3c
+_PLAIN = (bool, int, float, str, type(None))
+
+def _schedule(f) -> list:
+    "A schedule `f(pos)` as its values at a few positions."
+    return [float(f(pos)) for pos in (0., 0.25, 0.5, 0.75, 1.)]
+
+def run_settings(learn) -> dict:
+    "What makes a run the run it is, as plain values: optimizer and hypers, schedules, batch sizes, dataset sizes, callbacks (`ResumeCB` compares them)."
+    opt, s = learn.opt, {}
+    s['optimizer'] = None if opt is None else type(opt).__name__
+    s['hypers'] = None if opt is None else [{k: v for k, v in g.items() if k != 'params' and type(v) in _PLAIN} for g in opt.param_groups]
+    for cb in learn.cbs:
+        for k, f in (getattr(cb, 'scheds', None) or {}).items():
+            if callable(f): s[f'schedule of {k}'] = _schedule(f)
+    for nm in ('train', 'valid'):
+        dl = getattr(learn.dls, nm, None)
+        ds = getattr(dl, 'dataset', None)
+        s[f'{nm} bs'] = getattr(dl, 'bs', getattr(dl, 'batch_size', None))
+        s[f'{nm} items'] = len(ds) if hasattr(ds, '__len__') else None
+    s['callbacks'] = sorted(repr(cb) for cb in learn.cbs if getattr(cb, 'in_settings', True))  # False: how to run it (ResumeCB), not what it is
+    return s
+
+def _differences(saved: dict, have: dict) -> list[str]:
+    "Each setting that differs between `saved` (the checkpoint's) and `have` (this fit's)."
+    return [f"{k}: {saved.get(k)!r} in the checkpoint, {have.get(k)!r} now" for k in dict.fromkeys([*saved, *have]) if saved.get(k) != have.get(k)]
+
+
 # %% ../nbs/11_tracking.ipynb #00f6d351
 class SaveModelCB(TrackerCB):
     "Save a checkpoint to `path` at each epoch end where `monitor` improves and load the best weights when fit ends; or, with `every_epoch`, save every epoch end (to resume from)."
@@ -387,7 +415,7 @@ def _check_writable(path: Path):
 class ResumeCB(Callback):
     "Continue the run whose checkpoint is at `path` (from `SaveModelCB(every_epoch=True)`): fit starts after its epoch, with its weights, optimizer, scheduler and RNG states and metrics log."
     order = TrackerCB.order + 10  # last in before_fit: after the optimizer, the schedulers and MetricsCB are set up
-    in_probes = False
+    in_probes = in_settings = False  # resuming is how a run is run, not what it is
     def __init__(self, path='model.pth', missing_ok=False, strict=True):
         self.path, self.missing_ok, self.strict = Path(path), missing_ok, strict
 
@@ -428,32 +456,6 @@ class ResumeCB(Callback):
                              f"{'has one' if metrics else 'has none'}: resume with the same callbacks")
 
 # %% ../nbs/11_tracking.ipynb #68594754
-_PLAIN = (bool, int, float, str, type(None))
-
-def _schedule(f) -> list:
-    "A schedule `f(pos)` as its values at a few positions."
-    return [float(f(pos)) for pos in (0., 0.25, 0.5, 0.75, 1.)]
-
-def run_settings(learn) -> dict:
-    "What makes a run the run it is, as plain values: optimizer and hypers, schedules, batch sizes, dataset sizes, callbacks (`ResumeCB` compares them)."
-    opt, s = learn.opt, {}
-    s['optimizer'] = None if opt is None else type(opt).__name__
-    s['hypers'] = None if opt is None else [{k: v for k, v in g.items() if k != 'params' and type(v) in _PLAIN} for g in opt.param_groups]
-    for cb in learn.cbs:
-        for k, f in (getattr(cb, 'scheds', None) or {}).items():
-            if callable(f): s[f'schedule of {k}'] = _schedule(f)
-    for nm in ('train', 'valid'):
-        dl = getattr(learn.dls, nm, None)
-        ds = getattr(dl, 'dataset', None)
-        s[f'{nm} bs'] = getattr(dl, 'bs', getattr(dl, 'batch_size', None))
-        s[f'{nm} items'] = len(ds) if hasattr(ds, '__len__') else None
-    s['callbacks'] = sorted(repr(cb) for cb in learn.cbs if not isinstance(cb, ResumeCB))
-    return s
-
-def _differences(saved: dict, have: dict) -> list[str]:
-    "Each setting that differs between `saved` (the checkpoint's) and `have` (this fit's)."
-    return [f"{k}: {saved.get(k)!r} in the checkpoint, {have.get(k)!r} now" for k in dict.fromkeys([*saved, *have]) if saved.get(k) != have.get(k)]
-
 def _check_settings(self, learn, ckpt: dict):
     "Refuse (or with `strict=False` warn about) a fit whose settings differ from those of the run in the checkpoint."
     saved = ckpt.get('settings')

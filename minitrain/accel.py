@@ -9,7 +9,7 @@ from .core import check_int
 from .learner import Callback, TrainCB, DeviceCB, CancelStepException
 
 # %% auto #0
-__all__ = ['MixedPrecisionCB', 'GradClipCB', 'GradAccumCB', 'ChannelsLastCB']
+__all__ = ['ChannelLastCB', 'MixedPrecisionCB', 'GradClipCB', 'GradAccumCB', 'ChannelsLastCB']
 
 # %% ../nbs/10_accel.ipynb #ee6e35a4
 def _step_owners(learn) -> list[str]:
@@ -136,3 +136,6 @@ class ChannelsLastCB(Callback):
     def before_batch(self, learn):
         b, n = learn.batch, learn.n_inp
         learn.batch = type(b)((*map(_channels_last, b[:n]), *b[n:]))
+
+# %% ../nbs/10_accel.ipynb #2aee9750
+ChannelLastCB = ChannelsLastCB  # the name in "The Ultimate Training Loop" post

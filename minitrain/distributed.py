@@ -172,7 +172,7 @@ class DistributedCB(Callback):
         for cb in learn.cbs:
             if isinstance(cb, MetricsCB):
                 self._set(cb, 'compute', partial(_synced_compute, cb))
-                if not learn.is_main: self._set(cb, 'show', _show_nothing)
+                if not learn.is_main: self._set(cb, '_log', _show_nothing)
             if isinstance(cb, ProgressCB) and not learn.is_main: self._set(cb, 'enabled', False)
 
     def before_epoch(self, learn):

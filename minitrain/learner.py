@@ -4,21 +4,22 @@
 
 # %% ../nbs/04_learner.ipynb #96ba5e45
 from __future__ import annotations
-import sys, time, warnings
+import difflib, inspect, sys, time, warnings
 from copy import copy, deepcopy
 from functools import partial, wraps
 from operator import attrgetter
 import torch
 import torch.nn.functional as F
-from torcheval.metrics import Mean
+from torcheval.metrics import Mean, Metric
 from .core import def_device, to_device, check_int, listify
 from .optimizer import SGD
 
 # %% auto #0
-__all__ = ['STEP_METHODS', 'TRAINING_LOOP', 'EVENTS', 'Callback', 'run_cbs', 'run_all', 'CancelException', 'CancelFitException',
-           'CancelEpochException', 'CancelBatchException', 'CancelBackwardException', 'CancelStepException',
-           'SingleBatchCB', 'with_cbs', 'Learner', 'TrainLearner', 'MomentumLearner', 'TrainCB', 'DeviceCB',
-           'MetricsCB', 'ProgressCB', 'CallbackList']
+__all__ = ['STEP_METHODS', 'TRAINING_LOOP', 'EVENTS', 'EVENT_HINTS', 'Callback', 'run_cbs', 'run_all', 'CancelException',
+           'CancelFitException', 'CancelEpochException', 'CancelBatchException', 'CancelBackwardException',
+           'CancelStepException', 'SingleBatchCB', 'with_cbs', 'closest_event', 'unknown_events', 'check_callback',
+           'check_signatures', 'Learner', 'TrainLearner', 'MomentumLearner', 'TrainCB', 'DeviceCB', 'MetricsCB',
+           'AvgMetric', 'accuracy', 'ProgressCB', 'SingleEpochCB', 'CallbackList']
 
 # %% ../nbs/04_learner.ipynb #33401245
 class Callback:
@@ -32,7 +33,7 @@ def run_cbs(cbs, method_nm, learn=None):
     if method_nm.startswith('cleanup_'): return run_all(fns, learn)
     for f in fns: f(learn)
 
-# %% ../nbs/04_learner.ipynb #4d352cd5
+# %% ../nbs/04_learner.ipynb #7f0186ce
 def run_all(fns, learn=None):
     "Call every `f(learn)` of `fns`, also after one raised; then raise the first error, the later ones added to it as notes."
     first = None
@@ -116,11 +117,60 @@ cleanup_fit"""
 
 EVENTS = tuple(o.strip() for o in TRAINING_LOOP.splitlines() if o.strip() not in STEP_METHODS)
 
+# %% ../nbs/04_learner.ipynb #c0b35f98
+EVENT_HINTS = {  # the names other texts use, and what to write here
+    'after_pred': 'after_predict', 'after_create': 'before_fit',
+    'begin_fit': 'before_fit', 'begin_epoch': 'before_epoch', 'begin_batch': 'before_batch',
+    **{f'{p}_train': f'{q}_epoch, with `if learn.training`' for p, q in (('before', 'before'), ('begin', 'before'), ('after', 'after'))},
+    **{f'{p}_validate': f'{q}_epoch, with `if not learn.training`' for p, q in (('before', 'before'), ('begin', 'before'), ('after', 'after'))},
+    **{f'after_cancel_{nm}': f'cleanup_{nm} (it runs whether or not the {nm} was cancelled)' for nm in ('batch', 'epoch', 'fit', 'step')},
+    'after_cancel_train': 'cleanup_epoch, with `if learn.training`', 'after_cancel_validate': 'cleanup_epoch, with `if not learn.training`',
+}
+_FOREIGN_ATTRS = {  # fastai's callback attributes that minitrain does not read
+    'run_valid': 'every callback runs in both phases: start the method with `if not learn.training: return`',
+    'run_train': 'every callback runs in both phases: start the method with `if learn.training: return`',
+    'run_before': 'callbacks run by `order`, lowest first: set `order`', 'run_after': 'callbacks run by `order`, lowest first: set `order`',
+    '_order': "the attribute is called `order`",
+}
+
+def closest_event(name: str) -> str | None:
+    "What a callback method called `name` most likely means here: an event, a training-step method, or None."
+    if name in EVENT_HINTS: return EVENT_HINTS[name]
+    close = difflib.get_close_matches(name, EVENTS + STEP_METHODS, n=1, cutoff=0.7)
+    return close[0] if close else None
+
+def unknown_events(cb) -> list[str]:
+    "The methods of `cb` named like events (`before_`, `after_`, `cleanup_`, `begin_`) that are not events here."
+    return [n for n in dir(type(cb)) if n.startswith(('before_', 'after_', 'cleanup_', 'begin_'))
+            and n not in EVENTS and callable(getattr(type(cb), n))]
+
+# %% ../nbs/04_learner.ipynb #4044c3d4
+def check_callback(cb):
+    "Warn about what minitrain would ignore in `cb`: methods named like events that are not, fastai's attributes."
+    nm = type(cb).__name__
+    for name in unknown_events(cb):
+        hint = closest_event(name)
+        warnings.warn(f"{nm}.{name} is never called: there is no event `{name}`; "
+                      + (f"use {hint}" if hint else f"the events are {', '.join(EVENTS)}"), stacklevel=4)
+    for attr, hint in _FOREIGN_ATTRS.items():
+        if hasattr(type(cb), attr): warnings.warn(f"{nm}.{attr} is fastai's and does nothing here: {hint}", stacklevel=4)
+
+def check_signatures(cb):
+    "Raise if an event or training-step method of `cb` cannot be called with the learner."
+    for name in (*EVENTS, *STEP_METHODS):
+        f = getattr(cb, name, None)
+        if not callable(f): continue
+        try: inspect.signature(f).bind(None)
+        except TypeError: raise TypeError(f"{type(cb).__name__}.{name} must take the learner: minitrain calls {name}(learn), so "
+                                          f"write `def {name}(self, learn): ...` (fastai's callbacks read self.learn instead)") from None
+        except ValueError: pass  # no signature to check (a builtin)
+
 # %% ../nbs/04_learner.ipynb #3de0d3b4
 class Learner:
     "The training loop: `fit` runs the phases fit ⊃ epoch ⊃ batch, calling the callbacks `cbs` at every event."
     n_inp, is_main, inner_model, fit_status, fit_error = 1, True, None, None, None
     def __init__(self, model, dls=(0,), loss_func=F.mse_loss, lr=0.1, cbs=None, opt_func=SGD):
+        _check_order(model, dls)  # guard rails: below
         self.model, self.dls, self.loss_func, self.lr, self.opt_func = model, dls, loss_func, lr, opt_func
         self.opt = None
         self.cbs = cbs
@@ -277,14 +327,20 @@ def _check_cb(cb):
         raise TypeError(f"got the class {cb.__name__} instead of a callback: pass an instance, {cb.__name__}()")
     if not hasattr(cb, 'order'):
         raise TypeError(f"{cb!r} is not a callback (it has no `order`): subclass minitrain.learner.Callback")
+    check_signatures(cb)
 
-def _check_cbs(cbs):
-    "Check each of `cbs` and that none appears twice."
+def _check_cbs(cbs, learn=None):
+    "Check each of `cbs` and that none appears twice; warn about what `learn` would ignore in them."
     for cb in cbs: _check_cb(cb)
     if len({id(cb) for cb in cbs}) < len(cbs): raise ValueError(f"a callback appears twice in {cbs}")
+    if learn is not None: _warn_ignored(learn, cbs)
 
 def _check_fit(self, n_epochs, train, valid, start_epoch):
     "Raise, before any work, the error that says why `fit` cannot run."
+    for nm, v in (('train', train), ('valid', valid)):
+        if not isinstance(v, bool):  # fastai's fit(n_epoch, lr): the lr landed in train or valid
+            raise TypeError(f"fit: {nm} must be True or False, got {v!r}: fit takes (n_epochs, train=True, valid=True, cbs=None, "
+                            f"lr=None); pass the learning rate by name, fit({n_epochs if nm == 'train' else 'n_epochs'}, lr={v!r})")
     for nm, v in (('n_epochs', n_epochs), ('start_epoch', start_epoch)): check_int(v, nm, 0, where='fit')
     if start_epoch > n_epochs:
         raise ValueError(f"fit: start_epoch={start_epoch} is past n_epochs={n_epochs} (fit runs epochs start_epoch to n_epochs-1)")
@@ -299,7 +355,7 @@ def _check_fit(self, n_epochs, train, valid, start_epoch):
 
 Learner._check_fit = _check_fit
 
-# %% ../nbs/04_learner.ipynb #3e36c7cb
+# %% ../nbs/04_learner.ipynb #106701f4
 Learner.unchecked = False  # set by fit: the next batch is the first of the fit
 
 def _shape(t): return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
@@ -326,6 +382,24 @@ def check_batch(self):
 
 Learner.check_batch = check_batch
 
+# %% ../nbs/04_learner.ipynb #e3a10cc6
+def _check_order(model, dls):
+    "Raise if `Learner` got fastai's argument order, `Learner(dls, model)`."
+    if isinstance(dls, torch.nn.Module) and not isinstance(model, torch.nn.Module):
+        raise TypeError(f"Learner's first argument is the model: Learner(model, dls, loss_func, ...); got a "
+                        f"{type(model).__name__} first and the model second (fastai's Learner takes dls first)")
+
+def _warn_ignored(learn, cbs):
+    "Warn about what `learn` would ignore in `cbs`: `check_callback`, and training-step methods its own class shadows."
+    own = [n for n in STEP_METHODS if any(n in vars(c) for c in type(learn).__mro__)]
+    for cb in cbs:
+        check_callback(cb)
+        for n in own:
+            if callable(getattr(cb, n, None)):
+                warnings.warn(f"{type(cb).__name__}.{n} is never called: {type(learn).__name__} defines `{n}` itself, and "
+                              f"the learner's own method comes first. Use Learner(...) with callbacks for the training "
+                              f"step (TrainCB), or drop the callback's `{n}`", stacklevel=5)
+
 # %% ../nbs/04_learner.ipynb #c971a4d1
 def _get_cbs(self):
     "The callbacks: a list, so changing it directly is fine (so are `add_cb`/`remove_cb`)."
@@ -333,7 +407,7 @@ def _get_cbs(self):
 
 def _set_cbs(self, cbs):
     cbs = listify(cbs)
-    _check_cbs(cbs)
+    _check_cbs(cbs, self)
     self._cbs = cbs
 
 def add_cb(self, *cbs):
@@ -428,8 +502,9 @@ class MetricsCB(Callback):
     "Torcheval metrics and the mean loss over each epoch and phase; `log` gets one dict per epoch and phase."
     in_probes = False  # a probe run is not a run to log
     def __init__(self, *ms, **metrics):
-        for o in ms:
-            nm = type(o).__name__
+        metrics = {k: _as_metric(o) for k, o in metrics.items()}
+        for o in map(_as_metric, ms):
+            nm = o.func.__name__ if isinstance(o, AvgMetric) else type(o).__name__
             if nm in metrics: raise ValueError(f"MetricsCB: two metrics named {nm!r}; name them: MetricsCB({nm.lower()}1=..., {nm.lower()}2=...)")
             metrics[nm] = o
         if clash := [k for k in _log_keys if k in metrics]:
@@ -452,9 +527,13 @@ class MetricsCB(Callback):
 def _update(self, preds: list, targs: list, losses: list):
     "Feed the predictions, targets and losses of some batches (lists, one element a batch) to the metrics."
     weights = torch.tensor([len(t) for t in targs], dtype=torch.float64)
-    if self.metrics:
+    for m in self.metrics.values():
+        if isinstance(m, AvgMetric):  # batch by batch: its weights are the batch sizes
+            for p, t in zip(preds, targs): m.to(p.device).update(p, t)
+    if any(not isinstance(m, AvgMetric) for m in self.metrics.values()):
         preds, targs = torch.cat(preds), torch.cat(targs)
         for m in self.metrics.values():
+            if isinstance(m, AvgMetric): continue
             if m.device != preds.device: m.to(preds.device)
             m.update(preds, targs)
     self.loss.update(torch.stack(losses).to(self.loss.device, torch.float64), weight=weights)
@@ -467,15 +546,63 @@ def after_epoch(self, learn):
     d = {k: _value(v) for k, v in self.compute().items()}
     d['epoch'], d['train'] = learn.epoch, 'train' if learn.training else 'eval'
     self.log.append(d)
-    self.show(d)
+    self._log(d)
 
-def show(self, d):
+def _log(self, d):
     "Print the log entry `d`, values to 3 decimals."
     print({k: f'{v:.3f}' if isinstance(v, float) else v for k, v in d.items()})
 
-MetricsCB._update, MetricsCB.compute, MetricsCB.after_epoch, MetricsCB.show = _update, compute, after_epoch, show
+MetricsCB._update, MetricsCB.compute, MetricsCB.after_epoch, MetricsCB._log = _update, compute, after_epoch, _log
 
-# %% ../nbs/04_learner.ipynb #e9877189
+# %% ../nbs/04_learner.ipynb #f995a5f0
+class AvgMetric(Metric):
+    "The plain function `func(preds, targs) -> tensor` as a torcheval metric: its batch-size weighted mean over the updates."
+    def __init__(self, func, device=None):
+        super().__init__(device=device)
+        self.func = func
+        self._add_state('total', torch.tensor(0., dtype=torch.float64, device=self.device))
+        self._add_state('count', torch.tensor(0., dtype=torch.float64, device=self.device))
+
+    @torch.inference_mode()
+    def update(self, preds, targs):
+        "Add `func(preds, targs)`, weighted by the batch size `len(targs)`."
+        n = len(targs)
+        self.total += torch.as_tensor(self.func(preds, targs), device=self.device).double() * n
+        self.count += n
+        return self
+
+    @torch.inference_mode()
+    def compute(self): return self.total / self.count
+
+    @torch.inference_mode()
+    def merge_state(self, metrics):
+        for m in metrics: self.total += m.total.to(self.device); self.count += m.count.to(self.device)
+        return self
+
+def _as_metric(o):
+    "`o` itself if it is a torcheval metric, `AvgMetric(o)` if it is a plain function."
+    if isinstance(o, Metric): return o
+    if callable(o): return AvgMetric(o)
+    raise TypeError(f"MetricsCB: {o!r} is not a metric: pass a torcheval metric (MulticlassAccuracy()) or a function f(preds, targs)")
+
+def accuracy(preds, targs):
+    "The fraction of rows of `preds` whose largest value is at the index `targs` gives."
+    return (preds.argmax(dim=-1) == targs).float().mean()
+
+# %% ../nbs/04_learner.ipynb #f305ac5a
+def _get_metrics(self):
+    try: return self.__dict__['_metrics']
+    except KeyError: raise AttributeError("learn.metrics is the MetricsCB of a fit, set when it starts: add MetricsCB(...) to cbs") from None
+
+def _set_metrics(self, m):
+    if not isinstance(m, MetricsCB):
+        raise TypeError(f"learn.metrics = {m!r} would do nothing: metrics are a callback here, learn.add_cb(MetricsCB(accuracy)) "
+                        "(plain functions like accuracy are metrics too)")
+    self.__dict__['_metrics'] = m
+
+Learner.metrics = property(_get_metrics, _set_metrics, doc="The `MetricsCB` of the current (or last) fit.")
+
+# %% ../nbs/04_learner.ipynb #1faeaf37
 def _check_metric_batch(self, learn):
     "Feed a copy of each metric the first batch: an error names the metric and the shapes, before any optimizer step."
     preds, targ = learn.preds.detach(), learn.yb[0]
@@ -531,14 +658,14 @@ class ProgressCB(Callback):
     def before_fit(self, learn):
         m = getattr(learn, 'metrics', None)
         self.metrics = m if any(cb is m for cb in learn.cbs) else None
-        if self.metrics is not None: self.metrics.show = self.show_row
+        if self.metrics is not None: self.metrics._log = self._log
         self.widths, self.pbar, self.fig, self._display = None, None, None, None
         self.losses, self.val_losses, self._pending = [], [], []
         self._bars = self.enabled and (self.bar if self.bar is not None else _in_jupyter() or _isatty(sys.stderr))
         self._live = self.enabled and self.plot and _in_jupyter()
         self._next_plot, self._started = 0., True
 
-    def show_row(self, d):
+    def _log(self, d):
         "Write the log entry `d` as a row of the metrics table (after a header, the first time)."
         if not self.enabled: return
         if self.widths is None:
@@ -579,7 +706,7 @@ def cleanup_epoch(self, learn):
 
 def cleanup_fit(self, learn):
     # each cleanup handles only what its before_ set up: an earlier callback may have failed first
-    if self.metrics is not None: vars(self.metrics).pop('show', None)
+    if self.metrics is not None: vars(self.metrics).pop('_log', None)
     started, self.metrics, self._started = self._started, None, False
     if started and self.plot and self.enabled and _ipython() is not None: self.draw()
 
@@ -604,6 +731,13 @@ def draw(self):
     else: self._display.update(self.fig)
 
 ProgressCB.draw = draw
+
+# %% ../nbs/04_learner.ipynb #88382a7f
+class SingleEpochCB(Callback):
+    "Stop `fit` after its first epoch, training and validation: a quick check of a whole epoch."
+    order = ProgressCB.order + 1  # after MetricsCB and ProgressCB have shown the epoch
+    def after_epoch(self, learn):
+        if not learn.training or not learn.validates: raise CancelFitException()
 
 # %% ../nbs/04_learner.ipynb #d0c838f0
 class CallbackList(list):
@@ -637,7 +771,7 @@ def _set_cbs_cached(self, cbs):
 
 def _cbs_changed(self):
     "Check the callbacks and forget what was looked up for each event."
-    _check_cbs(self._cbs)
+    _check_cbs(self._cbs, self)
     self._cache = {}
 
 def _cached_callback(self, event):

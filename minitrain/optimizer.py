@@ -227,13 +227,13 @@ def adam_step(p, lr, mom, step, sqr_mom, grad_avg, sqr_avg, eps, **kwargs):
     p.addcdiv_(grad_avg, denom, value=-lr / debias1)
 
 # %% ../nbs/03_optimizer.ipynb #6ec4b22a
-def weight_decay(p, lr, wd, **kwargs):
-    "Decoupled weight decay: shrink `p` towards zero, `p *= 1 - lr*wd`."
-    if wd != 0: p.mul_(1 - lr*wd)
+def weight_decay(p, lr, wd, do_wd=True, **kwargs):
+    "Decoupled weight decay: shrink `p` towards zero, `p *= 1 - lr*wd` (unless `do_wd` is False)."
+    if do_wd and wd != 0: p.mul_(1 - lr*wd)
 
-def l2_reg(p, lr, wd, **kwargs):
-    "L2 regularization: add `wd*p` to the gradient, `p.grad += wd*p`."
-    if wd != 0: p.grad.add_(p, alpha=wd)
+def l2_reg(p, lr, wd, do_wd=True, **kwargs):
+    "L2 regularization: add `wd*p` to the gradient, `p.grad += wd*p` (unless `do_wd` is False)."
+    if do_wd and wd != 0: p.grad.add_(p, alpha=wd)
 
 # %% ../nbs/03_optimizer.ipynb #9bf2a40b
 def SGD(params, lr, mom=0., wd=0., decouple_wd=True):
@@ -266,13 +266,21 @@ def _vectorises(stepper):
 @_vectorises(sgd_step)
 def _sgd_step_foreach(ps, grads, lr, **kwargs): torch._foreach_add_(ps, grads, alpha=-lr)
 
+def _decayed(ps, grads, do_wd):
+    "The parameters and gradients to decay: `do_wd` is one flag (a hyper) or one per parameter (from the state)."
+    if not isinstance(do_wd, list): return (ps, grads) if do_wd else ([], [])
+    keep = [i for i, d in enumerate(do_wd) if d]
+    return [ps[i] for i in keep], [grads[i] for i in keep]
+
 @_vectorises(weight_decay)
-def _weight_decay_foreach(ps, grads, lr, wd, **kwargs):
-    if wd != 0: torch._foreach_mul_(ps, 1 - lr*wd)
+def _weight_decay_foreach(ps, grads, lr, wd, do_wd=True, **kwargs):
+    ps, _ = _decayed(ps, grads, do_wd)
+    if wd != 0 and ps: torch._foreach_mul_(ps, 1 - lr*wd)
 
 @_vectorises(l2_reg)
-def _l2_reg_foreach(ps, grads, lr, wd, **kwargs):
-    if wd != 0: torch._foreach_add_(grads, ps, alpha=wd)
+def _l2_reg_foreach(ps, grads, lr, wd, do_wd=True, **kwargs):
+    ps, grads = _decayed(ps, grads, do_wd)
+    if wd != 0 and ps: torch._foreach_add_(grads, ps, alpha=wd)
 
 @_vectorises(average_grad)
 def _average_grad_foreach(ps, grads, mom, dampening=False, grad_avg=None, **kwargs):

@@ -81,7 +81,7 @@ def test_an_error_in_any_event_is_the_error_fit_raises(tmp_path, event, mixed):
     with pytest.raises(RuntimeError) as ei: learn.fit(2, cbs=Bomb(event, exc))
     assert ei.value is exc
     pcb, mcb = next(c for c in cbs if isinstance(c, ProgressCB)), next(c for c in cbs if isinstance(c, MetricsCB))
-    assert pcb.pbar is None and 'show' not in vars(mcb)
+    assert pcb.pbar is None and '_log' not in vars(mcb)
 
 @pytest.mark.parametrize('event', ['before_fit', 'before_epoch', 'before_batch'])
 def test_cancel_before_progress_cb_ran_is_clean(event):
@@ -103,7 +103,7 @@ def test_a_failing_cleanup_does_not_stop_the_others():
     for event in ('cleanup_epoch', 'cleanup_fit'):
         learn = tiny_learner([pcb := ProgressCB(bar=True)])
         with pytest.raises(RuntimeError, match='late'): learn.fit(1, cbs=Bomb(event, RuntimeError('late')))
-        assert pcb.pbar is None and 'show' not in vars(learn.metrics)
+        assert pcb.pbar is None and '_log' not in vars(learn.metrics)
 
 # ---------------------------------------------------------------- case 2: distributed save waits for rank 0 and shares its outcome
 

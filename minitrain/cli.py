@@ -4,14 +4,14 @@
 
 # %% ../nbs/16_cli.ipynb #e9dbf530
 from __future__ import annotations
-import argparse, csv, json, os, sys, tempfile, time
+import argparse, csv, json, math, os, sys, tempfile, time
 from functools import partial
 from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torcheval.metrics import MulticlassAccuracy
 from .core import def_device, set_seed, atomic_write
-from .datasets import load_fashion_mnist
+from .datasets import load_fashion_mnist, FASHION_FILES, IDXError, ChecksumError, DownloadError
 from .optimizer import Adam
 from .learner import Learner, TrainCB, DeviceCB, MetricsCB, ProgressCB
 from .schedule import RecorderCB, rec_lr, rec_loss
@@ -22,12 +22,12 @@ from .models import MODELS, fashion_dls
 __all__ = ['train', 'main']
 
 # %% ../nbs/16_cli.ipynb #652a7d24
-def _number(kind, lo: float, what: str):
-    "An argparse type: `kind(s)` that must be at least `lo` (`what` says so in the error)."
+def _number(kind, lo: float, what: str, hi: float | None = None):
+    "An argparse type: `kind(s)`, finite, at least `lo` and (if given) at most `hi` (`what` says so in the error)."
     def _f(s: str):
         try: v = kind(s)
         except ValueError: raise argparse.ArgumentTypeError(f"must be {what}, got {s!r}") from None
-        if not v >= lo: raise argparse.ArgumentTypeError(f"must be {what}, got {s}")
+        if not (math.isfinite(v) and v >= lo and (hi is None or v <= hi)): raise argparse.ArgumentTypeError(f"must be {what}, got {s}")
         return v
     _f.__name__ = what  # argparse names the type in some messages
     return _f
@@ -35,6 +35,10 @@ def _number(kind, lo: float, what: str):
 _positive_int = _number(int, 1, 'a positive integer')
 _natural = _number(int, 0, 'an integer >= 0')
 _positive_float = _number(float, 1e-300, 'a positive number')
+# beyond these the run is not training but overflow: the weights become inf or NaN
+_lr = _number(float, 1e-300, 'a learning rate in (0, 10]', hi=10)
+_wd = _number(float, 0, 'a weight decay in [0, 10]', hi=10)
+_seed = _number(int, 0, 'a seed in [0, 2**32)', hi=2**32 - 1)
 
 def _default_threads() -> int:
     "All the cores we may use when the machine is idle, else those left free by the 1-minute load average (at least 1)."
@@ -55,18 +59,18 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
     tr.add_argument('--epochs', type=_positive_int, default=5, help='passes over the training data (default: %(default)s)')
     tr.add_argument('--bs', type=_positive_int, default=256, help='batch size for training; validation uses twice it (default: %(default)s)')
     lr = tr.add_mutually_exclusive_group()
-    lr.add_argument('--lr', type=_positive_float, default=1e-2, help='learning rate, the peak of the one-cycle schedule (default: %(default)s)')
+    lr.add_argument('--lr', type=_lr, default=1e-2, help='learning rate, the peak of the one-cycle schedule (default: %(default)s)')
     lr.add_argument('--lr-find', action='store_true', help="run the learning-rate finder first and train with its 'valley' suggestion")
     tr.add_argument('--no-one-cycle', dest='one_cycle', action='store_false',
                     help='train at a constant learning rate instead of the one-cycle schedule (on by default)')
-    tr.add_argument('--wd', type=_number(float, 0, 'a number >= 0'), default=0.01, help="Adam's decoupled weight decay (default: %(default)s)")
+    tr.add_argument('--wd', type=_wd, default=0.01, help="Adam's decoupled weight decay (default: %(default)s)")
     tr.add_argument('--mixed-precision', action='store_true',
                     help='train in mixed precision (float16 with a gradient scaler on a GPU, bfloat16 on the CPU)')
     tr.add_argument('--device', default=def_device, help="torch device: cpu, cuda, cuda:1, mps (default: %(default)s)")
     tr.add_argument('--workers', type=_natural, default=0, help='DataLoader worker processes; 0 loads batches in this process (default: %(default)s)')
     tr.add_argument('--threads', type=_positive_int, default=None,
                     help='CPU threads for torch (default: the cores the 1-minute load average leaves free, at least 1)')
-    tr.add_argument('--seed', type=int, default=42, help='random seed: the same seed gives the same run (default: %(default)s)')
+    tr.add_argument('--seed', type=_seed, default=42, help='random seed: the same seed gives the same run (default: %(default)s)')
     tr.add_argument('--data', type=Path, default=None, help='folder with the four Fashion-MNIST .gz files (default: search, see above)')
     tr.add_argument('--out', type=Path, default=None,
                     help='folder to write model.pth, metrics.csv, loss_lr.png and summary.json to (created if needed; default: write nothing)')
@@ -119,10 +123,18 @@ def _mixed_precision_cb():
     except ImportError: return None
     return MixedPrecisionCB()
 
+def _check_data(folder: Path | None) -> str | None:
+    "Why the folder `folder` (if given) cannot be the data: files missing (None if it can)."
+    if folder is None or not folder.is_dir(): return None
+    if missing := [f for f in FASHION_FILES.values() if not (folder/f).is_file()]:
+        return f"--data {folder}: lacks {', '.join(missing)}; give the folder holding the four Fashion-MNIST .gz files"
+    return None
+
 def _check(args) -> str | None:
     "The first problem of `args` that parsing alone cannot see (None if there is none)."
     problems = [_check_device(args.device),
                 None if args.data is None or args.data.is_dir() else f"--data {args.data}: no such folder",
+                _check_data(args.data),
                 "--mixed-precision needs minitrain.accel, which this install lacks"
                 if args.mixed_precision and _mixed_precision_cb() is None else None,
                 None if args.out is None else _check_out(args.out), _check_images(args)]
@@ -224,5 +236,6 @@ def main(argv=None) -> int:
     ap, commands = _parser()
     args = ap.parse_args(argv)
     if msg := _check(args): commands[args.command].error(msg)  # exits with status 2
-    train(args)
+    try: train(args)
+    except (IDXError, ChecksumError, DownloadError) as e: commands[args.command].error(str(e))  # the data, not the code
     return 0

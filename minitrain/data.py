@@ -135,11 +135,14 @@ def _batch_sampler(ds, bs, shuffle, drop_last, sampler) -> BatchSampler:
 class DataLoader:
     "Batches from the map-style dataset `ds`, by the batch sampler `batchs` or by `bs`/`shuffle`/`drop_last`/`sampler`, fetched here or by `num_workers` processes."
     def __init__(self, ds, batchs=None, collate_fn=collate, *, bs: int | None = None, shuffle=False, drop_last=False,
-                 sampler=None, num_workers: int = 0, prefetch_factor: int = 2):
+                 sampler=None, num_workers: int = 0, prefetch_factor: int = 2, timeout: float = 0):
         _check_dataset(ds)
         if not callable(collate_fn): raise TypeError(f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}")
         self.num_workers = check_int(num_workers, 'num_workers', 0, hint='0 loads in this process, n > 0 starts n worker processes')
         self.prefetch_factor = check_int(prefetch_factor, 'prefetch_factor', 1, hint='batches each worker prepares ahead')
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout < float('inf'):
+            raise ValueError(f"DataLoader: timeout must be a number of seconds >= 0 (0: wait as long as it takes), got {timeout!r}")
+        self.timeout = timeout  # how long to wait for a worker's batch, as torch's DataLoader
         if isinstance(batchs, (int, np.integer)) and not isinstance(batchs, bool):
             if bs is not None: raise ValueError(f"DataLoader: batch size given twice ({batchs} and bs={bs}); give one")
             batchs, bs = None, batchs
@@ -307,6 +310,7 @@ class _WorkerPool:
         for p in self.procs: p.start()
         for conn in sends: conn.close()  # each worker has its own
         self.n_sent = self.n_done = 0
+        self.timeout = getattr(dl, 'timeout', 0)
 
     def submit(self, todo):
         "Send the next batch of indices from the iterator `todo`, if any, to the worker whose turn it is."
@@ -320,6 +324,9 @@ def result(self):
     "The next batch in order, from the worker that made it; raises what the worker raised, or an error if it died."
     w = self.n_done % len(self.procs)
     conn, p = self.results[w], self.procs[w]
+    if self.timeout and not wait([conn], timeout=self.timeout):
+        raise TimeoutError(f"DataLoader worker {w} (pid {p.pid}) sent no batch in {self.timeout}s (timeout={self.timeout}): its "
+                           "__getitem__ or collate_fn is stuck or slow; debug it with num_workers=0, or give a larger timeout")
     try: res = _recv_batch(conn)
     except EOFError:  # the worker held the only other end of the pipe
         raise RuntimeError(f"DataLoader worker {w} (pid {p.pid}) died unexpectedly ({_exit_reason(p)}); if the system "

@@ -17,7 +17,7 @@ from .data import Sampler, BatchSampler, DataLoader
 from .learner import Callback, MetricsCB, ProgressCB
 
 # %% auto #0
-__all__ = ['init_distributed', 'ShardedSampler', 'shard_dl', 'DistributedCB']
+__all__ = ['DIST_TIMEOUT', 'init_distributed', 'ShardedSampler', 'shard_dl', 'DistributedCB']
 
 # %% ../nbs/12_distributed.ipynb #7689d6d9
 _TORCHRUN_ENV = ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
@@ -29,6 +29,8 @@ def _shutdown():
 def _local_rank() -> int:
     "The GPU of this process on its machine: torchrun's `LOCAL_RANK` (else `RANK`), modulo the GPUs here."
     return int(os.environ.get('LOCAL_RANK', os.environ.get('RANK', 0))) % torch.cuda.device_count()
+
+DIST_TIMEOUT = timedelta(minutes=10)  # how long a process waits for the others, unless told otherwise
 
 def init_distributed(backend: str | None = None, timeout: timedelta | None = None) -> bool:
     "Join the process group that `torchrun` describes in the environment, unless one is up; whether this process is one of several."
@@ -45,7 +47,7 @@ def init_distributed(backend: str | None = None, timeout: timedelta | None = Non
         if not torch.cuda.is_available():
             raise ValueError("init_distributed: backend 'nccl' needs CUDA GPUs; on CPUs use backend='gloo'")
         torch.cuda.set_device(_local_rank())
-    dist.init_process_group(backend, timeout=timeout)
+    dist.init_process_group(backend, timeout=timeout or DIST_TIMEOUT)
     atexit.register(_shutdown)
     return True
 
@@ -187,6 +189,15 @@ def cleanup_fit(self, learn):
         o, name, old = self._restore.pop()
         if old is _MISSING: vars(o).pop(name, None)
         else: setattr(o, name, old)
-    if failed and self.active: _shutdown()
+    if failed and self.active:
+        _add_timeout_note(learn.fit_error, self.timeout or DIST_TIMEOUT)
+        _shutdown()  # the other ranks' collectives then fail at once instead of waiting for this one
 
 DistributedCB.before_epoch, DistributedCB.cleanup_fit = before_epoch, cleanup_fit
+
+# %% ../nbs/12_distributed.ipynb #a089959a
+def _add_timeout_note(e: BaseException | None, timeout: timedelta):
+    "Add to `e`, if it is a collective that timed out, a note naming the timeout and how to change it."
+    if e is None or 'timeout' not in str(e).lower() and 'timed out' not in str(e).lower(): return
+    e.add_note(f"a process waited {timeout} for the others: one rank is stuck or much slower (a long save, uneven data); "
+               "find it, or wait longer with DistributedCB(timeout=timedelta(...)) or minitrain.distributed.DIST_TIMEOUT")

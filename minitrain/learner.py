@@ -5,7 +5,7 @@
 # %% ../nbs/04_learner.ipynb #96ba5e45
 from __future__ import annotations
 import difflib, inspect, sys, time, warnings
-from copy import copy
+from copy import copy, deepcopy
 from functools import partial, wraps
 from operator import attrgetter
 import torch
@@ -15,7 +15,7 @@ from .core import def_device, to_device, check_int, listify
 from .optimizer import SGD
 
 # %% auto #0
-__all__ = ['STEP_METHODS', 'TRAINING_LOOP', 'EVENTS', 'EVENT_HINTS', 'Callback', 'run_cbs', 'CancelException',
+__all__ = ['STEP_METHODS', 'TRAINING_LOOP', 'EVENTS', 'EVENT_HINTS', 'Callback', 'run_cbs', 'run_all', 'CancelException',
            'CancelFitException', 'CancelEpochException', 'CancelBatchException', 'CancelBackwardException',
            'CancelStepException', 'SingleBatchCB', 'with_cbs', 'closest_event', 'unknown_events', 'check_callback',
            'check_signatures', 'Learner', 'TrainLearner', 'MomentumLearner', 'TrainCB', 'DeviceCB', 'MetricsCB',
@@ -28,10 +28,21 @@ class Callback:
     def __repr__(self): return type(self).__name__
 
 def run_cbs(cbs, method_nm, learn=None):
-    "Call `method_nm(learn)` on each callback in `cbs` that has it, lowest `order` first."
-    for cb in sorted(cbs, key=attrgetter('order')):
-        method = getattr(cb, method_nm, None)
-        if method is not None: method(learn)
+    "Call `method_nm(learn)` on each callback in `cbs` that has it, lowest `order` first (all of them for a `cleanup_` event, see `run_all`)."
+    fns = [m for cb in sorted(cbs, key=attrgetter('order')) if (m := getattr(cb, method_nm, None)) is not None]
+    if method_nm.startswith('cleanup_'): return run_all(fns, learn)
+    for f in fns: f(learn)
+
+# %% ../nbs/04_learner.ipynb #7f0186ce
+def run_all(fns, learn=None):
+    "Call every `f(learn)` of `fns`, also after one raised; then raise the first error, the later ones added to it as notes."
+    first = None
+    for f in fns:
+        try: f(learn)
+        except BaseException as e:
+            if first is None: first = e
+            else: first.add_note(f"then {getattr(f, '__qualname__', f)} raised too: {type(e).__name__}: {e}")
+    if first is not None: raise first
 
 # %% ../nbs/04_learner.ipynb #31dd7623
 class CancelException(Exception): "Base class of the exceptions that cancel one phase of the training loop."
@@ -247,7 +258,7 @@ def fit(self, n_epochs=1, train=True, valid=True, cbs=None, lr=None, start_epoch
         self.n_epochs, self.epochs, self.trains, self.validates = n_epochs, range(start_epoch, n_epochs), train, valid
         if self.opt_func: self.opt = self.opt_func(self.model.parameters(), lr=self.lr if lr is None else lr)
         self.model.zero_grad(set_to_none=True)  # no gradients left over from an interrupted fit
-        self.fit_status, self.fit_error = 'running', None
+        self.fit_status, self.fit_error, self.unchecked = 'running', None, True
         self._fit(train, valid)
     except CancelException as e:
         nm = next(k for k, v in _phase_exc.items() if isinstance(e, v))
@@ -291,6 +302,7 @@ def one_batch(self):
     self.predict()
     self.callback('after_predict')
     self.get_loss()
+    if self.unchecked: self.check_batch()  # the first batch of a fit, before any backward pass or step
     self.callback('after_loss')
     if self.training:
         self._backward()
@@ -335,10 +347,40 @@ def _check_fit(self, n_epochs, train, valid, start_epoch):
     for nm, used in (('train', train), ('valid', valid)):
         if used and not hasattr(self.dls, nm):
             raise AttributeError(f"learn.dls has no `.{nm}`: pass DataLoaders(train_dl, valid_dl) as dls, or fit(..., {nm}=False)")
+        if used and _len_or_none(getattr(self.dls, nm)) == 0:
+            raise ValueError(f"fit: learn.dls.{nm} is empty (0 batches): give it data (an empty dataset? bs larger than "
+                             f"the dataset with drop_last=True?), or fit(..., {nm}=False)")
     for name in STEP_METHODS if train else STEP_METHODS[:2]:
         getattr(self, name)  # raises the error that says how to provide it
 
 Learner._check_fit = _check_fit
+
+# %% ../nbs/04_learner.ipynb #106701f4
+Learner.unchecked = False  # set by fit: the next batch is the first of the fit
+
+def _shape(t): return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+
+def check_batch(self):
+    "Check the first batch of a fit before its backward pass and step: a finite scalar loss, predictions and targets that do not broadcast, and what each callback's `check_batch(learn)` checks."
+    self.unchecked = False
+    loss = self.loss
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        raise ValueError(f"fit: the loss of the first batch is {f'a tensor of shape {_shape(loss)}' if isinstance(loss, torch.Tensor) else repr(loss)}, "
+                         "not one number: loss_func must reduce over the batch (e.g. reduction='mean') and return a tensor")
+    if not torch.isfinite(loss.detach()).all():
+        raise ValueError(f"fit: the loss of the first batch is {loss.item()} before any step: the inputs or targets hold "
+                         "NaN or inf, or the model's initial weights do; fix the data or the model")
+    p, t = self.preds, self.yb[0] if self.yb else None
+    if isinstance(p, torch.Tensor) and isinstance(t, torch.Tensor) and p.shape != t.shape and p.is_floating_point() and t.is_floating_point():
+        try: full = torch.broadcast_shapes(p.shape, t.shape)
+        except RuntimeError: full = None
+        if full is not None and full.numel() > max(p.numel(), t.numel()):
+            warnings.warn(f"predictions of shape {_shape(p)} and targets of shape {_shape(t)} broadcast to {tuple(full)} in "
+                          "the loss, which then compares every prediction with every target: give both the same shape "
+                          "(e.g. preds.squeeze(-1), or targets[:, None])", stacklevel=2)
+    for cb in self._cbs_with('check_batch'): cb.check_batch(self)
+
+Learner.check_batch = check_batch
 
 # %% ../nbs/04_learner.ipynb #e3a10cc6
 def _check_order(model, dls):
@@ -560,6 +602,23 @@ def _set_metrics(self, m):
 
 Learner.metrics = property(_get_metrics, _set_metrics, doc="The `MetricsCB` of the current (or last) fit.")
 
+# %% ../nbs/04_learner.ipynb #1faeaf37
+def _check_metric_batch(self, learn):
+    "Feed a copy of each metric the first batch: an error names the metric and the shapes, before any optimizer step."
+    preds, targ = learn.preds.detach(), learn.yb[0]
+    for k, m in self.metrics.items():
+        n = getattr(m, 'num_classes', None)
+        if n is not None and preds.ndim == 2 and preds.shape[1] not in (n, 1):
+            raise ValueError(f"MetricsCB: metric {k!r} counts num_classes={n}, but the model predicts {preds.shape[1]} "
+                             f"classes: create it with num_classes={preds.shape[1]}")
+        try: deepcopy(m).to(preds.device).update(preds, targ)
+        except Exception as e:
+            raise ValueError(f"MetricsCB: metric {k!r} ({type(m).__name__}) cannot take predictions of shape {tuple(preds.shape)} "
+                             f"and targets of shape {tuple(targ.shape)}: {e}; give it the model's outputs and targets "
+                             "(num_classes, task) or remove it") from e
+
+MetricsCB.check_batch = _check_metric_batch
+
 # %% ../nbs/04_learner.ipynb #d0611e67
 def _tqdm():
     "`tqdm.auto.tqdm`, imported without the warning it gives in Jupyter when ipywidgets is missing (it then draws text)."
@@ -592,6 +651,8 @@ class ProgressCB(Callback):
     order = MetricsCB.order + 1
     refresh, plot_every = 0.2, 1.0
     in_probes = False  # a probe run shows nothing
+    metrics = pbar = None  # what the cleanups look at, also when before_fit or before_epoch never ran
+    _started = False
     def __init__(self, plot=False, bar=None, enabled=True): self.plot, self.bar, self.enabled = plot, bar, enabled
 
     def before_fit(self, learn):
@@ -602,7 +663,7 @@ class ProgressCB(Callback):
         self.losses, self.val_losses, self._pending = [], [], []
         self._bars = self.enabled and (self.bar if self.bar is not None else _in_jupyter() or _isatty(sys.stderr))
         self._live = self.enabled and self.plot and _in_jupyter()
-        self._next_plot = 0.
+        self._next_plot, self._started = 0., True
 
     def _log(self, d):
         "Write the log entry `d` as a row of the metrics table (after a header, the first time)."
@@ -631,7 +692,8 @@ def after_batch(self, learn):
         done = time.perf_counter()
         self._next_plot = done + max(self.plot_every, 10*(done - now))  # drawing takes at most ~10% of the time
 
-def cleanup_batch(self, learn): self.pbar.update()
+def cleanup_batch(self, learn):
+    if self.pbar is not None: self.pbar.update()
 
 def after_epoch(self, learn):
     if self.plot and not learn.training and self.metrics is not None:
@@ -640,10 +702,13 @@ def after_epoch(self, learn):
 
 def cleanup_epoch(self, learn):
     if self.pbar is not None: self.pbar.close()
+    self.pbar = None
 
 def cleanup_fit(self, learn):
+    # each cleanup handles only what its before_ set up: an earlier callback may have failed first
     if self.metrics is not None: vars(self.metrics).pop('_log', None)
-    if self.plot and self.enabled and _ipython() is not None: self.draw()
+    started, self.metrics, self._started = self._started, None, False
+    if started and self.plot and self.enabled and _ipython() is not None: self.draw()
 
 ProgressCB.before_epoch, ProgressCB.after_batch, ProgressCB.cleanup_batch, ProgressCB.after_epoch, ProgressCB.cleanup_epoch, ProgressCB.cleanup_fit = before_epoch, after_batch, cleanup_batch, after_epoch, cleanup_epoch, cleanup_fit
 
@@ -698,6 +763,7 @@ for _nm in ('append', 'extend', 'insert', 'remove', 'pop', 'clear', 'sort', 'rev
 
 # %% ../nbs/04_learner.ipynb #828839ba
 _simple_callback, _simple_provider = Learner.callback, Learner._provider
+_CLEANUPS = frozenset(e for e in EVENTS if e.startswith('cleanup_'))
 
 def _set_cbs_cached(self, cbs):
     self._cbs = CallbackList(listify(cbs), on_change=self._cbs_changed)
@@ -712,6 +778,7 @@ def _cached_callback(self, event):
     "Run `event` on every callback that has it, lowest `order` first: `run_cbs`, with the lookup done once."
     fns = self._cache.get(event)
     if fns is None: fns = self._cache[event] = tuple(getattr(cb, event) for cb in self._cbs_with(event))
+    if event in _CLEANUPS: return run_all(fns, self)
     for f in fns: f(self)
 
 def _cached_provider(self, name):

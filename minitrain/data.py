@@ -157,13 +157,6 @@ class DataLoader:
         self.ds, self.batch_sampler, self.collate_fn = ds, batchs, collate_fn
         self.batched_fetch = collate_fn is collate and batch_tensors(ds) is not None
 
-    @property
-    def dataset(self): "The dataset (PyTorch's name for `ds`)."; return self.ds
-    @property
-    def sampler(self): "The sampler the batch sampler draws from (None if it has none)."; return getattr(self.batch_sampler, 'sampler', None)
-    @property
-    def bs(self): "The batch size (None if the batch sampler does not say)."; return getattr(self.batch_sampler, 'bs', None)
-
     def __len__(self): return len(self.batch_sampler)
 
     def fetch(self, idxs):
@@ -175,11 +168,26 @@ class DataLoader:
     def __iter__(self):
         "One epoch of batches, in the batch sampler's order; draws the workers' seed from torch's RNG, with or without workers."
         seed = int(torch.empty((), dtype=torch.int64).random_())
-        return _worker_batches(self, seed) if self.num_workers else map(self.fetch, self.batch_sampler)
+        return self._epoch(seed)
+
+    def _epoch(self, seed: int):
+        "The batches of one epoch, fetched in this process; `seed` is for worker processes (\"Going faster\" adds them)."
+        return map(self.fetch, self.batch_sampler)
 
 def _as_list(idxs) -> list:
     "The indices `idxs` (a tensor or an iterable) as a list of ints."
     return idxs.tolist() if isinstance(idxs, torch.Tensor) else list(idxs)
+
+# %% ../nbs/02_dataloader.ipynb #6b82ea1f
+def _get_dataset(self): "The dataset (PyTorch's name for `ds`)."; return self.ds
+
+def _get_sampler(self): "The sampler the batch sampler draws from (None if it has none)."; return getattr(self.batch_sampler, 'sampler', None)
+
+def _get_bs(self): "The batch size (None if the batch sampler does not say)."; return getattr(self.batch_sampler, 'bs', None)
+
+DataLoader.dataset = property(_get_dataset)
+DataLoader.sampler = property(_get_sampler)
+DataLoader.bs = property(_get_bs)
 
 # %% ../nbs/02_dataloader.ipynb #edd0190e
 class DataLoaders:
@@ -310,32 +318,36 @@ class _WorkerPool:
         self.tasks[self.n_sent % len(self.procs)].put(_as_list(idxs))
         self.n_sent += 1
 
-    def result(self):
-        "The next batch in order, from the worker that made it; raises what the worker raised, or an error if it died."
-        w = self.n_done % len(self.procs)
-        conn, p = self.results[w], self.procs[w]
-        try: res = _recv_batch(conn)
-        except EOFError:  # the worker held the only other end of the pipe
-            raise RuntimeError(f"DataLoader worker {w} (pid {p.pid}) died unexpectedly ({_exit_reason(p)}); if the system "
-                               "killed it, memory may be short: try fewer workers or a smaller bs or prefetch_factor") from None
-        self.n_done += 1
-        if isinstance(res, _WorkerError): res.reraise()
-        return res
+# %% ../nbs/02_dataloader.ipynb #e7dc9814
+def result(self):
+    "The next batch in order, from the worker that made it; raises what the worker raised, or an error if it died."
+    w = self.n_done % len(self.procs)
+    conn, p = self.results[w], self.procs[w]
+    try: res = _recv_batch(conn)
+    except EOFError:  # the worker held the only other end of the pipe
+        raise RuntimeError(f"DataLoader worker {w} (pid {p.pid}) died unexpectedly ({_exit_reason(p)}); if the system "
+                           "killed it, memory may be short: try fewer workers or a smaller bs or prefetch_factor") from None
+    self.n_done += 1
+    if isinstance(res, _WorkerError): res.reraise()
+    return res
 
-    def close(self):
-        "Stop the workers: each finishes at most the batch in hand (what it still sends is dropped); one still running after `_STOP_S` is killed."
-        self.stop.set()
-        for q in self.tasks: q.put(None)  # wakes a worker waiting for work
-        deadline = time.monotonic() + _STOP_S
-        for conn, p in zip(self.results, self.procs):
-            while (ready := wait([conn, p.sentinel], timeout=max(0, deadline - time.monotonic()))) and p.sentinel not in ready:
-                try: conn.recv_bytes()  # a batch sent before the worker saw `stop`
-                except EOFError: break
-            if not ready: p.kill()
-            p.join(_STOP_S)
-        for q in self.tasks: q.cancel_join_thread(); q.close()
-        for c in self.results: c.close()
+def close(self):
+    "Stop the workers: each finishes at most the batch in hand (what it still sends is dropped); one still running after `_STOP_S` is killed."
+    self.stop.set()
+    for q in self.tasks: q.put(None)  # wakes a worker waiting for work
+    deadline = time.monotonic() + _STOP_S
+    for conn, p in zip(self.results, self.procs):
+        while (ready := wait([conn, p.sentinel], timeout=max(0, deadline - time.monotonic()))) and p.sentinel not in ready:
+            try: conn.recv_bytes()  # a batch sent before the worker saw `stop`
+            except EOFError: break
+        if not ready: p.kill()
+        p.join(_STOP_S)
+    for q in self.tasks: q.cancel_join_thread(); q.close()
+    for c in self.results: c.close()
 
+_WorkerPool.result, _WorkerPool.close = result, close
+
+# %% ../nbs/02_dataloader.ipynb #b837a519
 def _worker_batches(dl, seed: int):
     "One epoch of `dl`'s batches, made by its workers (seeded from `seed`) at most `prefetch_factor` batches ahead each, in order."
     pool = _WorkerPool(dl, _worker_seeds(seed, dl.num_workers))
@@ -347,3 +359,11 @@ def _worker_batches(dl, seed: int):
             pool.submit(todo)
             yield batch
     finally: pool.close()
+
+_epoch_here = DataLoader._epoch  # the main path's epoch: every batch fetched in this process
+
+def _epoch(self, seed: int):
+    "The batches of one epoch: made by `num_workers` worker processes seeded from `seed`, or fetched here without workers."
+    return _worker_batches(self, seed) if self.num_workers else _epoch_here(self, seed)
+
+DataLoader._epoch = _epoch

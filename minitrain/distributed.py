@@ -151,36 +151,42 @@ class DistributedCB(Callback):
         dev = torch.device('cuda', torch.cuda.current_device())
         return DDP(model.to(dev), device_ids=[dev.index], **self.ddp_kwargs)
 
-    def before_fit(self, learn):
-        self.active = init_distributed(self.backend, self.timeout)
-        learn.rank, learn.world_size = (dist.get_rank(), dist.get_world_size()) if self.active else (0, 1)
-        learn.is_main = learn.rank == 0
-        if not self.active: return
-        if dist.get_backend() == 'nccl': torch.cuda.set_device(_local_rank())  # for collectives, DDP and 'cuda'
-        seed, dls = self._shared_seed(), copy(learn.dls)
-        for nm, pad in (('train', True), ('valid', False)):
-            dl = getattr(dls, nm, None)
-            if dl is not None and not isinstance(getattr(dl, 'sampler', None), (ShardedSampler, DistributedSampler)):
-                setattr(dls, nm, shard_dl(dl, learn.rank, learn.world_size, seed, pad))
-        self._set(learn, 'dls', dls)
-        if not isinstance(learn.model, DDP):
-            self._set(learn, 'inner_model', learn.model)  # what checkpoints save
-            self._set(learn, 'model', self._wrap(learn.model))
-        else: self._set(learn, 'inner_model', learn.model.module)
-        for cb in learn.cbs:
-            if isinstance(cb, MetricsCB):
-                self._set(cb, 'compute', partial(_synced_compute, cb))
-                if not learn.is_main: self._set(cb, '_log', _show_nothing)
-            if isinstance(cb, ProgressCB) and not learn.is_main: self._set(cb, 'enabled', False)
+# %% ../nbs/12_distributed.ipynb #5d8f88e5
+def before_fit(self, learn):
+    self.active = init_distributed(self.backend, self.timeout)
+    learn.rank, learn.world_size = (dist.get_rank(), dist.get_world_size()) if self.active else (0, 1)
+    learn.is_main = learn.rank == 0
+    if not self.active: return
+    if dist.get_backend() == 'nccl': torch.cuda.set_device(_local_rank())  # for collectives, DDP and 'cuda'
+    seed, dls = self._shared_seed(), copy(learn.dls)
+    for nm, pad in (('train', True), ('valid', False)):
+        dl = getattr(dls, nm, None)
+        if dl is not None and not isinstance(getattr(dl, 'sampler', None), (ShardedSampler, DistributedSampler)):
+            setattr(dls, nm, shard_dl(dl, learn.rank, learn.world_size, seed, pad))
+    self._set(learn, 'dls', dls)
+    if not isinstance(learn.model, DDP):
+        self._set(learn, 'inner_model', learn.model)  # what checkpoints save
+        self._set(learn, 'model', self._wrap(learn.model))
+    else: self._set(learn, 'inner_model', learn.model.module)
+    for cb in learn.cbs:
+        if isinstance(cb, MetricsCB):
+            self._set(cb, 'compute', partial(_synced_compute, cb))
+            if not learn.is_main: self._set(cb, '_log', _show_nothing)
+        if isinstance(cb, ProgressCB) and not learn.is_main: self._set(cb, 'enabled', False)
 
-    def before_epoch(self, learn):
-        sampler = getattr(learn.dl, 'sampler', None)
-        if hasattr(sampler, 'set_epoch'): sampler.set_epoch(learn.epoch)
+DistributedCB.before_fit = before_fit
 
-    def cleanup_fit(self, learn):
-        failed = learn.fit_status == 'failed'  # the Learner records it before cleanup_fit
-        while self._restore:
-            o, name, old = self._restore.pop()
-            if old is _MISSING: vars(o).pop(name, None)
-            else: setattr(o, name, old)
-        if failed and self.active: _shutdown()
+# %% ../nbs/12_distributed.ipynb #d925864d
+def before_epoch(self, learn):
+    sampler = getattr(learn.dl, 'sampler', None)
+    if hasattr(sampler, 'set_epoch'): sampler.set_epoch(learn.epoch)
+
+def cleanup_fit(self, learn):
+    failed = learn.fit_status == 'failed'  # the Learner records it before cleanup_fit
+    while self._restore:
+        o, name, old = self._restore.pop()
+        if old is _MISSING: vars(o).pop(name, None)
+        else: setattr(o, name, old)
+    if failed and self.active: _shutdown()
+
+DistributedCB.before_epoch, DistributedCB.cleanup_fit = before_epoch, cleanup_fit

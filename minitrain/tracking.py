@@ -82,40 +82,46 @@ class TrackerCB(Callback):
         # an epoch ends after its validation phase, or after its training phase when this fit does not validate
         if self.active and not (learn.training and learn.validates): self._epoch_end(learn)
 
-    def _epoch_end(self, learn):
-        "Check that the log has a number for `monitor` at this epoch, then call `epoch_end`."
-        if self.monitors:
-            name, vals = type(self).__name__, self.values(learn)
-            if not vals or vals[-1][0] != learn.epoch:
-                logged = [f"{_PREFIX[d['train']]}_{k}" for d in _find_metrics(learn).log if d['epoch'] == learn.epoch
-                          for k in d if k not in ('epoch', 'train')]
-                raise ValueError(f"{name}: epoch {learn.epoch} ended without logging {self.monitor!r} (does this fit skip "
-                                 f"that phase?); it logged {', '.join(logged) or 'nothing'}: monitor one of those")
-            if not isinstance(v := vals[-1][1], (int, float)):
-                raise TypeError(f"{name}: {self.monitor} is {v!r}, not a number: monitor a metric that has one value")
-        self.epoch_end(learn)
+# %% ../nbs/11_tracking.ipynb #c33aca0c
+def _epoch_end(self, learn):
+    "Check that the log has a number for `monitor` at this epoch, then call `epoch_end`."
+    if self.monitors:
+        name, vals = type(self).__name__, self.values(learn)
+        if not vals or vals[-1][0] != learn.epoch:
+            logged = [f"{_PREFIX[d['train']]}_{k}" for d in _find_metrics(learn).log if d['epoch'] == learn.epoch
+                      for k in d if k not in ('epoch', 'train')]
+            raise ValueError(f"{name}: epoch {learn.epoch} ended without logging {self.monitor!r} (does this fit skip "
+                             f"that phase?); it logged {', '.join(logged) or 'nothing'}: monitor one of those")
+        if not isinstance(v := vals[-1][1], (int, float)):
+            raise TypeError(f"{name}: {self.monitor} is {v!r}, not a number: monitor a metric that has one value")
+    self.epoch_end(learn)
 
-    def epoch_end(self, learn):
-        "Called at the end of each epoch (after its validation, if it has one); subclasses act here."
+def epoch_end(self, learn):
+    "Called at the end of each epoch (after its validation, if it has one); subclasses act here."
 
-    def values(self, learn) -> list[tuple]:
-        "The `(epoch, value)` pairs of `monitor` in the `MetricsCB` log."
-        prefix, _, name = self.monitor.partition('_')
-        return [(d['epoch'], d[name]) for d in _find_metrics(learn).log if _PREFIX[d['train']] == prefix and name in d]
+TrackerCB._epoch_end, TrackerCB.epoch_end = _epoch_end, epoch_end
 
-    def better(self, new, best) -> bool:
-        "Whether `new` improves on `best` by more than `min_delta`."
-        delta = self.min_delta if self.comp(1., 0.) else -self.min_delta  # shift towards worse, whichever way that is
-        return not math.isnan(new) and (best is None or bool(self.comp(new - delta, best)))
+# %% ../nbs/11_tracking.ipynb #7d6913bb
+def values(self, learn) -> list[tuple]:
+    "The `(epoch, value)` pairs of `monitor` in the `MetricsCB` log."
+    prefix, _, name = self.monitor.partition('_')
+    return [(d['epoch'], d[name]) for d in _find_metrics(learn).log if _PREFIX[d['train']] == prefix and name in d]
 
-    def best(self, learn) -> tuple:
-        "`(value, epoch, wait)`: the best value of `monitor` so far, its epoch, and the number of epochs since then."
-        best = best_epoch = None
-        wait = 0
-        for epoch, v in self.values(learn):
-            if self.better(v, best): best, best_epoch, wait = v, epoch, 0
-            else: wait += 1
-        return best, best_epoch, wait
+def better(self, new, best) -> bool:
+    "Whether `new` improves on `best` by more than `min_delta`."
+    delta = self.min_delta if self.comp(1., 0.) else -self.min_delta  # shift towards worse, whichever way that is
+    return not math.isnan(new) and (best is None or bool(self.comp(new - delta, best)))
+
+def best(self, learn) -> tuple:
+    "`(value, epoch, wait)`: the best value of `monitor` so far, its epoch, and the number of epochs since then."
+    best = best_epoch = None
+    wait = 0
+    for epoch, v in self.values(learn):
+        if self.better(v, best): best, best_epoch, wait = v, epoch, 0
+        else: wait += 1
+    return best, best_epoch, wait
+
+TrackerCB.values, TrackerCB.better, TrackerCB.best = values, better, best
 
 # %% ../nbs/11_tracking.ipynb #7f232dd5
 class EarlyStoppingCB(TrackerCB):

@@ -37,6 +37,9 @@ class Dataset:
 class Sampler:
     "The indices of `ds` in order, or in a new random order each epoch when `shuffle` (drawn from torch's global RNG, or `generator`)."
     def __init__(self, ds, shuffle=False, generator: torch.Generator | None = None):
+        if not isinstance(shuffle, (bool, np.bool_)):  # the lesson's Sampler(ds, bs, shuffle) would shuffle, unbatched
+            raise TypeError(f"Sampler: shuffle must be True or False, got {type(shuffle).__name__} {shuffle!r}. Sampler takes no batch "
+                            "size (it gives one index at a time): Sampler(ds, shuffle=...), then BatchSampler(sampler, bs) for batches")
         self.n, self.shuffle, self.generator = len(ds), shuffle, generator
 
     def __len__(self): return self.n

@@ -200,7 +200,7 @@ def _provider(self, name):
 def _learner_getattr(self, name):
     "Python calls this only when normal lookup fails: the training-step methods a callback provides."
     if name not in STEP_METHODS or '_cbs' not in self.__dict__:
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raise AttributeError(_missing_hint(self, name) or f"{type(self).__name__!r} object has no attribute {name!r}")
     f = self._provider(name)
     if f is None:
         raise AttributeError(f"{type(self).__name__} has no `{name}` method and no callback provides one: add "
@@ -208,6 +208,23 @@ def _learner_getattr(self, name):
     return _training_predict(f) if name == 'predict' else f
 
 Learner._provider, Learner.__getattr__ = _provider, _learner_getattr
+
+# %% ../nbs/04_learner.ipynb #1605e1bf
+Learner.cb_attrs = {'metrics': 'add MetricsCB(accuracy) to the callbacks'}  # attribute -> how to get it; later stages add theirs
+_fastai_names = {'loss_grad': 'loss', 'n_epoch': 'n_epochs', 'x': 'xb[0]', 'y': 'yb[0]'}
+
+def _missing_hint(learn, name) -> str | None:
+    "What to say when `learn` has no attribute `name`: the callback that sets it, or minitrain's name for fastai's."
+    if name in learn.cb_attrs:
+        return f"learn.{name} is set by a callback when a fit starts, and none has set it on this learner: {learn.cb_attrs[name]}"
+    if name in _fastai_names: return f"learn.{name} is fastai's name: minitrain's is learn.{_fastai_names[name]}"
+
+def _fastai_name(name):
+    "A property for fastai's `name`: no getter (so reading falls to `__getattr__`), and assigning is an error naming ours."
+    def _set(self, v): raise AttributeError(_missing_hint(self, name))
+    return property(None, _set, doc=f"fastai's name for `{_fastai_names[name]}`: an error naming it.")
+
+for _nm in _fastai_names: setattr(Learner, _nm, _fastai_name(_nm))
 
 # %% ../nbs/04_learner.ipynb #07a70b87
 def _training_predict(f):
@@ -222,9 +239,10 @@ def _training_predict(f):
     return predict
 
 def _init_subclass(cls, **kwargs):
-    "Give the `predict` a subclass defines the argument check."
+    "Give the `predict` a subclass defines the argument check, and its `__init__` the check for fastai's keywords (below)."
     super(Learner, cls).__init_subclass__(**kwargs)
     if 'predict' in vars(cls): cls.predict = _training_predict(vars(cls)['predict'])
+    if '__init__' in vars(cls): cls.__init__ = _checking_kwargs(vars(cls)['__init__'])
 
 Learner.__init_subclass__ = classmethod(_init_subclass)
 
@@ -243,6 +261,21 @@ def _set_yb(self, v): self.batch = (*self.xb, *_as_part(v, len(self.batch) - sel
 
 Learner.xb = property(_get_xb, _set_xb, doc="The model's inputs: the first `n_inp` elements of `batch`, as a tuple; assigning it changes `batch`.")
 Learner.yb = property(_get_yb, _set_yb, doc="The targets: the elements of `batch` after the first `n_inp`, as a tuple; assigning it changes `batch`.")
+
+# %% ../nbs/04_learner.ipynb #d70d67ff
+def _get_pred(self): return self.preds
+def _set_pred(self, v): self.preds = v
+Learner.pred = property(_get_pred, _set_pred, doc="fastai's name for `preds`, read or assigned.")
+
+class _Batch(tuple):
+    "A batch that is a tuple: assigning one of its elements is an error naming `learn.xb` and `learn.yb`."
+    def __setitem__(self, i, v):
+        raise TypeError(f"learn.batch is a tuple, so learn.batch[{i!r}] = ... cannot change it: assign the inputs, "
+                        "learn.xb = (x,) (one element per input), the targets, learn.yb = (y,), or the whole batch, learn.batch = (x, y)")
+
+def _get_batch(self): return self._batch
+def _set_batch(self, b): self._batch = _Batch(b) if type(b) is tuple else b
+Learner.batch = property(_get_batch, _set_batch, doc="The current batch of `dl`; a tuple batch refuses item assignment with a message naming `xb`.")
 
 # %% ../nbs/04_learner.ipynb #1165d929
 def _record_fit_end(learn, end):
@@ -399,6 +432,25 @@ def _warn_ignored(learn, cbs):
                 warnings.warn(f"{type(cb).__name__}.{n} is never called: {type(learn).__name__} defines `{n}` itself, and "
                               f"the learner's own method comes first. Use Learner(...) with callbacks for the training "
                               f"step (TrainCB), or drop the callback's `{n}`", stacklevel=5)
+
+# %% ../nbs/04_learner.ipynb #e2c5b74d
+_fastai_kwargs = {'metrics': 'metrics are a callback here, cbs=[MetricsCB(accuracy)]',
+                  'callbacks': 'callbacks go in cbs=[...]', 'n_epoch': 'the number of epochs is n_epochs'}
+
+def _checking_kwargs(f):
+    "`f` (`fit` or an `__init__`), first raising if it gets one of fastai's keywords that it does not take, naming minitrain's way."
+    params = inspect.signature(f).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()): return f
+    @wraps(f)
+    def _f(self, *args, **kwargs):
+        for k in kwargs:
+            if k in _fastai_kwargs and k not in params:
+                nm = type(self).__name__ if f.__name__ == '__init__' else f.__name__
+                raise TypeError(f"{nm}(...) got fastai's keyword `{k}=`: {_fastai_kwargs[k]}")
+        return f(self, *args, **kwargs)
+    return _f
+
+Learner.__init__, Learner.fit = _checking_kwargs(Learner.__init__), _checking_kwargs(Learner.fit)
 
 # %% ../nbs/04_learner.ipynb #c971a4d1
 def _get_cbs(self):
@@ -592,7 +644,7 @@ def accuracy(preds, targs):
 # %% ../nbs/04_learner.ipynb #f305ac5a
 def _get_metrics(self):
     try: return self.__dict__['_metrics']
-    except KeyError: raise AttributeError("learn.metrics is the MetricsCB of a fit, set when it starts: add MetricsCB(...) to cbs") from None
+    except KeyError: raise AttributeError('metrics') from None  # then __getattr__ says which callback sets it
 
 def _set_metrics(self, m):
     if not isinstance(m, MetricsCB):

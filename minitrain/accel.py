@@ -142,7 +142,7 @@ def _channels_last(x):
 
 class ChannelsLastCB(Callback):
     "Keep the model's 4D weights and the image batches among the inputs (`batch[:n_inp]`) in channels-last memory format."
-    order = DeviceCB.order + 1  # after DeviceCB: convert where the batch will be used
+    order = DeviceCB.order + 2  # after DeviceCB and BatchTransformCB (09): convert the augmented batch where it is used
     def before_fit(self, learn): learn.model.to(memory_format=torch.channels_last)
     def before_batch(self, learn):
         b, n = learn.batch, learn.n_inp

@@ -294,6 +294,7 @@ def _l2_reg_foreach(ps, grads, lr, wd, do_wd=True, **kwargs):
     ps, grads = _decayed(ps, grads, do_wd)
     if wd != 0 and ps: torch._foreach_add_(grads, ps, alpha=wd)
 
+# %% ../nbs/03_optimizer.ipynb #d15d52de
 @_vectorises(average_grad)
 def _average_grad_foreach(ps, grads, mom, dampening=False, grad_avg=None, **kwargs):
     if grad_avg is None: grad_avg = [torch.zeros_like(g) for g in grads]

@@ -90,32 +90,43 @@ class MixedPrecisionCB(TrainCB):
         self._autocast, self._autocasting = torch.autocast(self.device_type, dtype=self.dtype, enabled=self.enabled), False
         self.scale, self.n_skipped = self.scaler.get_scale(), 0
 
-    def before_batch(self, learn):
-        self._autocast.__enter__()
-        self._autocasting = True
+# %% ../nbs/10_accel.ipynb #d8266610
+def before_batch(self, learn):
+    self._autocast.__enter__()
+    self._autocasting = True
 
-    def _leave_autocast(self):
-        "Leave autocast, if this batch entered it and has not left yet."
-        if self._autocasting:
-            self._autocast.__exit__(None, None, None)
-            self._autocasting = False
+def _leave_autocast(self):
+    "Leave autocast, if this batch entered it and has not left yet."
+    if self._autocasting:
+        self._autocast.__exit__(None, None, None)
+        self._autocasting = False
 
-    def after_loss(self, learn):
-        self._leave_autocast()
-        if isinstance(learn.preds, torch.Tensor) and learn.preds.dtype == self.dtype: learn.preds = learn.preds.float()
+def after_loss(self, learn):
+    self._leave_autocast()
+    if isinstance(learn.preds, torch.Tensor) and learn.preds.dtype == self.dtype: learn.preds = learn.preds.float()
 
-    def cleanup_batch(self, learn): self._leave_autocast()
-    def backward(self, learn): self.scaler.scale(learn.loss).backward()
-    def before_step(self, learn): self.scaler.unscale_(learn.opt)
+def cleanup_batch(self, learn): self._leave_autocast()
 
-    def step(self, learn):
-        self.scaler.step(learn.opt)
-        self.scaler.update()
-        scale, self.scale = self.scale, self.scaler.get_scale()
-        if self.scale < scale:  # update() lowers the scale only after an overflow, when step() skipped the optimizer step
-            self.n_skipped += 1
-            learn.zero_grad()  # the gradients hold infs or NaNs: they are of no use
-            raise CancelStepException()
+MixedPrecisionCB.before_batch = before_batch
+MixedPrecisionCB._leave_autocast = _leave_autocast
+MixedPrecisionCB.after_loss = after_loss
+MixedPrecisionCB.cleanup_batch = cleanup_batch
+
+# %% ../nbs/10_accel.ipynb #2e8d274e
+def backward(self, learn): self.scaler.scale(learn.loss).backward()
+
+def before_step(self, learn): self.scaler.unscale_(learn.opt)
+
+def step(self, learn):
+    self.scaler.step(learn.opt)
+    self.scaler.update()
+    scale, self.scale = self.scale, self.scaler.get_scale()
+    if self.scale < scale:  # update() lowers the scale only after an overflow, when step() skipped the optimizer step
+        self.n_skipped += 1
+        learn.zero_grad()  # the gradients hold infs or NaNs: they are of no use
+        raise CancelStepException()
+
+MixedPrecisionCB.backward, MixedPrecisionCB.before_step, MixedPrecisionCB.step = backward, before_step, step
 
 # %% ../nbs/10_accel.ipynb #46023042
 def _check_positive(name: str, v) -> float:
@@ -176,7 +187,7 @@ def _channels_last(x):
 
 class ChannelsLastCB(Callback):
     "Keep the model's 4D weights and the image batches among the inputs (`batch[:n_inp]`) in channels-last memory format."
-    order = DeviceCB.order + 1  # after DeviceCB: convert where the batch will be used
+    order = DeviceCB.order + 2  # after DeviceCB and BatchTransformCB (09): convert the augmented batch where it is used
     def before_fit(self, learn): learn.model.to(memory_format=torch.channels_last)
     def before_batch(self, learn):
         b, n = learn.batch, learn.n_inp

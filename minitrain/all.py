@@ -8,8 +8,10 @@ from .inference import *
 from .schedule import *
 from .hooks import *
 from .init import *
+from .augment import *
 from .accel import *
 from .tracking import *
 from .distributed import *
+from .vision import *
 from .models import *
 from .cli import *

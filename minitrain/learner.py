@@ -5,7 +5,7 @@
 # %% ../nbs/04_learner.ipynb #96ba5e45
 from __future__ import annotations
 import difflib, inspect, sys, time, warnings
-from copy import copy
+from copy import copy, deepcopy
 from functools import partial, wraps
 from operator import attrgetter
 import torch
@@ -15,7 +15,7 @@ from .core import def_device, to_device, check_int, listify
 from .optimizer import SGD
 
 # %% auto #0
-__all__ = ['STEP_METHODS', 'TRAINING_LOOP', 'EVENTS', 'EVENT_HINTS', 'Callback', 'run_cbs', 'CancelException',
+__all__ = ['STEP_METHODS', 'TRAINING_LOOP', 'EVENTS', 'EVENT_HINTS', 'Callback', 'run_cbs', 'run_all', 'CancelException',
            'CancelFitException', 'CancelEpochException', 'CancelBatchException', 'CancelBackwardException',
            'CancelStepException', 'SingleBatchCB', 'with_cbs', 'closest_event', 'unknown_events', 'check_callback',
            'check_signatures', 'Learner', 'TrainLearner', 'MomentumLearner', 'TrainCB', 'DeviceCB', 'MetricsCB',
@@ -28,10 +28,21 @@ class Callback:
     def __repr__(self): return type(self).__name__
 
 def run_cbs(cbs, method_nm, learn=None):
-    "Call `method_nm(learn)` on each callback in `cbs` that has it, lowest `order` first."
-    for cb in sorted(cbs, key=attrgetter('order')):
-        method = getattr(cb, method_nm, None)
-        if method is not None: method(learn)
+    "Call `method_nm(learn)` on each callback in `cbs` that has it, lowest `order` first (all of them for a `cleanup_` event, see `run_all`)."
+    fns = [m for cb in sorted(cbs, key=attrgetter('order')) if (m := getattr(cb, method_nm, None)) is not None]
+    if method_nm.startswith('cleanup_'): return run_all(fns, learn)
+    for f in fns: f(learn)
+
+# %% ../nbs/04_learner.ipynb #7f0186ce
+def run_all(fns, learn=None):
+    "Call every `f(learn)` of `fns`, also after one raised; then raise the first error, the later ones added to it as notes."
+    first = None
+    for f in fns:
+        try: f(learn)
+        except BaseException as e:
+            if first is None: first = e
+            else: first.add_note(f"then {getattr(f, '__qualname__', f)} raised too: {type(e).__name__}: {e}")
+    if first is not None: raise first
 
 # %% ../nbs/04_learner.ipynb #31dd7623
 class CancelException(Exception): "Base class of the exceptions that cancel one phase of the training loop."
@@ -191,7 +202,7 @@ def _provider(self, name):
 def _learner_getattr(self, name):
     "Python calls this only when normal lookup fails: the training-step methods a callback provides."
     if name not in STEP_METHODS or '_cbs' not in self.__dict__:
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raise AttributeError(_missing_hint(self, name) or f"{type(self).__name__!r} object has no attribute {name!r}")
     f = self._provider(name)
     if f is None:
         raise AttributeError(f"{type(self).__name__} has no `{name}` method and no callback provides one: add "
@@ -199,6 +210,23 @@ def _learner_getattr(self, name):
     return f
 
 Learner._provider, Learner.__getattr__ = _provider, _learner_getattr
+
+# %% ../nbs/04_learner.ipynb #1605e1bf
+Learner.cb_attrs = {'metrics': 'add MetricsCB(accuracy) to the callbacks'}  # attribute -> how to get it; later stages add theirs
+_fastai_names = {'loss_grad': 'loss', 'n_epoch': 'n_epochs', 'x': 'xb[0]', 'y': 'yb[0]'}
+
+def _missing_hint(learn, name) -> str | None:
+    "What to say when `learn` has no attribute `name`: the callback that sets it, or minitrain's name for fastai's."
+    if name in learn.cb_attrs:
+        return f"learn.{name} is set by a callback when a fit starts, and none has set it on this learner: {learn.cb_attrs[name]}"
+    if name in _fastai_names: return f"learn.{name} is fastai's name: minitrain's is learn.{_fastai_names[name]}"
+
+def _fastai_name(name):
+    "A property for fastai's `name`: no getter (so reading falls to `__getattr__`), and assigning is an error naming ours."
+    def _set(self, v): raise AttributeError(_missing_hint(self, name))
+    return property(None, _set, doc=f"fastai's name for `{_fastai_names[name]}`: an error naming it.")
+
+for _nm in _fastai_names: setattr(Learner, _nm, _fastai_name(_nm))
 
 # %% ../nbs/04_learner.ipynb #07a70b87
 def _training_predict(f):
@@ -213,9 +241,10 @@ def _training_predict(f):
     return predict
 
 def _init_subclass(cls, **kwargs):
-    "Give the `predict` a subclass defines the argument check."
+    "Give the `predict` a subclass defines the argument check, and its `__init__` the check for fastai's keywords (below)."
     super(Learner, cls).__init_subclass__(**kwargs)
     if 'predict' in vars(cls): cls.predict = _training_predict(vars(cls)['predict'])
+    if '__init__' in vars(cls): cls.__init__ = _checking_kwargs(vars(cls)['__init__'])
 
 Learner.__init_subclass__ = classmethod(_init_subclass)
 
@@ -235,6 +264,21 @@ def _set_yb(self, v): self.batch = (*self.xb, *_as_part(v, len(self.batch) - sel
 Learner.xb = property(_get_xb, _set_xb, doc="The model's inputs: the first `n_inp` elements of `batch`, as a tuple; assigning it changes `batch`.")
 Learner.yb = property(_get_yb, _set_yb, doc="The targets: the elements of `batch` after the first `n_inp`, as a tuple; assigning it changes `batch`.")
 
+# %% ../nbs/04_learner.ipynb #d70d67ff
+def _get_pred(self): return self.preds
+def _set_pred(self, v): self.preds = v
+Learner.pred = property(_get_pred, _set_pred, doc="fastai's name for `preds`, read or assigned.")
+
+class _Batch(tuple):
+    "A batch that is a tuple: assigning one of its elements is an error naming `learn.xb` and `learn.yb`."
+    def __setitem__(self, i, v):
+        raise TypeError(f"learn.batch is a tuple, so learn.batch[{i!r}] = ... cannot change it: assign the inputs, "
+                        "learn.xb = (x,) (one element per input), the targets, learn.yb = (y,), or the whole batch, learn.batch = (x, y)")
+
+def _get_batch(self): return self._batch
+def _set_batch(self, b): self._batch = _Batch(b) if type(b) is tuple else b
+Learner.batch = property(_get_batch, _set_batch, doc="The current batch of `dl`; a tuple batch refuses item assignment with a message naming `xb`.")
+
 # %% ../nbs/04_learner.ipynb #1165d929
 def _record_fit_end(learn, end):
     "Record how the fit phase ended: 'done', 'cancelled', or the exception it raises."
@@ -249,7 +293,7 @@ def fit(self, n_epochs=1, train=True, valid=True, cbs=None, lr=None, start_epoch
         self.n_epochs, self.epochs, self.trains, self.validates = n_epochs, range(start_epoch, n_epochs), train, valid
         if self.opt_func: self.opt = self.opt_func(self.model.parameters(), lr=self.lr if lr is None else lr)
         self.model.zero_grad(set_to_none=True)  # no gradients left over from an interrupted fit
-        self.fit_status, self.fit_error = 'running', None
+        self.fit_status, self.fit_error, self.unchecked = 'running', None, True
         self._fit(train, valid)
     except CancelException as e:
         nm = next(k for k, v in _phase_exc.items() if isinstance(e, v))
@@ -293,6 +337,7 @@ def one_batch(self):
     self.predict()
     self.callback('after_predict')
     self.get_loss()
+    if self.unchecked: self.check_batch()  # the first batch of a fit, before any backward pass or step
     self.callback('after_loss')
     if self.training:
         self._backward()
@@ -337,10 +382,40 @@ def _check_fit(self, n_epochs, train, valid, start_epoch):
     for nm, used in (('train', train), ('valid', valid)):
         if used and not hasattr(self.dls, nm):
             raise AttributeError(f"learn.dls has no `.{nm}`: pass DataLoaders(train_dl, valid_dl) as dls, or fit(..., {nm}=False)")
+        if used and _len_or_none(getattr(self.dls, nm)) == 0:
+            raise ValueError(f"fit: learn.dls.{nm} is empty (0 batches): give it data (an empty dataset? bs larger than "
+                             f"the dataset with drop_last=True?), or fit(..., {nm}=False)")
     for name in STEP_METHODS if train else STEP_METHODS[:2]:
         getattr(self, name)  # raises the error that says how to provide it
 
 Learner._check_fit = _check_fit
+
+# %% ../nbs/04_learner.ipynb #106701f4
+Learner.unchecked = False  # set by fit: the next batch is the first of the fit
+
+def _shape(t): return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+
+def check_batch(self):
+    "Check the first batch of a fit before its backward pass and step: a finite scalar loss, predictions and targets that do not broadcast, and what each callback's `check_batch(learn)` checks."
+    self.unchecked = False
+    loss = self.loss
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        raise ValueError(f"fit: the loss of the first batch is {f'a tensor of shape {_shape(loss)}' if isinstance(loss, torch.Tensor) else repr(loss)}, "
+                         "not one number: loss_func must reduce over the batch (e.g. reduction='mean') and return a tensor")
+    if not torch.isfinite(loss.detach()).all():
+        raise ValueError(f"fit: the loss of the first batch is {loss.item()} before any step: the inputs or targets hold "
+                         "NaN or inf, or the model's initial weights do; fix the data or the model")
+    p, t = self.preds, self.yb[0] if self.yb else None
+    if isinstance(p, torch.Tensor) and isinstance(t, torch.Tensor) and p.shape != t.shape and p.is_floating_point() and t.is_floating_point():
+        try: full = torch.broadcast_shapes(p.shape, t.shape)
+        except RuntimeError: full = None
+        if full is not None and full.numel() > max(p.numel(), t.numel()):
+            warnings.warn(f"predictions of shape {_shape(p)} and targets of shape {_shape(t)} broadcast to {tuple(full)} in "
+                          "the loss, which then compares every prediction with every target: give both the same shape "
+                          "(e.g. preds.squeeze(-1), or targets[:, None])", stacklevel=2)
+    for cb in self._cbs_with('check_batch'): cb.check_batch(self)
+
+Learner.check_batch = check_batch
 
 # %% ../nbs/04_learner.ipynb #e3a10cc6
 def _check_order(model, dls):
@@ -359,6 +434,25 @@ def _warn_ignored(learn, cbs):
                 warnings.warn(f"{type(cb).__name__}.{n} is never called: {type(learn).__name__} defines `{n}` itself, and "
                               f"the learner's own method comes first. Use Learner(...) with callbacks for the training "
                               f"step (TrainCB), or drop the callback's `{n}`", stacklevel=5)
+
+# %% ../nbs/04_learner.ipynb #e2c5b74d
+_fastai_kwargs = {'metrics': 'metrics are a callback here, cbs=[MetricsCB(accuracy)]',
+                  'callbacks': 'callbacks go in cbs=[...]', 'n_epoch': 'the number of epochs is n_epochs'}
+
+def _checking_kwargs(f):
+    "`f` (`fit` or an `__init__`), first raising if it gets one of fastai's keywords that it does not take, naming minitrain's way."
+    params = inspect.signature(f).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()): return f
+    @wraps(f)
+    def _f(self, *args, **kwargs):
+        for k in kwargs:
+            if k in _fastai_kwargs and k not in params:
+                nm = type(self).__name__ if f.__name__ == '__init__' else f.__name__
+                raise TypeError(f"{nm}(...) got fastai's keyword `{k}=`: {_fastai_kwargs[k]}")
+        return f(self, *args, **kwargs)
+    return _f
+
+Learner.__init__, Learner.fit = _checking_kwargs(Learner.__init__), _checking_kwargs(Learner.fit)
 
 # %% ../nbs/04_learner.ipynb #c971a4d1
 def _get_cbs(self):
@@ -552,7 +646,7 @@ def accuracy(preds, targs):
 # %% ../nbs/04_learner.ipynb #f305ac5a
 def _get_metrics(self):
     try: return self.__dict__['_metrics']
-    except KeyError: raise AttributeError("learn.metrics is the MetricsCB of a fit, set when it starts: add MetricsCB(...) to cbs") from None
+    except KeyError: raise AttributeError('metrics') from None  # then __getattr__ says which callback sets it
 
 def _set_metrics(self, m):
     if not isinstance(m, MetricsCB):
@@ -561,6 +655,23 @@ def _set_metrics(self, m):
     self.__dict__['_metrics'] = m
 
 Learner.metrics = property(_get_metrics, _set_metrics, doc="The `MetricsCB` of the current (or last) fit.")
+
+# %% ../nbs/04_learner.ipynb #1faeaf37
+def _check_metric_batch(self, learn):
+    "Feed a copy of each metric the first batch: an error names the metric and the shapes, before any optimizer step."
+    preds, targ = learn.preds.detach(), learn.yb[0]
+    for k, m in self.metrics.items():
+        n = getattr(m, 'num_classes', None)
+        if n is not None and preds.ndim == 2 and preds.shape[1] not in (n, 1):
+            raise ValueError(f"MetricsCB: metric {k!r} counts num_classes={n}, but the model predicts {preds.shape[1]} "
+                             f"classes: create it with num_classes={preds.shape[1]}")
+        try: deepcopy(m).to(preds.device).update(preds, targ)
+        except Exception as e:
+            raise ValueError(f"MetricsCB: metric {k!r} ({type(m).__name__}) cannot take predictions of shape {tuple(preds.shape)} "
+                             f"and targets of shape {tuple(targ.shape)}: {e}; give it the model's outputs and targets "
+                             "(num_classes, task) or remove it") from e
+
+MetricsCB.check_batch = _check_metric_batch
 
 # %% ../nbs/04_learner.ipynb #d0611e67
 def _tqdm():
@@ -594,6 +705,8 @@ class ProgressCB(Callback):
     order = MetricsCB.order + 1
     refresh, plot_every = 0.2, 1.0
     in_probes = False  # a probe run shows nothing
+    metrics = pbar = None  # what the cleanups look at, also when before_fit or before_epoch never ran
+    _started = False
     def __init__(self, plot=False, bar=None, enabled=True): self.plot, self.bar, self.enabled = plot, bar, enabled
 
     def before_fit(self, learn):
@@ -604,7 +717,7 @@ class ProgressCB(Callback):
         self.losses, self.val_losses, self._pending = [], [], []
         self._bars = self.enabled and (self.bar if self.bar is not None else _in_jupyter() or _isatty(sys.stderr))
         self._live = self.enabled and self.plot and _in_jupyter()
-        self._next_plot = 0.
+        self._next_plot, self._started = 0., True
 
     def _log(self, d):
         "Write the log entry `d` as a row of the metrics table (after a header, the first time)."
@@ -633,7 +746,8 @@ def after_batch(self, learn):
         done = time.perf_counter()
         self._next_plot = done + max(self.plot_every, 10*(done - now))  # drawing takes at most ~10% of the time
 
-def cleanup_batch(self, learn): self.pbar.update()
+def cleanup_batch(self, learn):
+    if self.pbar is not None: self.pbar.update()
 
 def after_epoch(self, learn):
     if self.plot and not learn.training and self.metrics is not None:
@@ -642,10 +756,13 @@ def after_epoch(self, learn):
 
 def cleanup_epoch(self, learn):
     if self.pbar is not None: self.pbar.close()
+    self.pbar = None
 
 def cleanup_fit(self, learn):
+    # each cleanup handles only what its before_ set up: an earlier callback may have failed first
     if self.metrics is not None: vars(self.metrics).pop('_log', None)
-    if self.plot and self.enabled and _ipython() is not None: self.draw()
+    started, self.metrics, self._started = self._started, None, False
+    if started and self.plot and self.enabled and _ipython() is not None: self.draw()
 
 ProgressCB.before_epoch, ProgressCB.after_batch, ProgressCB.cleanup_batch, ProgressCB.after_epoch, ProgressCB.cleanup_epoch, ProgressCB.cleanup_fit = before_epoch, after_batch, cleanup_batch, after_epoch, cleanup_epoch, cleanup_fit
 
@@ -700,6 +817,7 @@ for _nm in ('append', 'extend', 'insert', 'remove', 'pop', 'clear', 'sort', 'rev
 
 # %% ../nbs/04_learner.ipynb #828839ba
 _simple_callback, _simple_provider = Learner.callback, Learner._provider
+_CLEANUPS = frozenset(e for e in EVENTS if e.startswith('cleanup_'))
 
 def _set_cbs_cached(self, cbs):
     self._cbs = CallbackList(listify(cbs), on_change=self._cbs_changed)
@@ -714,6 +832,7 @@ def _cached_callback(self, event):
     "Run `event` on every callback that has it, lowest `order` first: `run_cbs`, with the lookup done once."
     fns = self._cache.get(event)
     if fns is None: fns = self._cache[event] = tuple(getattr(cb, event) for cb in self._cbs_with(event))
+    if event in _CLEANUPS: return run_all(fns, self)
     for f in fns: f(self)
 
 def _cached_provider(self, name):

@@ -47,14 +47,14 @@ def mlp(n_hidden: int = 256) -> nn.Sequential:
     "A two-layer perceptron for 28×28 images in 10 classes."
     return nn.Sequential(nn.Flatten(), nn.Linear(28*28, n_hidden), nn.ReLU(), nn.Linear(n_hidden, 10))
 
-def _head(nf: int) -> list:
-    "Global average pool, then a linear layer from `nf` channels to 10 classes."
-    return [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(nf, 10)]
+def _head(nf: int, n_out: int = 10) -> list:
+    "Global average pool, then a linear layer from `nf` channels to `n_out` classes."
+    return [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(nf, n_out)]
 
-def cnn(nfs=(16, 32, 64, 128)) -> nn.Sequential:
-    "The course's CNN: stride-2 `conv`s with `nfs` channels (28×28 → 2×2 for four), then pool and a linear layer to 10 classes."
+def cnn(nfs=(16, 32, 64, 128), c_in: int = 1, n_out: int = 10) -> nn.Sequential:
+    "The course's CNN: stride-2 `conv`s from `c_in` to `nfs` channels (28×28 → 2×2 for four), then pool and a linear layer to `n_out` classes."
     nfs = tuple(nfs)
-    return nn.Sequential(*[conv(ni, nf) for ni, nf in zip((1,) + nfs[:-1], nfs)], *_head(nfs[-1]))
+    return nn.Sequential(*[conv(ni, nf) for ni, nf in zip((c_in,) + nfs[:-1], nfs)], *_head(nfs[-1], n_out))
 
 # %% ../nbs/14_tutorial_fashion_mnist.ipynb #09985f86
 class ResBlock(nn.Module):
@@ -67,11 +67,11 @@ class ResBlock(nn.Module):
 
     def forward(self, x): return F.relu(self.convs(x) + self.idconv(self.pool(x)))
 
-def resnet(nfs=(16, 32, 64, 128)) -> nn.Sequential:
-    "A small ResNet with batch norm: a stem `conv` to `nfs[0]` channels, a stride-2 `ResBlock` to each next size, then pool and a linear layer."
+def resnet(nfs=(16, 32, 64, 128), c_in: int = 1, n_out: int = 10) -> nn.Sequential:
+    "A small ResNet with batch norm: a stem `conv` from `c_in` to `nfs[0]` channels, a stride-2 `ResBlock` to each next size, then pool and a linear layer to `n_out` classes."
     nfs = tuple(nfs)
-    return nn.Sequential(conv(1, nfs[0], stride=1), *[ResBlock(ni, nf, stride=2) for ni, nf in zip(nfs[:-1], nfs[1:])],
-                         *_head(nfs[-1]))
+    return nn.Sequential(conv(c_in, nfs[0], stride=1), *[ResBlock(ni, nf, stride=2) for ni, nf in zip(nfs[:-1], nfs[1:])],
+                         *_head(nfs[-1], n_out))
 
 MODELS = {'mlp': mlp, 'cnn': cnn, 'resnet': resnet}
 

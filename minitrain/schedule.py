@@ -193,6 +193,7 @@ class RecorderCB(Callback):
         self.pg = learn.opt.param_groups[0]  # looked up each time: loading optimizer state may replace the dicts
         for k, f in self.fns.items(): self.recs[k].append(f(self))
 
+
     def plot(self, names=None, figsize=(4, 2.5)):
         "One plot per recorded value (or per name in `names`), against training batches."
         import matplotlib.pyplot as plt  # here, not at import time: matplotlib takes a second to import
@@ -209,6 +210,8 @@ class RecorderCB(Callback):
     def plot_loss(self): "Plot the training loss." ; return self.plot(['loss'])
 
 ParamScheduler, Recorder = ParamSchedulerCB, RecorderCB  # fastai's names
+
+Learner.cb_attrs['recorder'] = 'add RecorderCB() to the callbacks (fit_one_cycle adds one when there is none)'
 
 # %% ../nbs/06_schedule.ipynb #72183463
 def one_cycle_scheds(lr_max, div=25., div_final=1e5, pct_start=0.25, moms=(0.95, 0.85, 0.95)) -> dict:

@@ -1,27 +1,34 @@
 """Execute notebooks top to bottom and save their outputs in place (what a reader sees on GitHub).
 
-    python scripts/run_nb.py nbs/01_datasets.ipynb [more.ipynb ...]
+    python scripts/run_nb.py [--skip-slow] nbs/01_datasets.ipynb [more.ipynb ...]
 
 Runs in the notebook's folder, like Jupyter and nbdev_test; stops at the first error. Run `nbdev_clean` after.
-Cells marked `#| eval: false` are skipped, as nbdev_test does.
+Cells marked `#| eval: false` are skipped, as nbdev_test does. With `--skip-slow`, `#| slow` cells are skipped
+too (as nbdev_test does by default) and keep the outputs saved from their last full run.
 """
-import os, sys
+import os, re, sys
 from pathlib import Path
 from execnb.nbio import read_nb, write_nb
 from execnb.shell import CaptureShell
 
-def run_nb(path: Path):
-    "Execute the notebook at `path` and write it back with outputs."
+def has_flag(cell, flag: str) -> bool:
+    "Whether the code cell `cell` carries the directive `#| <flag>` (as in `#| eval: false` or `#| slow`)."
+    return re.search(rf'^#\|\s*{re.escape(flag)}\s*$', cell.source, re.M) is not None
+
+def run_nb(path: Path, skip_slow=False):
+    "Execute the notebook at `path` and write it back with outputs; skipped cells keep theirs."
     nb = read_nb(path)
     cwd = os.getcwd()
     os.chdir(path.parent)
     try:
         shell = CaptureShell()
-        skip = lambda cell: '#| eval: false' in cell.source or '#|eval: false' in cell.source
+        skip = lambda cell: has_flag(cell, 'eval: false') or (skip_slow and has_flag(cell, 'slow'))
         shell.run_all(nb, exc_stop=True, preproc=skip)
     finally: os.chdir(cwd)
     write_nb(nb, path)
 
 if __name__ == '__main__':
-    for p in sys.argv[1:]:
-        run_nb(Path(p)); print(f"ran {p}")
+    args = sys.argv[1:]
+    skip_slow = '--skip-slow' in args
+    for p in [a for a in args if a != '--skip-slow']:
+        run_nb(Path(p), skip_slow); print(f"ran {p}")

@@ -521,3 +521,87 @@ def test_fastbook_do_wd_false_is_not_decayed(stepper, foreach, how):
     opt.step()
     assert torch.allclose(a, torch.full((3,), 0.95)) and torch.equal(a, b)
     assert torch.equal(c, torch.ones(3))
+
+
+# ---------------------------------------------------------------------------------------------
+# Idioms that used to pass silently or fail without naming the minitrain way
+
+def test_lesson2_sampler_with_bs_is_an_error():
+    # class Sampler():
+    #     def __init__(self, ds, bs, shuffle=False): ...
+    ds = Dataset(torch.randn(10, 3), torch.arange(10))
+    for call in (lambda: Sampler(ds, 4), lambda: Sampler(ds, 4, True)):  # bs landed in shuffle (and shuffle in generator)
+        with pytest.raises(TypeError, match=r'shuffle must be True or False.*Sampler\(ds, shuffle=\.\.\.\).*BatchSampler\(sampler, bs\)'): call()
+    assert [b.tolist() for b in BatchSampler(Sampler(ds, shuffle=False), 4)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+def test_fastbook_rnn_regularizer_sets_learn_pred():
+    # class RNNRegularizer(Callback):
+    #     def after_pred(self):
+    #         self.raw_out,self.out = self.pred[1],self.pred[2]
+    #         self.learn.pred = self.pred[0]
+    class ThreeOutputs(nn.Module):
+        def __init__(self): super().__init__(); self.lin = nn.Linear(4, 2)
+        def forward(self, x): out = self.lin(x); return out, out * 2, out * 3
+    class RNNRegularizer(Callback):
+        def after_predict(self, learn):
+            self.raw_out, self.out = learn.pred[1], learn.pred[2]
+            learn.pred = learn.pred[0]
+    learn = Learner(ThreeOutputs(), cls_data(), F.cross_entropy, cbs=[TrainCB(), RNNRegularizer(), MetricsCB(accuracy)])
+    silent(lambda: learn.fit(1))
+    assert learn.preds is learn.pred and learn.preds.shape[1:] == (2,) and 'accuracy' in learn.metrics.log[-1]
+
+@pytest.mark.parametrize('name,ours', [('loss_grad', 'loss'), ('n_epoch', 'n_epochs'), ('x', r'xb\[0\]'), ('y', r'yb\[0\]')])
+def test_fastbook_other_attribute_names_are_errors(name, ours):
+    # * `loss_grad`: last computed loss ...   * `n_epoch`: the number of epochs in this training
+    # * `x/xb`: ... x is detuplified       (fastbook ch. 16: Learner attributes available to callbacks)
+    # if self.alpha: self.learn.loss_grad += self.alpha * self.rnn.out.float().pow(2).mean()
+    learn = Learner(nn.Linear(4, 2), cls_data(), F.cross_entropy, cbs=[TrainCB()])
+    learn.fit(1)
+    with pytest.raises(AttributeError, match=f"learn.{name} is fastai's name: minitrain's is learn.{ours}"): getattr(learn, name)
+    with pytest.raises(AttributeError, match=f"minitrain's is learn.{ours}"): setattr(learn, name, 1)
+
+@pytest.mark.parametrize('make', [lambda dls: Learner(nn.Linear(4, 2), dls, F.cross_entropy, metrics=accuracy),
+                                  lambda dls: MomentumLearner(nn.Linear(4, 2), dls, F.cross_entropy, metrics=accuracy),
+                                  lambda dls: TrainLearner(nn.Linear(4, 2), dls, F.cross_entropy, metrics=accuracy)])
+def test_imagenette_learner_metrics_keyword_is_an_error(make):
+    # learn = Learner(dls, xresnet34(n_out=10), metrics=accuracy)
+    with pytest.raises(TypeError, match=r"fastai's keyword `metrics=`.*cbs=\[MetricsCB\(accuracy\)\]"): make(cls_data())
+
+def test_v1_fit_callbacks_keyword_names_cbs():
+    # cb = OneCycleScheduler(learn, lr_max=0.01)
+    # learn.fit(1, callbacks=cb)
+    learn = Learner(nn.Linear(4, 2), cls_data(), F.cross_entropy, cbs=[TrainCB()])
+    w = params(learn.model)
+    for call in (lambda: learn.fit(1, callbacks=RecorderCB()), lambda: learn.fit_one_cycle(1, callbacks=RecorderCB())):
+        with pytest.raises(TypeError, match=r"fastai's keyword `callbacks=`: callbacks go in cbs="): call()
+    assert not changed(w, params(learn.model)) and len(learn.cbs) == 1
+
+def test_post_channel_last_cb_as_written_names_xb():
+    # class ChannelLastCB(Callback):
+    #     def before_fit(self, learn): learn.model = learn.model.to(memory_format=torch.channels_last)
+    #     def before_batch(self, learn): learn.batch[0] = learn.batch[0].contiguous(memory_format=torch.channels_last)
+    class PostChannelLastCB(Callback):
+        def before_fit(self, learn): learn.model = learn.model.to(memory_format=torch.channels_last)
+        def before_batch(self, learn): learn.batch[0] = learn.batch[0].contiguous(memory_format=torch.channels_last)
+    learn = PostMomentumLearner(get_model(), img_data(), cbs=[post_metrics(), PostChannelLastCB(), DeviceCB()],
+                                loss_func=nn.CrossEntropyLoss())
+    with pytest.raises(TypeError, match=r'learn.batch is a tuple.*learn.xb = \(x,\)'): learn.fit(1)
+    class FixedChannelLastCB(PostChannelLastCB):  # what the message says to write
+        def before_batch(self, learn): learn.xb = (learn.xb[0].contiguous(memory_format=torch.channels_last),)
+    seen = []
+    class Spy(Callback):
+        def after_predict(self, learn): seen.append(learn.batch[0].is_contiguous(memory_format=torch.channels_last))
+    learn = PostMomentumLearner(get_model(), img_data(), cbs=[FixedChannelLastCB(), Spy()], loss_func=nn.CrossEntropyLoss())
+    silent(lambda: learn.fit(1))
+    assert seen and all(seen) and isinstance(learn.batch, tuple) and learn.batch == tuple(learn.batch)
+
+def test_v1_recorder_without_a_recorder_names_recorder_cb():
+    # The Recorder callback is automatically added for you, and you can use it to see what happened in your training, e.g.:
+    # learn.recorder.plot_lr(show_moms=True)
+    learn = Learner(nn.Linear(4, 2), cls_data(), F.cross_entropy, cbs=[TrainCB()])
+    learn.fit(1)
+    with pytest.raises(AttributeError, match=r'learn.recorder is set by a callback.*RecorderCB\(\).*fit_one_cycle'): learn.recorder
+    with pytest.raises(AttributeError, match=r'MetricsCB\(accuracy\)'): learn.metrics
+    assert not hasattr(learn, 'recorder')
+    learn.fit(1, cbs=[rec := RecorderCB()])
+    assert learn.recorder is rec

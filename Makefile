@@ -7,8 +7,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: train test data clean
 
+# The venv's own pip.conf makes every pip run inside it honour constraints.txt, so no later
+# `pip install` (nbdev_install, nbdev_docs, a student's) can swap the pinned CPU torch for a CUDA build.
 $(STAMP): setup.py settings.ini constraints.txt
 	$(PYTHON) -m venv $(VENV)
+	printf '[global]\nconstraint = %s\n' "$(CURDIR)/constraints.txt" > $(VENV)/pip.conf
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	$(BIN)/pip check
 	touch $(STAMP)

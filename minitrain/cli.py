@@ -132,12 +132,12 @@ def _check_data(folder: Path | None) -> str | None:
 
 def _check(args) -> str | None:
     "The first problem of `args` that parsing alone cannot see (None if there is none)."
-    problems = [_check_device(args.device),
+    problems = [_check_device(args.device), _check_images(args),  # --images first: it says when --data is given too
                 None if args.data is None or args.data.is_dir() else f"--data {args.data}: no such folder",
                 _check_data(args.data),
                 "--mixed-precision needs minitrain.accel, which this install lacks"
                 if args.mixed_precision and _mixed_precision_cb() is None else None,
-                None if args.out is None else _check_out(args.out), _check_images(args)]
+                None if args.out is None else _check_out(args.out)]
     return next((p for p in problems if p), None)
 
 # %% ../nbs/16_cli.ipynb #d8389f96

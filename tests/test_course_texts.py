@@ -204,10 +204,15 @@ def test_fastbook_terminate_on_nan():
     class TerminateOnNaNCallback(Callback):
         def after_batch(self, learn):
             if torch.isinf(learn.loss) or torch.isnan(learn.loss): raise CancelFitException
-    nan_loss = lambda preds, targs: F.cross_entropy(preds, targs) * float('nan')
+    # A loss that turns NaN after the first batch (a NaN on the very first batch is refused earlier, loudly,
+    # by the Learner's first-batch check: tests/test_reliability.py).
+    calls = []
+    def nan_loss(preds, targs):
+        calls.append(1)
+        return F.cross_entropy(preds, targs) * (float('nan') if len(calls) > 1 else 1.)
     learn = Learner(nn.Linear(4, 2), cls_data(), nan_loss, cbs=[TrainCB(), TerminateOnNaNCallback()])
     learn.fit(3)
-    assert learn.epoch == 0 and learn.iter == 0  # stopped after the first batch
+    assert learn.epoch == 0 and learn.iter == 1  # stopped after the second batch, the first NaN
 
 
 # ---------------------------------------------------------------------------------------------

@@ -162,20 +162,23 @@ class DataLoader:
 
     def __len__(self): return len(self.batch_sampler)
 
-    def fetch(self, idxs):
-        "The batch of the items at `idxs`: one `index_select` per tensor when `batched_fetch`, else `collate_fn` of the items one by one."
-        if not self.batched_fetch: return self.collate_fn([self.ds[i] for i in _as_list(idxs)])
-        idxs = torch.as_tensor(idxs, dtype=torch.long)
-        return tuple(t.index_select(0, idxs.to(t.device)) for t in batch_tensors(self.ds))
+# %% ../nbs/02_dataloader.ipynb #c5575779
+def fetch(self, idxs):
+    "The batch of the items at `idxs`: one `index_select` per tensor when `batched_fetch`, else `collate_fn` of the items one by one."
+    if not self.batched_fetch: return self.collate_fn([self.ds[i] for i in _as_list(idxs)])
+    idxs = torch.as_tensor(idxs, dtype=torch.long)
+    return tuple(t.index_select(0, idxs.to(t.device)) for t in batch_tensors(self.ds))
 
-    def __iter__(self):
-        "One epoch of batches, in the batch sampler's order; draws the workers' seed from torch's RNG, with or without workers."
-        seed = int(torch.empty((), dtype=torch.int64).random_())
-        return self._epoch(seed)
+def __iter__(self):
+    "One epoch of batches, in the batch sampler's order; draws the workers' seed from torch's RNG, with or without workers."
+    seed = int(torch.empty((), dtype=torch.int64).random_())
+    return self._epoch(seed)
 
-    def _epoch(self, seed: int):
-        "The batches of one epoch, fetched in this process; `seed` is for worker processes (\"Going faster\" adds them)."
-        return map(self.fetch, self.batch_sampler)
+def _epoch(self, seed: int):
+    "The batches of one epoch, fetched in this process; `seed` is for worker processes (\"Going faster\" adds them)."
+    return map(self.fetch, self.batch_sampler)
+
+DataLoader.fetch, DataLoader.__iter__, DataLoader._epoch = fetch, __iter__, _epoch
 
 def _as_list(idxs) -> list:
     "The indices `idxs` (a tensor or an iterable) as a list of ints."

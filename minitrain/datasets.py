@@ -196,7 +196,9 @@ def load_fashion_mnist(path=None, source: str | None = None, download: bool = Fa
             raise IDXError(f"{folder}: {split} images {tuple(x.shape)} and labels {tuple(y.shape)} do not match")
         _check_content(x, y, folder, split)
         arrs[f'y_{split}'] = y.long()
-    return FashionMNIST(**arrs, classes=FASHION_CLASSES, source=f'{name}: {folder}')
+    # the embedded copy is named by its place in the package, not by where this machine installed it
+    where = 'the subset shipped in minitrain/assets/fashion-mnist-subset' if name == 'embedded' else folder
+    return FashionMNIST(**arrs, classes=FASHION_CLASSES, source=f'{name}: {where}')
 
 # %% ../nbs/01_datasets.ipynb #7e637c16
 def _check_content(x: torch.Tensor, y: torch.Tensor, folder, split: str):

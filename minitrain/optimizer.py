@@ -43,6 +43,14 @@ class Optimizer(torch.optim.Optimizer):
             ps = [p for p in group['params'] if p.grad is not None]
             if ps: self._step_params(ps, hypers)
 
+    def zero_grad(self, set_to_none: bool = True):
+        "Forget the gradients: set them to None (which frees their memory), or fill them with zeros when not `set_to_none`."
+        for group in self.param_groups:
+            for p in group['params']:
+                if p.grad is None: continue
+                if set_to_none: p.grad = None
+                else: p.grad.detach_().zero_()
+
     def _step_params(self, ps, hypers: dict):
         "The readable step: for each parameter, every stepper in turn, with the parameter's state and the hypers."
         for p in ps:
@@ -123,12 +131,16 @@ def _checked_init(self, params, cbs, *args, **kwargs):
     _init_unchecked(self, _param_groups(params), cbs, *args, **kwargs)
     if not any(g['params'] for g in self.param_groups): raise ValueError(_NO_PARAMS)
 
+# torch's method without its wrapper, which keeps torch.compile out of it by importing the compiler, torch._dynamo,
+# the first time any optimizer is made: about a second. We never compile this method, so we skip the wrapper.
+_torch_add_param_group = getattr(torch.optim.Optimizer.add_param_group, '__wrapped__', torch.optim.Optimizer.add_param_group)
+
 def add_param_group(self, param_group: dict):
     "Add a group: a dict with `params` and the hypers that differ from the defaults (torch's method, plus checks)."
     group, i = {**self.defaults, **param_group}, len(self.param_groups)
     _check_hypers(group, i)
     _check_needs(self.cbs, group, i)
-    super(Optimizer, self).add_param_group(param_group)
+    _torch_add_param_group(self, param_group)
 
 @wraps(_step_groups_unchecked)
 def _checked_step_groups(self):

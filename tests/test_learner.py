@@ -523,3 +523,18 @@ def test_training_and_grad_mode_per_phase():
     assert seen == {(True, True, True), (False, False, False)}
     learn.training = True
     assert learn.model.training
+
+
+def test_signature_checks_are_remembered_per_function_not_per_name():
+    "The check is cached per function: a bad method on one callback is caught after a good one of the same name was seen."
+    class Good(Callback):
+        def before_fit(self, learn): pass
+    class Bad(Callback):
+        def before_fit(self): pass
+    learn = Learner(nn.Linear(1, 1), cbs=[Good()])
+    with pytest.raises(TypeError, match='Bad.before_fit must take the learner'): learn.add_cb(Bad())
+    with pytest.raises(TypeError, match='Bad.before_fit must take the learner'): learn.add_cb(Bad())  # the cached answer
+    cb = Good()
+    cb.after_fit = lambda: None  # an instance attribute, checked as itself
+    with pytest.raises(TypeError, match='Good.after_fit must take the learner'): learn.add_cb(cb)
+    learn.add_cb(Good())

@@ -271,7 +271,7 @@ def test_training_never_imports_the_compiler():
     "torch's wrapped base-class methods import torch._dynamo (about a second) on first use; ours are not wrapped."
     code = ("import sys, torch; from minitrain.optimizer import Adam; w = torch.ones(3, requires_grad=True); "
             "opt = Adam([{'params': [w]}], lr=0.1); opt.add_param_group({'params': [torch.ones(1, requires_grad=True)]}); "
-            "(w**2).sum().backward(); opt.step(); opt.zero_grad(); "
+            "(w**2).sum().backward(); opt.step(); opt.zero_grad(); opt.load_state_dict(opt.state_dict()); "
             "assert 'torch._dynamo' not in sys.modules, 'the optimizer imported torch._dynamo'")
     subprocess.run([sys.executable, '-c', code], check=True)
 

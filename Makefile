@@ -26,9 +26,11 @@ data:
 train: $(STAMP) data
 	$(BIN)/python -m minitrain train $(ARGS)
 
+# nbdev_test runs two notebooks at a time with one torch thread each: two notebooks of two threads each
+# on two cores make torch's threads wait for one another, and every notebook takes several times as long.
 test: $(STAMP)
 	$(BIN)/python scripts/check_export.py
-	$(BIN)/nbdev_test --n_workers 2
+	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2
 	$(BIN)/python -m pytest -q tests
 
 clean:

@@ -836,8 +836,10 @@ def _set_cbs_cached(self, cbs):
     self._cbs_changed()
 
 def _cbs_changed(self):
-    "Check the callbacks and forget what was looked up for each event."
+    "Check the callbacks and forget what was looked up for each event, and the training-step methods kept as attributes."
     _check_cbs(self._cbs, self)
+    for key, f in vars(self).get('_cache', {}).items():
+        if isinstance(key, tuple) and f is not None and self.__dict__.get(key[1]) is f: del self.__dict__[key[1]]
     self._cache = {}
 
 def _cached_callback(self, event):
@@ -848,10 +850,12 @@ def _cached_callback(self, event):
     for f in fns: f(self)
 
 def _cached_provider(self, name):
-    "`_provider`, looked up once until the callbacks change."
+    "`_provider`, looked up once until the callbacks change, and kept as an attribute: `learn.predict` then skips `__getattr__`."
     key = ('provider', name)
     if key not in self._cache: self._cache[key] = _simple_provider(self, name)
-    return self._cache[key]
+    f = self._cache[key]
+    if f is not None and not hasattr(type(self), name): self.__dict__[name] = f  # a subclass's own method still wins
+    return f
 
 Learner.cbs = property(_get_cbs, _set_cbs_cached, doc="The callbacks: a `CallbackList`, so changing it directly is fine (so are `add_cb`/`remove_cb`).")
 Learner._cbs_changed, Learner.callback, Learner._provider = _cbs_changed, _cached_callback, _cached_provider

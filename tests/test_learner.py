@@ -224,6 +224,26 @@ def test_subclass_method_wins_over_callback():
         learn = ce_learner(TrainLearner, cbs=[Half()])
     learn.fit(1)
 
+def test_provided_methods_follow_the_callbacks():
+    "The training-step methods kept as attributes are dropped when the callbacks change."
+    class Other(TrainCB):
+        def predict(self, learn): learn.preds = learn.model(*learn.xb) * 0
+    first, other = TrainCB(), Other()
+    learn = ce_learner(cbs=[first])
+    learn.fit(1, cbs=[SingleBatchCB()])
+    assert learn.preds.abs().sum() > 0
+    f = learn.predict
+    assert vars(learn)['predict'] is f is learn.predict  # kept: the next lookup is a plain one
+    learn.remove_cb(first); learn.add_cb(other)
+    learn.fit(1, cbs=[SingleBatchCB()])
+    assert learn.preds.abs().sum() == 0  # Other's predict, not the one kept for TrainCB
+    learn.cbs.remove(other)
+    assert 'predict' not in vars(learn)
+    with pytest.raises(AttributeError, match='no callback provides one'): learn.predict
+    learn.predict = own = lambda: None  # set by hand: kept when the callbacks change
+    learn.add_cb(TrainCB())
+    assert learn.predict is own
+
 def run_losses(learn, n_epochs=2):
     class Losses(Callback):
         def before_fit(self, learn): self.losses = []

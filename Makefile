@@ -1,17 +1,37 @@
-# The README's two commands: `make train` (the main job) and `make test` (every test).
-# Each sets up what it needs: a virtual environment with the pinned versions, and data.
+# The README's commands: `make train` (the main job), `make test` (every test) and `make lab` (the course
+# in JupyterLab). Each sets up what it needs: a virtual environment with the pinned versions, and data.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LAB_STAMP := $(VENV)/.lab
+KERNEL := $(VENV)/share/jupyter/kernels/minitrain/kernel.json
+# `make lab` opens a browser where there is a display (or a Mac); elsewhere (ssh, containers) it prints
+# the URL to open instead. Root needs --allow-root. Override with `make lab LAB_ARGS=...`.
+LAB_ARGS ?= $(if $(DISPLAY)$(WAYLAND_DISPLAY)$(filter Darwin,$(shell uname -s)),,--no-browser) \
+            $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: train test data clean
+.PHONY: train test lab docs data clean
 
+# The venv's own pip.conf makes every pip run inside it (nbdev_install, nbdev_docs, a student's
+# `pip install`) honour constraints.txt, so nothing can swap the pinned CPU torch for another build.
 $(STAMP): setup.py settings.ini constraints.txt
 	$(PYTHON) -m venv $(VENV)
+	printf '[global]\nconstraint = %s\n' "$(CURDIR)/constraints.txt" > $(VENV)/pip.conf
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	$(BIN)/pip check
 	touch $(STAMP)
+
+# The kernel "minitrain" is registered inside the venv (ipykernel --sys-prefix): it goes away with the
+# venv, writes nothing to $HOME, and checkouts side by side each get their own. The notebooks name it
+# in their metadata. The same step adds the venv's Jupyter save hook (scripts/jupyter_course.py).
+$(KERNEL): $(STAMP) scripts/jupyter_course.py
+	$(BIN)/python scripts/jupyter_course.py install
+
+$(LAB_STAMP): $(STAMP)
+	$(BIN)/pip install -q -c constraints.txt jupyterlab
+	$(BIN)/pip check
+	touch $(LAB_STAMP)
 
 # Full Fashion-MNIST from Debian when we can install it; otherwise minitrain uses its embedded subset.
 data:
@@ -23,10 +43,21 @@ data:
 train: $(STAMP) data
 	$(BIN)/python -m minitrain train $(ARGS)
 
-test: $(STAMP)
+# MINITRAIN_SKIP_RUN_ALL=1 skips the "Run All" test (every notebook in a real kernel), which CI always runs.
+test: $(KERNEL)
 	$(BIN)/python scripts/check_export.py
+	$(BIN)/python scripts/jupyter_course.py check
+	$(BIN)/python scripts/check_docs.py
 	$(BIN)/nbdev_test --n_workers 2
 	$(BIN)/python -m pytest -q tests
+
+lab: $(LAB_STAMP) $(KERNEL) data
+	$(BIN)/jupyter lab --ServerApp.root_dir=nbs $(LAB_ARGS)
+
+# The website needs Quarto (https://quarto.org/docs/get-started/), which pip cannot install.
+docs: $(STAMP)
+	@command -v quarto >/dev/null || { echo "make docs needs Quarto: install it from https://quarto.org/docs/get-started/ (a .deb on Debian/Ubuntu), then run make docs again"; exit 1; }
+	$(BIN)/nbdev_docs
 
 clean:
 	rm -rf $(VENV) _proc _docs .pytest_cache

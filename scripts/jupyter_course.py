@@ -1,0 +1,245 @@
+"""The course in Jupyter: the project's kernel, saved outputs without progress-bar frames, the "Try it"
+exercises, and "Run All" in a real kernel.
+
+    python scripts/jupyter_course.py install            # the kernel and the save hook, inside the venv (make does it)
+    python scripts/jupyter_course.py apply [NB.ipynb..] # kernelspec, collapse bar frames, "Try it" sections, nbdev_clean
+    python scripts/jupyter_course.py check [NB.ipynb..] # fail if `apply` would change a notebook (make test runs it)
+    python scripts/jupyter_course.py run-all [NB..]     # Run All in a real kernel, every cell; report what breaks the rules
+
+`apply` and `check` are idempotent and work on every numbered notebook by default. The exercises come from
+`exercises/NN_name.py` (jupytext percent format, cells tagged `exercise` and `check`) with their solutions
+in `solutions/NN_name.py`; see CONTRIBUTING.md. Run `install` with the venv's Python.
+"""
+import hashlib, json, os, re, subprocess, sys, tempfile, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NBS, EXERCISES, SOLUTIONS = ROOT/'nbs', ROOT/'exercises', ROOT/'solutions'
+KERNEL = 'minitrain'
+KERNELSPEC = {'display_name': KERNEL, 'language': 'python', 'name': KERNEL}
+TRY_IT = '## Try it'
+RUN_ALL_LIMIT = 120  # seconds per notebook for Run All on 2 cores
+DEV_PATH = re.compile(r'(?<![\w.~-])/(?:work|tmp|root|home)/[^\s"\'\\]*')
+
+def stage_notebooks() -> list[Path]:
+    "The numbered notebooks, in course order."
+    return sorted(NBS.glob('[0-9][0-9]*.ipynb'))
+
+# ---------------------------------------------------------------- kernelspec
+def set_kernelspec(nb: dict):
+    "Name the project's kernel in `nb`'s metadata, so Jupyter opens it without asking."
+    nb.setdefault('metadata', {})['kernelspec'] = dict(KERNELSPEC)
+
+# ---------------------------------------------------------------- progress-bar frames
+_ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
+_BAR = re.compile(r'\d+%\||\d+/\d+ \[')  # tqdm's "40%|" or "12/30 ["
+
+def terminal_text(text: str) -> str:
+    "What a terminal shows for `text`: a carriage return overwrites its line, so each bar keeps its last frame."
+    out = []
+    for line in _ANSI.sub('', text).split('\n'):
+        shown = ''
+        for seg in line.split('\r'): shown = seg + shown[len(seg):]
+        if '\r' in line and not shown.strip(): continue  # a bar that erased itself (tqdm's leave=False)
+        out.append(shown.rstrip() if '\r' in line else shown)
+    return '\n'.join(out)
+
+def _text(o) -> str: return ''.join(o) if isinstance(o, list) else o
+
+def _is_bar_widget(o: dict) -> bool:
+    "Whether output `o` is a tqdm widget bar (its state is not kept, so a saved copy shows nothing useful)."
+    data = o.get('data', {})
+    return 'application/vnd.jupyter.widget-view+json' in data and bool(_BAR.search(_text(data.get('text/plain', ''))))
+
+def collapse_outputs(outputs: list) -> list:
+    "`outputs` with consecutive streams merged, bar frames collapsed to their last one, and widget bars dropped."
+    merged = []
+    for o in outputs:
+        if o.get('output_type') == 'display_data' and _is_bar_widget(o): continue
+        if o.get('output_type') == 'stream' and merged and merged[-1].get('output_type') == 'stream' and merged[-1]['name'] == o['name']:
+            merged[-1] = {**merged[-1], 'text': _text(merged[-1]['text']) + _text(o['text'])}
+        else: merged.append(dict(o))
+    res = []
+    for o in merged:
+        if o.get('output_type') == 'stream':
+            text = terminal_text(_text(o['text']))
+            if not text.strip(): continue
+            o['text'] = text
+        res.append(o)
+    return res
+
+def collapse_progress(nb: dict):
+    "Collapse progress-bar frames in every saved output of `nb` (and drop the state of widgets no output shows)."
+    for c in nb['cells']:
+        if c['cell_type'] == 'code': c['outputs'] = collapse_outputs(c.get('outputs', []))
+    shown = any('application/vnd.jupyter.widget-view+json' in o.get('data', {})
+                for c in nb['cells'] for o in c.get('outputs', []))
+    if not shown: nb.get('metadata', {}).pop('widgets', None)
+
+# ---------------------------------------------------------------- "Try it" exercises
+def _read_percent(path: Path) -> list[dict]:
+    "The cells of the jupytext percent script at `path`, with their tags."
+    import jupytext
+    return [{'cell_type': c.cell_type, 'source': c.source, 'tags': c.metadata.get('tags', [])}
+            for c in jupytext.read(path, fmt='py:percent').cells if c.source.strip()]
+
+def exercise_cells(stem: str) -> list[dict] | None:
+    "The cells of notebook `stem`'s exercises (`exercises/<stem>.py`), or None when it has none."
+    path = EXERCISES/f'{stem}.py'
+    return _read_percent(path) if path.exists() else None
+
+def solution_cells(stem: str) -> list[str]:
+    "The sources of the solutions in `solutions/<stem>.py`, one per exercise cell, in order (a header of comments is not one)."
+    code = lambda s: any(l.strip() and not l.lstrip().startswith('#') for l in s.splitlines())
+    return [c['source'] for c in _read_percent(SOLUTIONS/f'{stem}.py') if c['cell_type'] == 'code' and code(c['source'])]
+
+def try_it_intro(stem: str) -> str:
+    "The first cell of the section: what to do, and where the solutions are."
+    return (f"{TRY_IT}\n\nA few exercises on what this notebook built. Run the next two cells first: they define "
+            "`check`, which runs the asserts under it and tells you whether your answer works. For each exercise, "
+            "replace `raise NotImplementedError` in the cell under it, run that cell, then its check cell.\n\n"
+            f"The solutions are in [`solutions/{stem}.py`](../solutions/{stem}.py): look there only after trying.")
+
+def _cell(stem: str, i: int, cell_type: str, source: str) -> dict:
+    "A notebook cell with an id that depends only on where it is and what it holds (so `apply` is idempotent)."
+    cid = hashlib.sha1(f'{stem}/{i}/{source}'.encode()).hexdigest()[:8]
+    c = {'cell_type': cell_type, 'id': cid, 'metadata': {}, 'source': source}
+    if cell_type == 'code': c.update(execution_count=None, outputs=[])
+    return c
+
+def try_it_section(stem: str, cells: list[dict]) -> list[dict]:
+    "The notebook cells of the \"Try it\" section made from the exercise `cells`."
+    srcs = [('markdown', try_it_intro(stem))] + [('code', c['source']) for c in _read_percent(EXERCISES/'_check.py')]
+    srcs += [(c['cell_type'], c['source']) for c in cells]
+    return [_cell(stem, i, t, s) for i, (t, s) in enumerate(srcs)]
+
+def _try_it_start(nb: dict) -> int:
+    "The index of the cell that opens the notebook's \"Try it\" section (the number of cells when there is none)."
+    for i, c in enumerate(nb['cells']):
+        if c['cell_type'] == 'markdown' and _text(c['source']).startswith(TRY_IT): return i
+    return len(nb['cells'])
+
+def set_try_it(nb: dict, stem: str):
+    "Append, or replace, the \"Try it\" section at the end of `nb` from `exercises/<stem>.py`."
+    cells = exercise_cells(stem)
+    if cells is None: return
+    start = _try_it_start(nb)
+    exported = [i for i, c in enumerate(nb['cells'][start:], start) if re.match(r'\s*#\|\s*export', _text(c['source']))]
+    if exported: raise SystemExit(f"{stem}: cells {exported} after '{TRY_IT}' are exported; the section must come last")
+    nb['cells'] = nb['cells'][:start] + try_it_section(stem, cells)
+
+# ---------------------------------------------------------------- apply / check
+def _clean(nb: dict, path: Path):
+    "What `nbdev_clean` does to `nb`, with this project's settings."
+    from nbdev.clean import clean_nb
+    from nbdev.config import get_config
+    cfg = get_config(path=path.parent)
+    clean_nb(nb, cfg.clear_all, cfg.get('allowed_metadata_keys').split(), cfg.get('allowed_cell_metadata_keys').split(), cfg.clean_ids)
+
+def course_nb(path: Path) -> str:
+    "The text of the notebook at `path` as `apply` leaves it."
+    from execnb.nbio import read_nb, nb2str
+    nb = read_nb(path)
+    set_kernelspec(nb)
+    collapse_progress(nb)
+    set_try_it(nb, path.stem)
+    _clean(nb, path)
+    return nb2str(nb)
+
+def apply(paths: list[Path]):
+    "Bring every notebook in `paths` to the course's form, in place."
+    for p in paths:
+        new = course_nb(p)
+        if new != p.read_text(encoding='utf-8'):
+            p.write_text(new, encoding='utf-8'); print(f"updated {p.relative_to(ROOT)}")
+
+def check(paths: list[Path]) -> int:
+    "Say which notebooks `apply` would change (and which stage notebooks have no exercises yet); 1 if any would change."
+    stale = [p for p in paths if course_nb(p) != p.read_text(encoding='utf-8')]
+    missing = [p.stem for p in paths if exercise_cells(p.stem) is None]
+    if missing: print(f"no 'Try it' exercises yet (add exercises/<name>.py, see CONTRIBUTING.md): {', '.join(missing)}")
+    for p in stale: print(f"{p.relative_to(ROOT)}: not in the course's form (kernelspec, progress frames, 'Try it' section or nbdev_clean)")
+    if stale: print("fix: .venv/bin/python scripts/jupyter_course.py apply && .venv/bin/nbdev_export, then commit")
+    return 1 if stale else 0
+
+# ---------------------------------------------------------------- install
+_HOOK_CONFIG = '''# Written by `scripts/jupyter_course.py install` (make lab / make test): before JupyterLab saves a notebook
+# of this course, collapse progress-bar frames, name the kernel, and clean it as nbdev_clean does.
+import sys
+sys.path.insert(0, {scripts!r})
+from jupyter_course import pre_save_hook
+c.FileContentsManager.pre_save_hook = pre_save_hook
+'''
+
+def pre_save_hook(model, path, contents_manager, **kwargs):
+    "Jupyter's pre-save hook: a notebook under `nbs/` is saved in the course's form (no frames, our kernel, nbdev-clean)."
+    if model.get('type') != 'notebook' or model['content'].get('nbformat') != 4: return
+    full = Path(contents_manager.root_dir, path).resolve()
+    if NBS.resolve() not in full.parents: return
+    nb = model['content']
+    set_kernelspec(nb)
+    collapse_progress(nb)
+    _clean(nb, full)
+
+def install():
+    "Register the kernel `minitrain` for this venv's Python, inside the venv, and the save hook in the venv's Jupyter config."
+    if sys.prefix == sys.base_prefix: raise SystemExit("run this with the project's venv: .venv/bin/python scripts/jupyter_course.py install")
+    subprocess.run([sys.executable, '-m', 'ipykernel', 'install', '--sys-prefix', '--name', KERNEL, '--display-name', KERNEL],
+                   check=True, stdout=subprocess.DEVNULL)
+    cfg = Path(sys.prefix)/'etc'/'jupyter'/'jupyter_server_config.py'
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text(_HOOK_CONFIG.format(scripts=str(ROOT/'scripts')))
+    print(f"kernel {KERNEL!r} -> {sys.executable}; save hook in {cfg}")
+
+# ---------------------------------------------------------------- Run All
+def _repo_changes() -> set[str]:
+    "Files git sees as changed or new (not ignored) in the repository."
+    out = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=all'], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return set(out.splitlines())
+
+def run_all(path: Path, limit: float = RUN_ALL_LIMIT) -> dict:
+    "Execute every cell of the notebook at `path` (`eval: false` and `slow` ones too) in a fresh kernel, as Jupyter's Run All does."
+    import nbformat
+    from nbclient import NotebookClient
+    nb = nbformat.read(path, as_version=4)
+    before = _repo_changes()
+    with tempfile.TemporaryFile('w+') as log:
+        client = NotebookClient(nb, kernel_name=KERNEL, timeout=int(limit), allow_errors=True,
+                                resources={'metadata': {'path': str(path.parent)}})
+        t0 = time.perf_counter()
+        try: client.execute(stderr=log)  # the kernel's own stderr (not the cells' outputs)
+        except Exception as e: failure = f'{type(e).__name__}: {e}'
+        else: failure = None
+        seconds = time.perf_counter() - t0
+    res = {'notebook': path.name, 'seconds': round(seconds, 1), 'failure': failure, 'errors': [], 'dev_paths': [],
+           'written': sorted(_repo_changes() - before)}
+    for i, c in enumerate(nb.cells):
+        for o in c.get('outputs', []):
+            if o.output_type == 'error': res['errors'].append(f'cell {i}: {o.ename}: {o.evalue[:200]}')
+            text = json.dumps({k: v for k, v in o.get('data', {}).items() if k.startswith('text')}) + _text(o.get('text', ''))
+            res['dev_paths'] += [f'cell {i}: {m}' for m in sorted(set(DEV_PATH.findall(text)))]
+    return res
+
+def violations(res: dict, limit: float = RUN_ALL_LIMIT) -> list[str]:
+    "What in the Run All result `res` breaks the rules."
+    v = [f"did not finish: {res['failure']}"] if res['failure'] else []
+    if res['seconds'] > limit: v.append(f"took {res['seconds']:.0f} s, over {limit} s")
+    v += [f'error output, {e}' for e in res['errors']]
+    v += [f'developer path in an output, {p}' for p in res['dev_paths']]
+    v += [f'wrote inside the repo: {w}' for w in res['written']]
+    return v
+
+def _paths(args: list[str]) -> list[Path]: return [Path(a).resolve() for a in args] or stage_notebooks()
+
+if __name__ == '__main__':
+    cmd, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ('', [])
+    if cmd == 'install': install()
+    elif cmd == 'apply': apply(_paths(args))
+    elif cmd == 'check': sys.exit(check(_paths(args)))
+    elif cmd == 'run-all':
+        bad = 0
+        for p in _paths(args):
+            res = run_all(p); v = violations(res); bad += bool(v)
+            print(f"{res['notebook']}: {res['seconds']:.0f} s" + ''.join(f'\n  {x}' for x in v), flush=True)
+        sys.exit(1 if bad else 0)
+    else: raise SystemExit(__doc__)

@@ -7,9 +7,9 @@ STAMP := $(VENV)/.installed
 LAB_STAMP := $(VENV)/.lab
 KERNEL := $(VENV)/share/jupyter/kernels/minitrain/kernel.json
 # `make lab` opens a browser where there is a display (or a Mac); elsewhere (ssh, containers) it prints
-# the URL to open instead. Root needs --allow-root. Override with `make lab LAB_ARGS=...`.
-LAB_ARGS ?= $(if $(DISPLAY)$(WAYLAND_DISPLAY)$(filter Darwin,$(shell uname -s)),,--no-browser) \
-            $(if $(filter 0,$(shell id -u)),--allow-root)
+# the URL to open instead. Root needs --allow-root. More options: `make lab LAB_ARGS="--port 8890"`.
+LAB_FLAGS := $(if $(DISPLAY)$(WAYLAND_DISPLAY)$(filter Darwin,$(shell uname -s)),,--no-browser) \
+             $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: train test lab docs data clean
 
@@ -52,7 +52,7 @@ test: $(KERNEL)
 	$(BIN)/python -m pytest -q tests
 
 lab: $(LAB_STAMP) $(KERNEL) data
-	$(BIN)/jupyter lab --ServerApp.root_dir=nbs $(LAB_ARGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir=nbs $(LAB_FLAGS) $(LAB_ARGS)
 
 # The website needs Quarto (https://quarto.org/docs/get-started/), which pip cannot install.
 docs: $(STAMP)

@@ -34,6 +34,7 @@ warmup_cos = None  # your schedule here: a function of pos
 
 # %% tags=["check"]
 with check('warmup_cos'):
+    if warmup_cos is None: raise NotImplementedError
     assert callable(warmup_cos), "warmup_cos must be a function of pos (use combine_scheds)"
     for pos, want in ((0., 0.), (0.05, 0.05), (0.1, 0.1), (0.55, 0.05), (1., 0.)):
         assert abs(warmup_cos(pos) - want) < 1e-6, f"at pos {pos} expected {want}, got {warmup_cos(pos)}"

@@ -25,6 +25,10 @@ def stage_notebooks() -> list[Path]:
     "The numbered notebooks, in course order."
     return sorted(NBS.glob('[0-9][0-9]*.ipynb'))
 
+def course_notebooks() -> list[Path]:
+    "The home page and the numbered notebooks."
+    return [NBS/'index.ipynb'] * (NBS/'index.ipynb').exists() + stage_notebooks()
+
 # ---------------------------------------------------------------- kernelspec
 def set_kernelspec(nb: dict):
     "Name the project's kernel in `nb`'s metadata, so Jupyter opens it without asking."
@@ -36,12 +40,13 @@ _BAR = re.compile(r'\d+%\||\d+/\d+ \[')  # tqdm's "40%|" or "12/30 ["
 
 def terminal_text(text: str) -> str:
     "What a terminal shows for `text`: a carriage return overwrites its line, so each bar keeps its last frame."
-    out = []
-    for line in _ANSI.sub('', text).split('\n'):
+    out, lines = [], _ANSI.sub('', text).split('\n')
+    for i, line in enumerate(lines):
         shown = ''
         for seg in line.split('\r'): shown = seg + shown[len(seg):]
-        if '\r' in line and not shown.strip(): continue  # a bar that erased itself (tqdm's leave=False)
-        out.append(shown.rstrip() if '\r' in line else shown)
+        erased = '\r' in line and not shown.strip()  # a bar that erased itself (tqdm's leave=False)
+        if erased and i < len(lines) - 1: continue
+        out.append('' if erased else shown.rstrip() if '\r' in line else shown)
     return '\n'.join(out)
 
 def _text(o) -> str: return ''.join(o) if isinstance(o, list) else o
@@ -51,20 +56,22 @@ def _is_bar_widget(o: dict) -> bool:
     data = o.get('data', {})
     return 'application/vnd.jupyter.widget-view+json' in data and bool(_BAR.search(_text(data.get('text/plain', ''))))
 
+def _lines(text: str) -> list[str]: return text.splitlines(keepends=True)
+
 def collapse_outputs(outputs: list) -> list:
     "`outputs` with consecutive streams merged, bar frames collapsed to their last one, and widget bars dropped."
     merged = []
     for o in outputs:
         if o.get('output_type') == 'display_data' and _is_bar_widget(o): continue
         if o.get('output_type') == 'stream' and merged and merged[-1].get('output_type') == 'stream' and merged[-1]['name'] == o['name']:
-            merged[-1] = {**merged[-1], 'text': _text(merged[-1]['text']) + _text(o['text'])}
-        else: merged.append(dict(o))
+            merged[-1] = {**merged[-1], 'text': _lines(_text(merged[-1]['text']) + _text(o['text']))}
+        else: merged.append(o)
     res = []
     for o in merged:
         if o.get('output_type') == 'stream':
             text = terminal_text(_text(o['text']))
             if not text.strip(): continue
-            o['text'] = text
+            if text != _text(o['text']): o = {**o, 'text': _lines(text)}
         res.append(o)
     return res
 
@@ -151,16 +158,47 @@ def apply(paths: list[Path]):
     for p in paths:
         new = course_nb(p)
         if new != p.read_text(encoding='utf-8'):
-            p.write_text(new, encoding='utf-8'); print(f"updated {p.relative_to(ROOT)}")
+            p.write_text(new, encoding='utf-8'); print(f"updated {os.path.relpath(p)}")
+
+def output_paths(nb: dict) -> list[str]:
+    "The absolute paths of a developer's machine (/work, /tmp, /root, /home) that `nb`'s outputs show."
+    found = []
+    for i, c in enumerate(nb['cells']):
+        for o in c.get('outputs', []):
+            text = json.dumps({k: v for k, v in o.get('data', {}).items() if k.startswith('text')}) + _text(o.get('text', ''))
+            found += [f'cell {i}: {m}' for m in sorted(set(DEV_PATH.findall(text)))]
+    return found
+
+def mixed_import_cells(nb: dict) -> list[int]:
+    """The cells that mix an import with other code. nbdev runs every cell with an import when it builds the docs
+    (`nbdev_proc_nbs`, `nbdev_readme`), so such a cell runs without the cells before it and warns or fails there."""
+    import ast
+    found = []
+    for i, c in enumerate(nb['cells']):
+        src = _text(c['source'])
+        if c['cell_type'] != 'code' or re.search(r'^\s*#\|\s*(export|exporti|exports|exec_doc)\b|^\s*#\|\s*eval:\s*false', src, re.M): continue
+        try: tree = ast.parse('\n'.join(l for l in src.splitlines() if not l.lstrip().startswith(('%', '!'))))
+        except SyntaxError: continue
+        nodes = list(ast.walk(tree))
+        if any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in nodes) and any(isinstance(n, (ast.Expr, ast.Assign)) for n in nodes):
+            found.append(i)
+    return found
 
 def check(paths: list[Path]) -> int:
-    "Say which notebooks `apply` would change (and which stage notebooks have no exercises yet); 1 if any would change."
+    "Say which notebooks `apply` would change or show a developer's paths (and which have no exercises yet); 1 if any."
     stale = [p for p in paths if course_nb(p) != p.read_text(encoding='utf-8')]
-    missing = [p.stem for p in paths if exercise_cells(p.stem) is None]
+    nbs = {p: json.loads(p.read_text(encoding='utf-8')) for p in paths}
+    shown = {p: output_paths(nb) for p, nb in nbs.items()}
+    mixed = {p: mixed_import_cells(nb) for p, nb in nbs.items()}
+    for p, cells in mixed.items():
+        if cells: print(f"{os.path.relpath(p)}: cells {cells} mix imports with other code; give the imports a cell of their own")
+    for p, found in shown.items():
+        if found: print(f"{os.path.relpath(p)}: outputs show paths of the machine that ran it (print paths relative, or hide them): " + '; '.join(found[:5]))
+    missing = [p.stem for p in paths if p.stem[:1].isdigit() and exercise_cells(p.stem) is None]
     if missing: print(f"no 'Try it' exercises yet (add exercises/<name>.py, see CONTRIBUTING.md): {', '.join(missing)}")
-    for p in stale: print(f"{p.relative_to(ROOT)}: not in the course's form (kernelspec, progress frames, 'Try it' section or nbdev_clean)")
+    for p in stale: print(f"{os.path.relpath(p)}: not in the course's form (kernelspec, progress frames, 'Try it' section or nbdev_clean)")
     if stale: print("fix: .venv/bin/python scripts/jupyter_course.py apply && .venv/bin/nbdev_export, then commit")
-    return 1 if stale else 0
+    return 1 if stale or any(shown.values()) or any(mixed.values()) else 0
 
 # ---------------------------------------------------------------- install
 _HOOK_CONFIG = '''# Written by `scripts/jupyter_course.py install` (make lab / make test): before JupyterLab saves a notebook
@@ -213,12 +251,19 @@ def run_all(path: Path, limit: float = RUN_ALL_LIMIT) -> dict:
         seconds = time.perf_counter() - t0
     res = {'notebook': path.name, 'seconds': round(seconds, 1), 'failure': failure, 'errors': [], 'dev_paths': [],
            'written': sorted(_repo_changes() - before)}
-    for i, c in enumerate(nb.cells):
-        for o in c.get('outputs', []):
-            if o.output_type == 'error': res['errors'].append(f'cell {i}: {o.ename}: {o.evalue[:200]}')
-            text = json.dumps({k: v for k, v in o.get('data', {}).items() if k.startswith('text')}) + _text(o.get('text', ''))
-            res['dev_paths'] += [f'cell {i}: {m}' for m in sorted(set(DEV_PATH.findall(text)))]
+    res['errors'] = [f'cell {i}: {o.ename}: {o.evalue[:200]}' for i, c in enumerate(nb.cells)
+                     for o in c.get('outputs', []) if o.output_type == 'error']
+    res['dev_paths'] = output_paths(nb)
+    res['slow_cells'] = slow_cells(nb)
     return res
+
+def slow_cells(nb, at_least: float = 10.) -> list[str]:
+    "The cells of the executed `nb` that took `at_least` seconds, slowest first (from nbclient's timings)."
+    from datetime import datetime
+    t = lambda c, k: datetime.fromisoformat(c.metadata['execution'][k].replace('Z', '+00:00'))
+    took = [((t(c, 'shell.execute_reply') - t(c, 'iopub.execute_input')).total_seconds(), i) for i, c in enumerate(nb.cells)
+            if 'shell.execute_reply' in c.get('metadata', {}).get('execution', {})]
+    return [f'cell {i}: {s:.0f} s' for s, i in sorted(took, reverse=True) if s >= at_least]
 
 def violations(res: dict, limit: float = RUN_ALL_LIMIT) -> list[str]:
     "What in the Run All result `res` breaks the rules."
@@ -229,7 +274,8 @@ def violations(res: dict, limit: float = RUN_ALL_LIMIT) -> list[str]:
     v += [f'wrote inside the repo: {w}' for w in res['written']]
     return v
 
-def _paths(args: list[str]) -> list[Path]: return [Path(a).resolve() for a in args] or stage_notebooks()
+def _paths(args: list[str], run=False) -> list[Path]:
+    return [Path(a).resolve() for a in args] or (stage_notebooks() if run else course_notebooks())
 
 if __name__ == '__main__':
     cmd, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ('', [])
@@ -238,8 +284,9 @@ if __name__ == '__main__':
     elif cmd == 'check': sys.exit(check(_paths(args)))
     elif cmd == 'run-all':
         bad = 0
-        for p in _paths(args):
+        for p in _paths(args, run=True):
             res = run_all(p); v = violations(res); bad += bool(v)
-            print(f"{res['notebook']}: {res['seconds']:.0f} s" + ''.join(f'\n  {x}' for x in v), flush=True)
+            print(f"{res['notebook']}: {res['seconds']:.0f} s (slow cells: {', '.join(res['slow_cells']) or 'none'})"
+                  + ''.join(f'\n  {x}' for x in v), flush=True)
         sys.exit(1 if bad else 0)
     else: raise SystemExit(__doc__)

@@ -11,7 +11,7 @@ KERNEL := $(VENV)/share/jupyter/kernels/minitrain/kernel.json
 LAB_FLAGS := $(if $(DISPLAY)$(WAYLAND_DISPLAY)$(filter Darwin,$(shell uname -s)),,--no-browser) \
              $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: train test lab docs data clean
+.PHONY: train test lab browser-test docs data clean
 
 # The venv's own pip.conf makes every pip run inside it (nbdev_install, nbdev_docs, a student's
 # `pip install`) honour constraints.txt, so nothing can swap the pinned CPU torch for another build.
@@ -53,6 +53,16 @@ test: $(KERNEL)
 
 lab: $(LAB_STAMP) $(KERNEL) data
 	$(BIN)/jupyter lab --ServerApp.root_dir=nbs $(LAB_FLAGS) $(LAB_ARGS)
+
+# Headless Chromium (Debian's chromium + chromium-driver, installed when run as root) opens 04_learner in
+# JupyterLab, runs all and checks for errors and a progress widget. Not part of `make test` (nor CI).
+browser-test: $(LAB_STAMP) $(KERNEL)
+	@if ! command -v chromedriver >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	  (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1) || \
+	  echo "could not install chromium: the browser test will be skipped"; fi
+	$(BIN)/pip install -q -c constraints.txt selenium
+	MINITRAIN_BROWSER=1 $(BIN)/python -m pytest -q -rs tests/test_browser.py
 
 # The website needs Quarto (https://quarto.org/docs/get-started/), which pip cannot install.
 docs: $(STAMP)

@@ -5,6 +5,7 @@ exercises, and "Run All" in a real kernel.
     python scripts/jupyter_course.py apply [NB.ipynb..] # kernelspec, collapse bar frames, "Try it" sections, nbdev_clean
     python scripts/jupyter_course.py check [NB.ipynb..] # fail if `apply` would change a notebook (make test runs it)
     python scripts/jupyter_course.py run-all [NB..]     # Run All in a real kernel, every cell; report what breaks the rules
+    python scripts/jupyter_course.py guard NB "marker" MINUTES  # run the cell holding `marker` only `if FULL_RUN:`
 
 `apply` and `check` are idempotent and work on every numbered notebook by default. The exercises come from
 `exercises/NN_name.py` (jupytext percent format, cells tagged `exercise` and `check`) with their solutions
@@ -200,6 +201,32 @@ def check(paths: list[Path]) -> int:
     if stale: print("fix: .venv/bin/python scripts/jupyter_course.py apply && .venv/bin/nbdev_export, then commit")
     return 1 if stale or any(shown.values()) or any(mixed.values()) else 0
 
+# ---------------------------------------------------------------- guards for long demos
+FLAG = 'FULL_RUN'
+FLAG_CELL = (f"{FLAG} = False  # True runs the long demos below in full (minutes); "
+             "False keeps Run All short and leaves their saved outputs as they were")
+
+def guard(nb: dict, stem: str, marker: str, minutes: int):
+    """Guard the code cell of `nb` whose source contains `marker`: it runs in full only `if FULL_RUN:` (Run All,
+    and `run_nb.py` without `--full`, print a line saying how to run it instead; `#| eval: false` is dropped).
+    The flag cell goes before the first code cell that is neither imports nor exported."""
+    cells = nb['cells']
+    hits = [i for i, c in enumerate(cells) if c['cell_type'] == 'code' and marker in _text(c['source'])]
+    if len(hits) != 1: raise SystemExit(f"{stem}: {len(hits)} code cells contain {marker!r}; give a marker that names one")
+    c = cells[hits[0]]
+    src = _text(c['source'])
+    if f'if {FLAG}:' in src: return
+    lines = src.splitlines()
+    n_dir = next((i for i, l in enumerate(lines) if not l.startswith('#|')), len(lines))
+    body = '\n'.join('    ' + l if l.strip() else l for l in lines[n_dir:])
+    skip = f'print("Skipped to keep Run All short: set {FLAG} = True at the top and run this cell again (about {minutes} min).")'
+    dirs = [l for l in lines[:n_dir] if not re.match(r'#\|\s*eval:\s*false', l)]  # the flag replaces `eval: false`; `slow` stays
+    c['source'] = '\n'.join(dirs + [f'if {FLAG}:', body, f'else: {skip}'])
+    if not any(_text(x['source']).startswith(f'{FLAG} =') for x in cells):
+        first = next(i for i, x in enumerate(cells) if x['cell_type'] == 'code' and not re.match(r'\s*#\|\s*(export|default_exp)', _text(x['source']))
+                     and not all(l.startswith(('import ', 'from ', '#')) or not l.strip() for l in _text(x['source']).splitlines()))
+        cells.insert(first, _cell(stem, -1, 'code', FLAG_CELL))
+
 # ---------------------------------------------------------------- install
 _HOOK_CONFIG = '''# Written by `scripts/jupyter_course.py install` (make lab / make test): before JupyterLab saves a notebook
 # of this course, collapse progress-bar frames, name the kernel, and clean it as nbdev_clean does.
@@ -282,6 +309,10 @@ if __name__ == '__main__':
     if cmd == 'install': install()
     elif cmd == 'apply': apply(_paths(args))
     elif cmd == 'check': sys.exit(check(_paths(args)))
+    elif cmd == 'guard':  # guard NB.ipynb "marker" MINUTES
+        from execnb.nbio import read_nb, write_nb
+        p = Path(args[0]); nb = read_nb(p)
+        guard(nb, p.stem, args[1], int(args[2])); write_nb(nb, p); print(f"guarded {os.path.relpath(p)}: {args[1]!r}")
     elif cmd == 'run-all':
         bad = 0
         for p in _paths(args, run=True):

@@ -1,5 +1,5 @@
 "The course in Jupyter: collapsing progress-bar frames, the kernelspec, the save hook, the Try it section."
-import copy, sys
+import copy, os, subprocess, sys
 from pathlib import Path
 from types import SimpleNamespace
 import pytest
@@ -69,3 +69,35 @@ def test_output_paths_finds_developer_paths():
     nb = {'cells': [{'cell_type': 'code', 'outputs': [stream('saved to /tmp/tmpab12/model.pth\n', 'stdout'),
                                                       stream('see ~/x and nbs/a/work/b\n', 'stdout')]}]}
     assert jc.output_paths(nb) == ['cell 0: /tmp/tmpab12/model.pth']
+
+def test_guard_runs_a_long_demo_only_with_the_flag():
+    code = lambda s: {'cell_type': 'code', 'id': s[:4], 'metadata': {}, 'source': s, 'outputs': [], 'execution_count': None}
+    nb = {'cells': [code('#| default_exp x'), code('import torch'), code('x = 1'), code('#| slow\n#| eval: false\nlearn.fit(5)\n\nprint(1)')]}
+    jc.guard(nb, 'nb', 'learn.fit(5)', 3)
+    again = copy.deepcopy(nb); jc.guard(again, 'nb', 'learn.fit(5)', 3)
+    assert again == nb, "guard is idempotent"
+    srcs = [c['source'] for c in nb['cells']]
+    assert srcs[2].startswith('FULL_RUN = False') and srcs[3] == 'x = 1', "the flag cell comes after the imports"
+    assert srcs[4].startswith('#| slow\nif FULL_RUN:\n    learn.fit(5)\n\n    print(1)\nelse: print(')
+    for full in (False, True):
+        out = []
+        ns = {'learn': SimpleNamespace(fit=lambda n: out.append(f'fit {n}')), 'print': lambda *a: out.append(' '.join(map(str, a)))}
+        exec(srcs[2].replace('False', str(full), 1), ns); exec(srcs[4].split('\n', 1)[1], ns)
+        assert out == (['fit 5', '1'] if full else [out[0]]) and (full or 'set FULL_RUN = True' in out[0]), out
+    with pytest.raises(SystemExit, match='0 code cells'): jc.guard(nb, 'nb', 'no such code', 1)
+
+@pytest.mark.skipif(sys.prefix == sys.base_prefix, reason="not in a virtual environment")
+def test_pip_in_the_venv_honours_the_constraints():
+    "The venv's pip.conf names constraints.txt, so no pip run inside it (nbdev_install, nbdev_docs) can swap torch."
+    r = subprocess.run([sys.executable, '-m', 'pip', 'config', 'get', 'global.constraint'], capture_output=True, text=True,
+                       env={k: v for k, v in os.environ.items() if k != 'PIP_CONSTRAINT'})
+    assert r.returncode == 0 and Path(r.stdout.strip()) == jc.ROOT/'constraints.txt', \
+        f"pip config: {r.stdout or r.stderr}; rebuild the venv (make clean test) so make writes .venv/pip.conf"
+    assert Path(sys.prefix, 'pip.conf').exists()
+
+@pytest.mark.skipif(sys.prefix == sys.base_prefix, reason="not in a virtual environment")
+def test_the_kernel_is_the_venvs_python():
+    import json
+    spec = Path(sys.prefix)/'share'/'jupyter'/'kernels'/jc.KERNEL/'kernel.json'
+    assert spec.exists(), "run .venv/bin/python scripts/jupyter_course.py install (make test does)"
+    assert Path(json.loads(spec.read_text())['argv'][0]) == Path(sys.executable)

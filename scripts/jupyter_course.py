@@ -6,6 +6,7 @@ exercises, and "Run All" in a real kernel.
     python scripts/jupyter_course.py check [NB.ipynb..] # fail if `apply` would change a notebook (make test runs it)
     python scripts/jupyter_course.py run-all [NB..]     # Run All in a real kernel, every cell; report what breaks the rules
     python scripts/jupyter_course.py guard NB "marker" MINUTES  # run the cell holding `marker` only `if FULL_RUN:`
+    python scripts/jupyter_course.py listing NB "marker"        # show the cell holding `marker` as a listing, not run it
 
 `apply` and `check` are idempotent and work on every numbered notebook by default. The exercises come from
 `exercises/NN_name.py` (jupytext percent format, cells tagged `exercise` and `check`) with their solutions
@@ -227,6 +228,16 @@ def guard(nb: dict, stem: str, marker: str, minutes: int):
                      and not all(l.startswith(('import ', 'from ', '#')) or not l.strip() for l in _text(x['source']).splitlines()))
         cells.insert(first, _cell(stem, -1, 'code', FLAG_CELL))
 
+def as_listing(nb: dict, stem: str, marker: str):
+    """Turn the code cell of `nb` holding `marker` into a markdown cell showing it as a listing: for a script
+    the notebook shows but must not run itself (a `train.py` for `torchrun`), which Run All would run."""
+    hits = [i for i, c in enumerate(nb['cells']) if marker in _text(c['source'])]
+    if len(hits) != 1: raise SystemExit(f"{stem}: {len(hits)} cells contain {marker!r}; give a marker that names one")
+    c = nb['cells'][hits[0]]
+    if c['cell_type'] == 'markdown': return
+    code = '\n'.join(l for l in _text(c['source']).splitlines() if not l.startswith('#|'))
+    nb['cells'][hits[0]] = {'cell_type': 'markdown', 'id': c.get('id', ''), 'metadata': {}, 'source': f'```python\n{code}\n```'}
+
 # ---------------------------------------------------------------- install
 _HOOK_CONFIG = '''# Written by `scripts/jupyter_course.py install` (make lab / make test): before JupyterLab saves a notebook
 # of this course, collapse progress-bar frames, name the kernel, and clean it as nbdev_clean does.
@@ -309,10 +320,11 @@ if __name__ == '__main__':
     if cmd == 'install': install()
     elif cmd == 'apply': apply(_paths(args))
     elif cmd == 'check': sys.exit(check(_paths(args)))
-    elif cmd == 'guard':  # guard NB.ipynb "marker" MINUTES
+    elif cmd in ('guard', 'listing'):  # guard NB.ipynb "marker" MINUTES | listing NB.ipynb "marker"
         from execnb.nbio import read_nb, write_nb
         p = Path(args[0]); nb = read_nb(p)
-        guard(nb, p.stem, args[1], int(args[2])); write_nb(nb, p); print(f"guarded {os.path.relpath(p)}: {args[1]!r}")
+        guard(nb, p.stem, args[1], int(args[2])) if cmd == 'guard' else as_listing(nb, p.stem, args[1])
+        write_nb(nb, p); print(f"{cmd}: {os.path.relpath(p)}: {args[1]!r}")
     elif cmd == 'run-all':
         bad = 0
         for p in _paths(args, run=True):

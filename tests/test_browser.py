@@ -54,13 +54,14 @@ def _wait(driver, cond, timeout, what):
         time.sleep(0.5)
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
-def test_run_all_04_learner_in_chromium(lab):
+def test_run_all_04_learner_in_chromium(lab, tmp_path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     url, token = lab
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for a in ('--headless=new', '--no-sandbox', '--disable-dev-shm-usage', '--window-size=1400,1000'): opts.add_argument(a)
+    for a in ('--headless=new', '--no-sandbox', '--disable-dev-shm-usage', '--window-size=1400,1000',
+              f'--user-data-dir={tmp_path/"chromium"}'): opts.add_argument(a)
     driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
     js = driver.execute_script
     try:

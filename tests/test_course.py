@@ -101,3 +101,10 @@ def test_the_kernel_is_the_venvs_python():
     spec = Path(sys.prefix)/'share'/'jupyter'/'kernels'/jc.KERNEL/'kernel.json'
     assert spec.exists(), "run .venv/bin/python scripts/jupyter_course.py install (make test does)"
     assert Path(json.loads(spec.read_text())['argv'][0]) == Path(sys.executable)
+
+def test_listing_shows_a_script_without_running_it():
+    nb = {'cells': [{'cell_type': 'code', 'id': 'ab', 'metadata': {}, 'source': '#| eval: false\n# train.py\nlearn.fit(3)', 'outputs': []}]}
+    jc.as_listing(nb, 'nb', '# train.py')
+    assert nb['cells'] == [{'cell_type': 'markdown', 'id': 'ab', 'metadata': {}, 'source': '```python\n# train.py\nlearn.fit(3)\n```'}]
+    jc.as_listing(nb, 'nb', '# train.py')
+    assert nb['cells'][0]['cell_type'] == 'markdown', "idempotent"

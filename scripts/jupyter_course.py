@@ -151,12 +151,13 @@ def course_nb(path: Path) -> str:
     nb = read_nb(path)
     set_kernelspec(nb)
     collapse_progress(nb)
+    split_imports(nb, path.stem)
     set_try_it(nb, path.stem)
     _clean(nb, path)
     return nb2str(nb)
 
 def apply(paths: list[Path]):
-    "Bring every notebook in `paths` to the course's form, in place."
+    "Bring every notebook in `paths` to the course's form, in place (`split_imports` included)."
     for p in paths:
         new = course_nb(p)
         if new != p.read_text(encoding='utf-8'):
@@ -170,6 +171,23 @@ def output_paths(nb: dict) -> list[str]:
             text = json.dumps({k: v for k, v in o.get('data', {}).items() if k.startswith('text')}) + _text(o.get('text', ''))
             found += [f'cell {i}: {m}' for m in sorted(set(DEV_PATH.findall(text)))]
     return found
+
+def split_imports(nb: dict, stem: str):
+    "Move the top-level imports of each cell that mixes them with other code into a cell of their own, just before it."
+    import ast
+    for i in reversed(mixed_import_cells(nb)):
+        c, src = nb['cells'][i], _text(nb['cells'][i]['source'])
+        try: tree = ast.parse(src)
+        except SyntaxError: continue
+        imps = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        if not imps: continue
+        lines = src.splitlines()
+        taken = {l for n in imps for l in range(n.lineno - 1, n.end_lineno)}
+        dirs = [l for l in lines if l.startswith('#|')]
+        rest = [l for j, l in enumerate(lines) if j not in taken]
+        c['source'] = '\n'.join(rest).strip('\n')
+        imp_src = '\n'.join(dirs + [lines[j] for j in sorted(taken)])
+        nb['cells'].insert(i, _cell(stem, 1000 + i, 'code', imp_src))
 
 def mixed_import_cells(nb: dict) -> list[int]:
     """The cells that mix an import with other code. nbdev runs every cell with an import when it builds the docs

@@ -108,3 +108,12 @@ def test_listing_shows_a_script_without_running_it():
     assert nb['cells'] == [{'cell_type': 'markdown', 'id': 'ab', 'metadata': {}, 'source': '```python\n# train.py\nlearn.fit(3)\n```'}]
     jc.as_listing(nb, 'nb', '# train.py')
     assert nb['cells'][0]['cell_type'] == 'markdown', "idempotent"
+
+def test_split_imports_gives_imports_their_own_cell():
+    code = lambda s: {'cell_type': 'code', 'id': s[:3], 'metadata': {}, 'source': s, 'outputs': []}
+    nb = {'cells': [code('x = 1\nimport matplotlib.pyplot as plt\nplt.plot([x])'), code('import torch'),
+                    code('def f():\n    import os\n    sep = os.sep\n    return sep')]}
+    jc.split_imports(nb, 'nb')
+    assert [c['source'] for c in nb['cells']] == ['import matplotlib.pyplot as plt', 'x = 1\nplt.plot([x])', 'import torch',
+                                                  'def f():\n    import os\n    sep = os.sep\n    return sep']
+    assert jc.mixed_import_cells(nb) == [3], "an import inside a function cannot move: check still reports it"

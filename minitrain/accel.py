@@ -5,6 +5,7 @@
 # %% ../nbs/10_accel.ipynb #6d9d6376
 from __future__ import annotations
 import torch
+from .core import check_int
 from .learner import Callback, TrainCB, DeviceCB, CancelStepException
 
 # %% auto #0
@@ -100,8 +101,7 @@ class GradAccumCB(Callback):
     "Accumulate the gradients of `n` training batches for each optimizer step (a shorter last group at the end of an epoch is stepped too)."
     order = MixedPrecisionCB.order - 10  # before a step: first, so the others act only on steps that happen
     def __init__(self, n: int):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"GradAccumCB: n, the number of batches per optimizer step, must be an integer >= 1, got {n!r}")
+        check_int(n, 'n', 1, hint='the number of batches per optimizer step', where='GradAccumCB')
         self.n, self._pending, self._loss = n, False, None
 
     def before_epoch(self, learn):

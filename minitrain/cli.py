@@ -10,11 +10,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torcheval.metrics import MulticlassAccuracy
-from .core import def_device, set_seed
+from .core import def_device, set_seed, atomic_write
 from .datasets import load_fashion_mnist
 from .optimizer import Adam
 from .learner import Learner, TrainCB, DeviceCB, MetricsCB, ProgressCB
 from .schedule import RecorderCB, rec_lr, rec_loss
+import minitrain.tracking  # learn.save, learn.load: the checkpoint format
 from .models import MODELS, fashion_dls
 
 # %% auto #0
@@ -108,32 +109,22 @@ def _check(args) -> str | None:
     return next((p for p in problems if p), None)
 
 # %% ../nbs/16_cli.ipynb #7787d5b6
-def _atomic_write(path: Path, write, text=False):
-    "Call `write(f)` on a temporary file beside `path` (opened in text mode if `text`), then rename it to `path`: readers see the old file or the new one, never half of one."
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w' if text else 'wb', newline='' if text else None) as f: write(f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-
 def _write_outputs(out: Path, learn: Learner, rec: RecorderCB, args, summary: dict):
     "Write the checkpoint, metrics CSV, loss/lr plot and JSON summary of a finished run to `out`."
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     opts = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    ckpt = {'model': learn.model.state_dict(), 'opt': learn.opt.state_dict(), 'epoch': args.epochs, 'args': opts}
-    _atomic_write(out/'model.pth', partial(torch.save, ckpt))
+    learn.save(out/'model.pth')  # the one checkpoint format: learn.load and ResumeCB read it; the options go to summary.json
     log = learn.metrics.log
     def _csv(f):
         w = csv.DictWriter(f, fieldnames=list(log[0]))
         w.writeheader(); w.writerows(log)
-    _atomic_write(out/'metrics.csv', _csv, text=True)
+    atomic_write(out/'metrics.csv', _csv, text=True)
     axs = rec.plot()
-    _atomic_write(out/'loss_lr.png', lambda f: axs[0].figure.savefig(f, format='png', bbox_inches='tight'))
+    atomic_write(out/'loss_lr.png', lambda f: axs[0].figure.savefig(f, format='png', bbox_inches='tight'))
     plt.close(axs[0].figure)
-    _atomic_write(out/'summary.json', lambda f: json.dump({**summary, 'options': opts}, f, indent=2), text=True)
+    atomic_write(out/'summary.json', lambda f: json.dump({**summary, 'options': opts}, f, indent=2), text=True)
 
 def train(args) -> dict:
     "Train as the parsed and checked options `args` say; print progress and results, write `args.out`; returns the summary."

@@ -13,6 +13,8 @@ import numpy as np
 from typing import NamedTuple
 import torch
 from torch.utils.data import TensorDataset
+from .core import check_int, map_nested
+from .core import check_int, map_nested
 
 # %% auto #0
 __all__ = ['Dataset', 'Sampler', 'BatchSampler', 'collate', 'batch_tensors', 'DataLoader', 'DataLoaders']
@@ -46,13 +48,6 @@ class Sampler:
     def __iter__(self): return iter(self.indices().tolist())
 
 # %% ../nbs/02_dataloader.ipynb #1c2b82a4
-def _check_int(v, name: str, lo: int, hint: str) -> int:
-    "`v` as an int if it is one and at least `lo`; else an error that names `name` and says what it is for (`hint`)."
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{name} must be an int ({hint}), got {type(v).__name__} {v!r}")
-    if v < lo: raise ValueError(f"{name} must be at least {lo} ({hint}), got {v}")
-    return int(v)
-
 def _chunks(it, bs: int):
     "Tensors of `bs` consecutive indices from the iterable `it` (the last one may be shorter)."
     it = iter(it)
@@ -62,7 +57,7 @@ class BatchSampler:
     "The indices from `sampler` in batches of `bs` (1-D int64 tensors); a last, shorter batch is dropped when `drop_last`."
     def __init__(self, sampler, bs: int, drop_last=False):
         self.sampler, self.drop_last = sampler, drop_last
-        self.bs = _check_int(bs, 'bs', 1, 'the number of items in a batch')
+        self.bs = check_int(bs, 'bs', 1, hint='the number of items in a batch')
 
     def __len__(self):
         n = len(self.sampler)
@@ -142,8 +137,8 @@ class DataLoader:
                  sampler=None, num_workers: int = 0, prefetch_factor: int = 2):
         _check_dataset(ds)
         if not callable(collate_fn): raise TypeError(f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}")
-        self.num_workers = _check_int(num_workers, 'num_workers', 0, '0 loads in this process, n > 0 starts n worker processes')
-        self.prefetch_factor = _check_int(prefetch_factor, 'prefetch_factor', 1, 'batches each worker prepares ahead')
+        self.num_workers = check_int(num_workers, 'num_workers', 0, hint='0 loads in this process, n > 0 starts n worker processes')
+        self.prefetch_factor = check_int(prefetch_factor, 'prefetch_factor', 1, hint='batches each worker prepares ahead')
         if isinstance(batchs, (int, np.integer)) and not isinstance(batchs, bool):
             if bs is not None: raise ValueError(f"DataLoader: batch size given twice ({batchs} and bs={bs}); give one")
             batchs, bs = None, batchs
@@ -182,6 +177,20 @@ def _as_list(idxs) -> list:
     "The indices `idxs` (a tensor or an iterable) as a list of ints."
     return idxs.tolist() if isinstance(idxs, torch.Tensor) else list(idxs)
 
+# %% ../nbs/02_dataloader.ipynb #edd0190e
+class DataLoaders:
+    "The training and validation DataLoaders of a model, as `train` and `valid`."
+    def __init__(self, train, valid): self.train, self.valid = train, valid
+
+    @classmethod
+    def from_dsets(cls, train_ds, valid_ds, bs: int = 64, shuffle=True, drop_last=False, **kwargs):
+        "Training batches of `bs` (shuffled, `drop_last`) and validation batches of `2*bs` (in order, every item); `kwargs` go to both DataLoaders."
+        if {'sampler', 'batchs'} & kwargs.keys():
+            raise TypeError("DataLoaders.from_dsets builds the samplers of both datasets; to use your own, "
+                            "build the two DataLoaders and pass them to DataLoaders(train, valid)")
+        return cls(DataLoader(train_ds, bs=bs, shuffle=shuffle, drop_last=drop_last, **kwargs),
+                   DataLoader(valid_ds, bs=2*bs, **kwargs))
+
 # %% ../nbs/02_dataloader.ipynb #3a94327d
 _POLL_S = 1.0   # how often a worker waiting for work checks that the main process is alive
 _STOP_S = 10.0  # how long stopping the workers may take before they are killed
@@ -219,16 +228,6 @@ class _TensorSpec(NamedTuple):
     dtype: torch.dtype
     shape: torch.Size
 
-def _map_leaves(f, o, kind):
-    "`o` with `f` applied to every instance of `kind` in it, through tuples (named ones too), lists and dicts."
-    if isinstance(o, kind): return f(o)
-    if isinstance(o, Mapping): return {k: _map_leaves(f, v, kind) for k, v in o.items()}
-    if isinstance(o, list): return [_map_leaves(f, v, kind) for v in o]
-    if isinstance(o, tuple):
-        vals = [_map_leaves(f, v, kind) for v in o]
-        return type(o)(*vals) if hasattr(o, '_fields') else tuple(vals)
-    return o
-
 def _as_bytes(t: torch.Tensor) -> np.ndarray:
     "The bytes of the CPU tensor `t`, as a flat uint8 array (a copy only if `t` is not contiguous)."
     return t.detach().reshape(-1).contiguous().view(torch.uint8).numpy()
@@ -239,7 +238,7 @@ def _send_batch(conn, batch):
     def spec(t):
         data.append(_as_bytes(t))
         return _TensorSpec(t.dtype, t.shape)
-    skeleton = _map_leaves(spec, batch, torch.Tensor)  # fails here, before anything is sent, if a tensor cannot be sent
+    skeleton = map_nested(spec, batch, torch.Tensor)  # fails here, before anything is sent, if a tensor cannot be sent
     conn.send(skeleton)
     for d in data: conn.send_bytes(d)
 
@@ -249,7 +248,7 @@ def _recv_batch(conn):
         t = torch.empty(spec.shape, dtype=spec.dtype)
         conn.recv_bytes_into(_as_bytes(t))
         return t
-    return _map_leaves(tensor, conn.recv(), _TensorSpec)
+    return map_nested(tensor, conn.recv(), _TensorSpec)
 
 def _widen_pipe(conn):
     "Let the pipe behind `conn` hold `_PIPE_BYTES` on Linux, so that a worker can send a batch without waiting."
@@ -344,17 +343,3 @@ def _worker_batches(dl, seed: int):
             pool.submit(todo)
             yield batch
     finally: pool.close()
-
-# %% ../nbs/02_dataloader.ipynb #edd0190e
-class DataLoaders:
-    "The training and validation DataLoaders of a model, as `train` and `valid`."
-    def __init__(self, train, valid): self.train, self.valid = train, valid
-
-    @classmethod
-    def from_dsets(cls, train_ds, valid_ds, bs: int = 64, shuffle=True, drop_last=False, **kwargs):
-        "Training batches of `bs` (shuffled, `drop_last`) and validation batches of `2*bs` (in order, every item); `kwargs` go to both DataLoaders."
-        if {'sampler', 'batchs'} & kwargs.keys():
-            raise TypeError("DataLoaders.from_dsets builds the samplers of both datasets; to use your own, "
-                            "build the two DataLoaders and pass them to DataLoaders(train, valid)")
-        return cls(DataLoader(train_ds, bs=bs, shuffle=shuffle, drop_last=drop_last, **kwargs),
-                   DataLoader(valid_ds, bs=2*bs, **kwargs))

@@ -4,11 +4,14 @@
 
 # %% ../nbs/01_datasets.ipynb #aab411c8
 from __future__ import annotations
-import gzip, hashlib, importlib.resources, os, shutil, tempfile, urllib.request
+import gzip, hashlib, importlib.resources, os, urllib.request
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np
 import torch
+from .core import atomic_write
+from .core import atomic_write
+from .core import atomic_write
 
 # %% auto #0
 __all__ = ['IDX_DTYPES', 'GZIP_MAGIC', 'FASHION_CLASSES', 'FASHION_FILES', 'FASHION_SHA256', 'FASHION_URL', 'FASHION_ENV',
@@ -24,13 +27,16 @@ GZIP_MAGIC = b'\x1f\x8b'
 class IDXError(ValueError):
     "An IDX file that cannot be read: the message names the file and what is wrong."
 
-def _read_bytes(path: Path) -> bytes:
-    "The content of `path`, decompressed when it is gzip."
-    data = path.read_bytes()
+def _decompressed(data: bytes, where) -> bytes:
+    "`data` decompressed when it is gzip (`where` names its source in errors)."
     if not data.startswith(GZIP_MAGIC): return data
     try: return gzip.decompress(data)
     except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise IDXError(f"{path}: corrupt or truncated gzip data ({e})") from e
+        raise IDXError(f"{where}: corrupt or truncated gzip data ({e})") from e
+
+def _read_bytes(path: Path) -> bytes:
+    "The content of `path`, decompressed when it is gzip."
+    return _decompressed(path.read_bytes(), path)
 
 def parse_idx(data: bytes, name='<bytes>') -> np.ndarray:
     "Parse the bytes of an IDX file into a numpy array (native byte order); `name` is used in errors."
@@ -127,17 +133,15 @@ def download_fashion_mnist(dest=None, base_url: str | None = None) -> Path:
     for fname, sha in FASHION_SHA256.items():
         final = dest/fname
         if final.is_file() and _sha256_of_content(final) == sha: continue
-        fd, tmp = tempfile.mkstemp(dir=dest, prefix=f'.{fname}.', suffix='.part')
-        try:
-            with os.fdopen(fd, 'wb') as f, urllib.request.urlopen(base_url + fname, timeout=60) as r:
-                shutil.copyfileobj(r, f)
-            got = _sha256_of_content(Path(tmp))
+        def fetch(f, url=base_url + fname, sha=sha):
+            "Copy `url` into `f`, then check the checksum of the content (raising makes atomic_write drop the file)."
+            with urllib.request.urlopen(url, timeout=60) as r: data = r.read()
+            got = hashlib.sha256(_decompressed(data, url)).hexdigest()
             if got != sha:
-                raise ChecksumError(f"{base_url + fname}: checksum mismatch: content sha256 {got}, expected {sha}; "
+                raise ChecksumError(f"{url}: checksum mismatch: content sha256 {got}, expected {sha}; "
                                     "the file was not kept, try again or use another source")
-            os.replace(tmp, final)
-        finally:
-            if os.path.exists(tmp): os.remove(tmp)
+            f.write(data)
+        atomic_write(final, fetch)
     return dest
 
 # %% ../nbs/01_datasets.ipynb #47838487
@@ -179,10 +183,11 @@ def load_fashion_mnist(path=None, source: str | None = None, download: bool = Fa
         arrs[f'y_{split}'] = y.long()
     return FashionMNIST(**arrs, classes=FASHION_CLASSES, source=f'{name}: {folder}')
 
-# %% ../nbs/01_datasets.ipynb #545b3b61
+# %% ../nbs/01_datasets.ipynb #7d85a5ea
 import math
 import matplotlib.pyplot as plt
 
+# %% ../nbs/01_datasets.ipynb #545b3b61
 def show_image(im, ax=None, figsize=None, title=None, noframe=True, **kwargs):
     "Show the image `im` (a tensor or array, H×W or C×H×W) on `ax`, creating one if needed; returns `ax`."
     if hasattr(im, 'detach'): im = im.detach().cpu()

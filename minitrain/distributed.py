@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_distributed.ipynb #81e57848
 from __future__ import annotations
-import atexit, math, os, sys
+import atexit, math, os
 from copy import copy, deepcopy
 from datetime import timedelta
 from functools import partial
@@ -12,8 +12,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DistributedSampler
-from .core import to_device
-from .data import Sampler, BatchSampler, DataLoader, _check_int
+from .core import to_device, check_int
+from .data import Sampler, BatchSampler, DataLoader
 from .learner import Callback, MetricsCB, ProgressCB
 
 # %% auto #0
@@ -54,10 +54,10 @@ class ShardedSampler(Sampler):
     "Shard `rank` of `world_size` of `ds`'s indices: every `world_size`-th of one order shared by all ranks (shuffled by `seed` and the epoch); `pad` makes the shards equally long."
     def __init__(self, ds, rank: int, world_size: int, shuffle=False, seed: int = 0, pad=True):
         super().__init__(ds, shuffle)
-        self.world_size = _check_int(world_size, 'world_size', 1, 'the number of processes')
-        self.rank = _check_int(rank, 'rank', 0, "this process's number, from 0 to world_size-1")
+        self.world_size = check_int(world_size, 'world_size', 1, hint='the number of processes')
+        self.rank = check_int(rank, 'rank', 0, hint="this process's number, from 0 to world_size-1")
         if self.rank >= self.world_size: raise ValueError(f"ShardedSampler: rank must be below world_size={self.world_size}, got {self.rank}")
-        self.seed = _check_int(seed, 'seed', 0, 'every rank shuffles with it')
+        self.seed = check_int(seed, 'seed', 0, hint='every rank shuffles with it')
         if self.n == 0: raise ValueError("ShardedSampler: the dataset is empty; there is nothing to shard")
         if not pad and self.n < self.world_size:
             raise ValueError(f"ShardedSampler: {self.n} items leave some of the {self.world_size} ranks none; "
@@ -131,7 +131,7 @@ class DistributedCB(Callback):
     order = -10  # first: later callbacks see the sharded DataLoaders, the DDP model and which rank prints
     def __init__(self, seed: int | None = None, backend: str | None = None, timeout: timedelta | None = None, **ddp_kwargs):
         self.seed, self.backend, self.timeout, self.ddp_kwargs = seed, backend, timeout, ddp_kwargs
-        self.active, self._handling, self._restore = False, None, []
+        self.active, self._restore = False, []
 
     def _set(self, o, name: str, value):
         "Set `o.name = value` for this fit: `cleanup_fit` puts back what was there."
@@ -152,7 +152,6 @@ class DistributedCB(Callback):
         return DDP(model.to(dev), device_ids=[dev.index], **self.ddp_kwargs)
 
     def before_fit(self, learn):
-        self._handling = sys.exc_info()[1]  # an exception the caller is handling (usually none): not a failure of this fit
         self.active = init_distributed(self.backend, self.timeout)
         learn.rank, learn.world_size = (dist.get_rank(), dist.get_world_size()) if self.active else (0, 1)
         learn.is_main = learn.rank == 0
@@ -164,7 +163,10 @@ class DistributedCB(Callback):
             if dl is not None and not isinstance(getattr(dl, 'sampler', None), (ShardedSampler, DistributedSampler)):
                 setattr(dls, nm, shard_dl(dl, learn.rank, learn.world_size, seed, pad))
         self._set(learn, 'dls', dls)
-        if not isinstance(learn.model, DDP): self._set(learn, 'model', self._wrap(learn.model))
+        if not isinstance(learn.model, DDP):
+            self._set(learn, 'inner_model', learn.model)  # what checkpoints save
+            self._set(learn, 'model', self._wrap(learn.model))
+        else: self._set(learn, 'inner_model', learn.model.module)
         for cb in learn.cbs:
             if isinstance(cb, MetricsCB):
                 self._set(cb, 'compute', partial(_synced_compute, cb))
@@ -176,7 +178,7 @@ class DistributedCB(Callback):
         if hasattr(sampler, 'set_epoch'): sampler.set_epoch(learn.epoch)
 
     def cleanup_fit(self, learn):
-        failed = sys.exc_info()[1] not in (None, self._handling)  # fit is raising
+        failed = learn.fit_status == 'failed'  # the Learner records it before cleanup_fit
         while self._restore:
             o, name, old = self._restore.pop()
             if old is _MISSING: vars(o).pop(name, None)

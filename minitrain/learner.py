@@ -11,17 +11,14 @@ from operator import attrgetter
 import torch
 import torch.nn.functional as F
 from torcheval.metrics import Mean
-from .core import def_device, to_device
+from .core import def_device, to_device, check_int, listify
 from .optimizer import SGD
-with warnings.catch_warnings():
-    warnings.simplefilter('ignore')  # in Jupyter without ipywidgets tqdm.auto warns, then uses the text bar
-    from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['STEP_METHODS', 'TRAINING_LOOP', 'EVENTS', 'Callback', 'run_cbs', 'CancelException', 'CancelFitException',
            'CancelEpochException', 'CancelBatchException', 'CancelBackwardException', 'CancelStepException',
-           'SingleBatchCB', 'with_cbs', 'CallbackList', 'Learner', 'TrainLearner', 'MomentumLearner', 'TrainCB',
-           'DeviceCB', 'MetricsCB', 'ProgressCB']
+           'SingleBatchCB', 'with_cbs', 'Learner', 'TrainLearner', 'MomentumLearner', 'TrainCB', 'DeviceCB',
+           'MetricsCB', 'ProgressCB', 'CallbackList']
 
 # %% ../nbs/04_learner.ipynb #33401245
 class Callback:
@@ -53,20 +50,27 @@ class SingleBatchCB(Callback):
 _phase_exc = {'fit': CancelFitException, 'epoch': CancelEpochException, 'batch': CancelBatchException,
               'backward': CancelBackwardException, 'step': CancelStepException}
 
-def with_cbs(nm):
-    "Decorator running a learner method as phase `nm`: before_, method, after_ (normal exit), cleanup_ (always); True if not cancelled."
+def with_cbs(nm, on_end=None):
+    "Decorator running a learner method as phase `nm`: before_, method, after_ (normal exit), cleanup_ (always); True if not cancelled. `on_end(learn, end)`, if given, runs just before cleanup_ with end 'done', 'cancelled' or the exception."
     if nm not in _phase_exc: raise ValueError(f"with_cbs: unknown phase {nm!r}; phases are {', '.join(_phase_exc)}")
     exc, before, after, cleanup = _phase_exc[nm], f'before_{nm}', f'after_{nm}', f'cleanup_{nm}'
     def decorator(f):
         @wraps(f)
         def _f(learn, *args, **kwargs):
+            end = 'done'
             try:
                 learn.callback(before)
                 f(learn, *args, **kwargs)
                 learn.callback(after)
                 return True
-            except exc: return False
+            except exc:
+                end = 'cancelled'
+                return False
+            except BaseException as e:
+                end = e
+                raise
             finally:
+                if on_end is not None: on_end(learn, end)
                 try: learn.callback(cleanup)
                 except exc: pass
         return _f
@@ -101,113 +105,22 @@ cleanup_fit"""
 
 EVENTS = tuple(o.strip() for o in TRAINING_LOOP.splitlines() if o.strip() not in STEP_METHODS)
 
-# %% ../nbs/04_learner.ipynb #d0c838f0
-class CallbackList(list):
-    "A list of callbacks that calls `on_change()` after every change to it."
-    def __init__(self, cbs=(), on_change=None):
-        super().__init__(cbs)
-        self.on_change = on_change
-
-def _notifying(name):
-    "The `list` method `name`, followed by a call to `on_change`."
-    meth = getattr(list, name)
-    @wraps(meth)
-    def _f(self, *args, **kwargs):
-        res = meth(self, *args, **kwargs)
-        on_change = getattr(self, 'on_change', None)  # not set yet while copy or pickle rebuild the list
-        if on_change is not None: on_change()
-        return res
-    return _f
-
-for _nm in ('append', 'extend', 'insert', 'remove', 'pop', 'clear', 'sort', 'reverse',
-            '__setitem__', '__delitem__', '__iadd__', '__imul__'):
-    setattr(CallbackList, _nm, _notifying(_nm))
-
-# %% ../nbs/04_learner.ipynb #828839ba
-def _listify(cbs):
-    "`cbs` as a list: None gives [], a single callback [cb]."
-    if cbs is None: return []
-    return list(cbs) if isinstance(cbs, (list, tuple)) else [cbs]
-
-def _check_cb(cb):
-    "Raise a helpful error if `cb` cannot be used as a callback."
-    if isinstance(cb, type):
-        raise TypeError(f"got the class {cb.__name__} instead of a callback: pass an instance, {cb.__name__}()")
-    if not hasattr(cb, 'order'):
-        raise TypeError(f"{cb!r} is not a callback (it has no `order`): subclass minitrain.learner.Callback")
-
-def _len_or_none(o):
-    "len(o), or None when `o` has no length."
-    try: return len(o)
-    except TypeError: return None
-
+# %% ../nbs/04_learner.ipynb #3de0d3b4
 class Learner:
     "The training loop: `fit` runs the phases fit ⊃ epoch ⊃ batch, calling the callbacks `cbs` at every event."
-    n_inp = 1
+    n_inp, is_main, inner_model, fit_status, fit_error = 1, True, None, None, None
     def __init__(self, model, dls=(0,), loss_func=F.mse_loss, lr=0.1, cbs=None, opt_func=SGD):
         self.model, self.dls, self.loss_func, self.lr, self.opt_func = model, dls, loss_func, lr, opt_func
         self.opt = None
         self.cbs = cbs
 
-    @property
-    def cbs(self):
-        "The callbacks: a `CallbackList`, so changing it directly is fine (so are `add_cb`/`remove_cb`)."
-        return self._cbs
-    @cbs.setter
-    def cbs(self, cbs):
-        self._cbs = CallbackList(_listify(cbs), on_change=self._cbs_changed)
-        self._cbs_changed()
-
-    def _cbs_changed(self):
-        "Check the callbacks and forget what was looked up for each event."
-        for cb in self._cbs: _check_cb(cb)
-        if len({id(cb) for cb in self._cbs}) < len(self._cbs): raise ValueError(f"a callback appears twice in {self._cbs}")
-        self._cache = {}
-
-    def add_cb(self, *cbs):
-        "Add the callbacks `cbs`; returns the learner."
-        for i, cb in enumerate(cbs):
-            _check_cb(cb)
-            if any(o is cb for o in [*self.cbs, *cbs[:i]]): raise ValueError(f"{cb!r} is already one of this learner's callbacks")
-        self.cbs.extend(cbs)
-        return self
-
-    def remove_cb(self, *cbs):
-        "Remove the callbacks `cbs` (each must be one of `learn.cbs`); returns the learner."
-        for cb in cbs:
-            idx = next((i for i, o in enumerate(self.cbs) if o is cb), None)
-            if idx is None: raise ValueError(f"{cb!r} is not one of this learner's callbacks")
-            del self.cbs[idx]
-        return self
+    def callback(self, event):
+        "Run `event` on every callback that has it, lowest `order` first."
+        run_cbs(self.cbs, event, self)
 
     def _cbs_with(self, name):
         "The callbacks that have a method `name`, lowest `order` first."
         return [cb for cb in sorted(self.cbs, key=attrgetter('order')) if getattr(cb, name, None) is not None]
-
-    def callback(self, event):
-        "Run `event` on every callback that has it, lowest `order` first: `run_cbs`, with the lookup done once."
-        fns = self._cache.get(event)
-        if fns is None: fns = self._cache[event] = tuple(getattr(cb, event) for cb in self._cbs_with(event))
-        for f in fns: f(self)
-
-    def _provider(self, name):
-        "The callback method providing training-step method `name`, bound to this learner (None if there is none)."
-        key = ('provider', name)
-        if key not in self._cache:
-            cbs = self._cbs_with(name)
-            if len(cbs) > 1: raise ValueError(f"{', '.join(map(repr, cbs))} all provide `{name}`: keep only one of them")
-            self._cache[key] = partial(getattr(cbs[0], name), self) if cbs else None
-        return self._cache[key]
-
-    def __getattr__(self, name):
-        "Python calls this only when normal lookup fails: the training-step methods a callback provides."
-        if name not in STEP_METHODS or '_cache' not in self.__dict__:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        f = self._provider(name)
-        if f is None:
-            raise AttributeError(f"{type(self).__name__} has no `{name}` method and no callback provides one: add "
-                                 f"`TrainCB()` to the callbacks, or subclass Learner and define `{name}` (see TrainLearner)")
-        return f
 
     @property
     def training(self):
@@ -216,93 +129,216 @@ class Learner:
     @training.setter
     def training(self, v): self.model.train(v)
 
-    def _check_fit(self, n_epochs, train, valid, start_epoch):
-        "Raise, before any work, the error that says why `fit` cannot run."
-        for nm, v in (('n_epochs', n_epochs), ('start_epoch', start_epoch)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"fit: {nm} must be an integer >= 0, got {v!r}")
-        if start_epoch > n_epochs:
-            raise ValueError(f"fit: start_epoch={start_epoch} is past n_epochs={n_epochs} (fit runs epochs start_epoch to n_epochs-1)")
-        for nm, used in (('train', train), ('valid', valid)):
-            if used and not hasattr(self.dls, nm):
-                raise AttributeError(f"learn.dls has no `.{nm}`: pass DataLoaders(train_dl, valid_dl) as dls, or fit(..., {nm}=False)")
-        for name in STEP_METHODS if train else STEP_METHODS[:2]:
-            getattr(self, name)  # raises the error that says how to provide it
+# %% ../nbs/04_learner.ipynb #c95714b9
+def _provider(self, name):
+    "The callback method providing training-step method `name`, bound to this learner (None if there is none)."
+    cbs = self._cbs_with(name)
+    if len(cbs) > 1: raise ValueError(f"{', '.join(map(repr, cbs))} all provide `{name}`: keep only one of them")
+    return partial(getattr(cbs[0], name), self) if cbs else None
 
-    def fit(self, n_epochs=1, train=True, valid=True, cbs=None, lr=None, start_epoch=0):
-        "Run epochs `start_epoch` to `n_epochs-1` with a new optimizer (learning rate `lr`, default `self.lr`); `cbs` join for this call only."
-        cbs = _listify(cbs)
-        self.add_cb(*cbs)
-        try:
-            self._check_fit(n_epochs, train, valid, start_epoch)
-            self.n_epochs, self.epochs = n_epochs, range(start_epoch, n_epochs)
-            if self.opt_func: self.opt = self.opt_func(self.model.parameters(), lr=self.lr if lr is None else lr)
-            self.model.zero_grad(set_to_none=True)  # no gradients left over from an interrupted fit
-            self._fit(train, valid)
-        except CancelException as e:
-            nm = next(k for k, v in _phase_exc.items() if isinstance(e, v))
-            raise RuntimeError(f"{type(e).__name__} was raised outside the {nm} phase, so nothing caught it: raise it from "
-                               f"before_{nm}, after_{nm}, cleanup_{nm} or what runs between them "
-                               f"(CancelFitException stops fit from anywhere)") from e
-        finally:
-            for cb in cbs:
-                if any(o is cb for o in self.cbs): self.remove_cb(cb)
+def _learner_getattr(self, name):
+    "Python calls this only when normal lookup fails: the training-step methods a callback provides."
+    if name not in STEP_METHODS or '_cbs' not in self.__dict__:
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+    f = self._provider(name)
+    if f is None:
+        raise AttributeError(f"{type(self).__name__} has no `{name}` method and no callback provides one: add "
+                             f"`TrainCB()` to the callbacks, or subclass Learner and define `{name}` (see TrainLearner)")
+    return _training_predict(f) if name == 'predict' else f
 
-    @with_cbs('fit')
-    def _fit(self, train, valid):
-        "The fit phase: every epoch, training then validation."
-        for self.epoch in self.epochs:
-            if train: self.one_epoch(True)
-            if valid: self.one_epoch(False)
+Learner._provider, Learner.__getattr__ = _provider, _learner_getattr
 
-    def one_epoch(self, training):
-        "One epoch on `dls.train`, or on `dls.valid` with the model in eval mode and without gradients."
-        self.model.train(training)
-        self.dl = self.dls.train if training else self.dls.valid
-        self.n_iter = _len_or_none(self.dl)
-        with torch.set_grad_enabled(training): self._one_epoch()
+# %% ../nbs/04_learner.ipynb #07a70b87
+def _training_predict(f):
+    "`f`, a training-step `predict`, refusing arguments with an error that names the inference verbs."
+    @wraps(f)
+    def predict(*args, **kwargs):
+        if len(args) > (0 if isinstance(f, partial) else 1) or kwargs:
+            raise TypeError("learn.predict() is the training-step verb: it takes no argument and predicts learn.batch "
+                            "during fit. To predict on your own data use learn.predict_item(item) or "
+                            "learn.predict_batch(xb) (minitrain.inference)")
+        return f(*args)
+    return predict
 
-    @with_cbs('epoch')
-    def _one_epoch(self):
-        "The epoch phase: every batch of `dl`."
-        for self.iter, self.batch in enumerate(self.dl): self.one_batch()
+def _init_subclass(cls, **kwargs):
+    "Give the `predict` a subclass defines the argument check."
+    super(Learner, cls).__init_subclass__(**kwargs)
+    if 'predict' in vars(cls): cls.predict = _training_predict(vars(cls)['predict'])
 
-    @with_cbs('batch')
-    def one_batch(self):
-        "Predict and compute the loss; when training, run the backward and step phases and zero the gradients."
-        self.predict()
-        self.callback('after_predict')
-        self.get_loss()
-        self.callback('after_loss')
-        if self.training:
-            self._backward()
-            if self._step(): self.zero_grad()
+Learner.__init_subclass__ = classmethod(_init_subclass)
 
-    @with_cbs('backward')
-    def _backward(self):
-        "The backward phase."
-        self.backward()
+# %% ../nbs/04_learner.ipynb #cf2cdb32
+def _get_xb(self) -> tuple: return tuple(self.batch[:self.n_inp])
+def _get_yb(self) -> tuple: return tuple(self.batch[self.n_inp:])
 
-    @with_cbs('step')
-    def _step(self):
-        "The step phase (True when it was not cancelled)."
-        self.step()
+def _as_part(v, n, name):
+    "`v` as a tuple of `n` elements (a single tensor counts as one), or an error."
+    v = tuple(v) if isinstance(v, (tuple, list)) else (v,)
+    if len(v) != n: raise ValueError(f"learn.{name} needs {n} element(s) here (n_inp={n} splits the batch), got {len(v)}")
+    return v
 
-    def show_training_loop(self):
-        "Print the training loop's events in order, with the callbacks (or methods) that run at each."
-        def who(name):
-            if name not in STEP_METHODS: return ', '.join(map(repr, self._cbs_with(name))) or '-'
-            owner = next((c for c in type(self).__mro__ if name in vars(c)), None)
-            if owner is not None: return f'{owner.__name__}.{name}'
-            cbs = self._cbs_with(name)
-            return ', '.join(map(repr, cbs)) if cbs else 'MISSING: add TrainCB() or subclass Learner'
-        print('\n'.join(f'{line:<24}{who(line.strip())}' for line in TRAINING_LOOP.splitlines()))
+def _set_xb(self, v): self.batch = (*_as_part(v, self.n_inp, 'xb'), *self.yb)
+def _set_yb(self, v): self.batch = (*self.xb, *_as_part(v, len(self.batch) - self.n_inp, 'yb'))
+
+Learner.xb = property(_get_xb, _set_xb, doc="The model's inputs: the first `n_inp` elements of `batch`, as a tuple; assigning it changes `batch`.")
+Learner.yb = property(_get_yb, _set_yb, doc="The targets: the elements of `batch` after the first `n_inp`, as a tuple; assigning it changes `batch`.")
+
+# %% ../nbs/04_learner.ipynb #1165d929
+def _record_fit_end(learn, end):
+    "Record how the fit phase ended: 'done', 'cancelled', or the exception it raises."
+    learn.fit_status, learn.fit_error = (end, None) if isinstance(end, str) else ('failed', end)
+
+def fit(self, n_epochs=1, train=True, valid=True, cbs=None, lr=None, start_epoch=0):
+    "Run epochs `start_epoch` to `n_epochs-1` with a new optimizer (learning rate `lr`, default `self.lr`); `cbs` join for this call only."
+    cbs = listify(cbs)
+    self.add_cb(*cbs)
+    try:
+        self._check_fit(n_epochs, train, valid, start_epoch)
+        self.n_epochs, self.epochs, self.trains, self.validates = n_epochs, range(start_epoch, n_epochs), train, valid
+        if self.opt_func: self.opt = self.opt_func(self.model.parameters(), lr=self.lr if lr is None else lr)
+        self.model.zero_grad(set_to_none=True)  # no gradients left over from an interrupted fit
+        self.fit_status, self.fit_error = 'running', None
+        self._fit(train, valid)
+    except CancelException as e:
+        nm = next(k for k, v in _phase_exc.items() if isinstance(e, v))
+        raise RuntimeError(f"{type(e).__name__} was raised outside the {nm} phase, so nothing caught it: raise it from "
+                           f"before_{nm}, after_{nm}, cleanup_{nm} or what runs between them "
+                           f"(CancelFitException stops fit from anywhere)") from e
+    finally:
+        for cb in cbs:
+            if any(o is cb for o in self.cbs): self.remove_cb(cb)
+
+@with_cbs('fit', on_end=_record_fit_end)
+def _fit(self, train, valid):
+    "The fit phase: every epoch, training then validation."
+    for self.epoch in self.epochs:
+        if train: self.one_epoch(True)
+        if valid: self.one_epoch(False)
+
+Learner.fit, Learner._fit = fit, _fit
+
+# %% ../nbs/04_learner.ipynb #29c1ac2c
+def _len_or_none(o):
+    "len(o), or None when `o` has no length."
+    try: return len(o)
+    except TypeError: return None
+
+def one_epoch(self, training):
+    "One epoch on `dls.train`, or on `dls.valid` with the model in eval mode and without gradients."
+    self.model.train(training)
+    self.dl = self.dls.train if training else self.dls.valid
+    self.n_iter = _len_or_none(self.dl)
+    with torch.set_grad_enabled(training): self._one_epoch()
+
+@with_cbs('epoch')
+def _one_epoch(self):
+    "The epoch phase: every batch of `dl`."
+    for self.iter, self.batch in enumerate(self.dl): self.one_batch()
+
+@with_cbs('batch')
+def one_batch(self):
+    "Predict and compute the loss; when training, run the backward and step phases and zero the gradients."
+    self.predict()
+    self.callback('after_predict')
+    self.get_loss()
+    self.callback('after_loss')
+    if self.training:
+        self._backward()
+        if self._step(): self.zero_grad()
+
+@with_cbs('backward')
+def _backward(self):
+    "The backward phase."
+    self.backward()
+
+@with_cbs('step')
+def _step(self):
+    "The step phase (True when it was not cancelled)."
+    self.step()
+
+Learner.one_epoch, Learner._one_epoch, Learner.one_batch, Learner._backward, Learner._step = one_epoch, _one_epoch, one_batch, _backward, _step
+
+# %% ../nbs/04_learner.ipynb #69aaf0a3
+def _check_cb(cb):
+    "Raise a helpful error if `cb` cannot be used as a callback."
+    if isinstance(cb, type):
+        raise TypeError(f"got the class {cb.__name__} instead of a callback: pass an instance, {cb.__name__}()")
+    if not hasattr(cb, 'order'):
+        raise TypeError(f"{cb!r} is not a callback (it has no `order`): subclass minitrain.learner.Callback")
+
+def _check_cbs(cbs):
+    "Check each of `cbs` and that none appears twice."
+    for cb in cbs: _check_cb(cb)
+    if len({id(cb) for cb in cbs}) < len(cbs): raise ValueError(f"a callback appears twice in {cbs}")
+
+def _check_fit(self, n_epochs, train, valid, start_epoch):
+    "Raise, before any work, the error that says why `fit` cannot run."
+    for nm, v in (('n_epochs', n_epochs), ('start_epoch', start_epoch)): check_int(v, nm, 0, where='fit')
+    if start_epoch > n_epochs:
+        raise ValueError(f"fit: start_epoch={start_epoch} is past n_epochs={n_epochs} (fit runs epochs start_epoch to n_epochs-1)")
+    for nm, used in (('train', train), ('valid', valid)):
+        if used and not hasattr(self.dls, nm):
+            raise AttributeError(f"learn.dls has no `.{nm}`: pass DataLoaders(train_dl, valid_dl) as dls, or fit(..., {nm}=False)")
+    for name in STEP_METHODS if train else STEP_METHODS[:2]:
+        getattr(self, name)  # raises the error that says how to provide it
+
+Learner._check_fit = _check_fit
+
+# %% ../nbs/04_learner.ipynb #c971a4d1
+def _get_cbs(self):
+    "The callbacks: a list, so changing it directly is fine (so are `add_cb`/`remove_cb`)."
+    return self._cbs
+
+def _set_cbs(self, cbs):
+    cbs = listify(cbs)
+    _check_cbs(cbs)
+    self._cbs = cbs
+
+def add_cb(self, *cbs):
+    "Add the callbacks `cbs`; returns the learner."
+    for i, cb in enumerate(cbs):
+        _check_cb(cb)
+        if any(o is cb for o in [*self.cbs, *cbs[:i]]): raise ValueError(f"{cb!r} is already one of this learner's callbacks")
+    self.cbs.extend(cbs)
+    return self
+
+def remove_cb(self, *cbs):
+    "Remove the callbacks `cbs` (each must be one of `learn.cbs`); returns the learner."
+    for cb in cbs:
+        idx = next((i for i, o in enumerate(self.cbs) if o is cb), None)
+        if idx is None: raise ValueError(f"{cb!r} is not one of this learner's callbacks")
+        del self.cbs[idx]
+    return self
+
+Learner.cbs, Learner.add_cb, Learner.remove_cb = property(_get_cbs, _set_cbs), add_cb, remove_cb
+
+# %% ../nbs/04_learner.ipynb #8587da50
+Callback.in_probes = True
+
+def _probe_cbs(self) -> list:
+    "The callbacks a probe run (`lr_find`, ...) keeps: those whose `in_probes` is true."
+    return [cb for cb in self.cbs if getattr(cb, 'in_probes', True)]
+
+Learner.probe_cbs = property(_probe_cbs)
+
+# %% ../nbs/04_learner.ipynb #d6586d4f
+def show_training_loop(self):
+    "Print the training loop's events in order, with the callbacks (or methods) that run at each."
+    def who(name):
+        if name not in STEP_METHODS: return ', '.join(map(repr, self._cbs_with(name))) or '-'
+        owner = next((c for c in type(self).__mro__ if name in vars(c)), None)
+        if owner is not None: return f'{owner.__name__}.{name}'
+        cbs = self._cbs_with(name)
+        return ', '.join(map(repr, cbs)) if cbs else 'MISSING: add TrainCB() or subclass Learner'
+    print('\n'.join(f'{line:<24}{who(line.strip())}' for line in TRAINING_LOOP.splitlines()))
+
+Learner.show_training_loop = show_training_loop
 
 # %% ../nbs/04_learner.ipynb #f73d3827
 class TrainLearner(Learner):
     "A `Learner` whose methods are the plain training step: predict, loss, backward, optimizer step, zero grads."
-    def predict(self): self.preds = self.model(*self.batch[:self.n_inp])
-    def get_loss(self): self.loss = self.loss_func(self.preds, *self.batch[self.n_inp:])
+    def predict(self): self.preds = self.model(*self.xb)
+    def get_loss(self): self.loss = self.loss_func(self.preds, *self.yb)
     def backward(self): self.loss.backward()
     def step(self): self.opt.step()
     def zero_grad(self): self.opt.zero_grad()
@@ -348,7 +384,7 @@ def _value(t):
 
 class MetricsCB(Callback):
     "Torcheval metrics and the mean loss over each epoch and phase; `log` gets one dict per epoch and phase."
-    update_every, max_pending = 32, 2**22
+    in_probes = False  # a probe run is not a run to log
     def __init__(self, *ms, **metrics):
         for o in ms:
             nm = type(o).__name__
@@ -359,7 +395,7 @@ class MetricsCB(Callback):
         self.metrics = metrics
         self.all_metrics = copy(metrics)
         self.all_metrics['loss'] = self.loss = Mean()
-        self.log, self._pending, self._numel = [], [], 0
+        self.log = []
 
     def before_fit(self, learn):
         learn.metrics = self
@@ -367,43 +403,44 @@ class MetricsCB(Callback):
 
     def before_epoch(self, learn):
         for m in self.all_metrics.values(): m.reset()
-        self._pending, self._numel = [], 0
 
-    def after_batch(self, learn):
-        preds = learn.preds.detach()
-        self._pending.append((preds, learn.batch[learn.n_inp], learn.loss.detach()))
-        self._numel += preds.numel()
-        if len(self._pending) >= self.update_every or self._numel >= self.max_pending: self.flush()
+    def after_batch(self, learn): self._update([learn.preds.detach()], [learn.yb[0]], [learn.loss.detach()])
 
-    def flush(self):
-        "Feed the batches waiting since the last call to the metrics."
-        if not self._pending: return
-        preds, targs, losses = zip(*self._pending)
-        self._pending, self._numel = [], 0
-        weights = torch.tensor([len(t) for t in targs], dtype=torch.float64)
-        if self.metrics:
-            preds, targs = torch.cat(preds), torch.cat(targs)
-            for m in self.metrics.values():
-                if m.device != preds.device: m.to(preds.device)
-                m.update(preds, targs)
-        self.loss.update(torch.stack(losses).to(self.loss.device, torch.float64), weight=weights)
+# %% ../nbs/04_learner.ipynb #19a9b3a5
+def _update(self, preds: list, targs: list, losses: list):
+    "Feed the predictions, targets and losses of some batches (lists, one element a batch) to the metrics."
+    weights = torch.tensor([len(t) for t in targs], dtype=torch.float64)
+    if self.metrics:
+        preds, targs = torch.cat(preds), torch.cat(targs)
+        for m in self.metrics.values():
+            if m.device != preds.device: m.to(preds.device)
+            m.update(preds, targs)
+    self.loss.update(torch.stack(losses).to(self.loss.device, torch.float64), weight=weights)
 
-    def compute(self):
-        "The value of each metric over this phase so far (override to reduce across processes)."
-        self.flush()
-        return {k: m.compute() for k, m in self.all_metrics.items()}
+def compute(self):
+    "The value of each metric over this phase so far (override to reduce across processes)."
+    return {k: m.compute() for k, m in self.all_metrics.items()}
 
-    def after_epoch(self, learn):
-        d = {k: _value(v) for k, v in self.compute().items()}
-        d['epoch'], d['train'] = learn.epoch, 'train' if learn.training else 'eval'
-        self.log.append(d)
-        self.show(d)
+def after_epoch(self, learn):
+    d = {k: _value(v) for k, v in self.compute().items()}
+    d['epoch'], d['train'] = learn.epoch, 'train' if learn.training else 'eval'
+    self.log.append(d)
+    self.show(d)
 
-    def show(self, d):
-        "Print the log entry `d`, values to 3 decimals."
-        print({k: f'{v:.3f}' if isinstance(v, float) else v for k, v in d.items()})
+def show(self, d):
+    "Print the log entry `d`, values to 3 decimals."
+    print({k: f'{v:.3f}' if isinstance(v, float) else v for k, v in d.items()})
+
+MetricsCB._update, MetricsCB.compute, MetricsCB.after_epoch, MetricsCB.show = _update, compute, after_epoch, show
 
 # %% ../nbs/04_learner.ipynb #d0611e67
+def _tqdm():
+    "`tqdm.auto.tqdm`, imported without the warning it gives in Jupyter when ipywidgets is missing (it then draws text)."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        from tqdm.auto import tqdm
+    return tqdm
+
 def _ipython():
     "The running IPython shell, or None."
     ip = sys.modules.get('IPython')
@@ -426,6 +463,7 @@ class ProgressCB(Callback):
     "Progress bars per epoch and phase, the `MetricsCB` log as a table, and (`plot=True`, in notebooks) a plot of the losses."
     order = MetricsCB.order + 1
     refresh, plot_every = 0.2, 1.0
+    in_probes = False  # a probe run shows nothing
     def __init__(self, plot=False, bar=None, enabled=True): self.plot, self.bar, self.enabled = plot, bar, enabled
 
     def before_fit(self, learn):
@@ -446,51 +484,134 @@ class ProgressCB(Callback):
             self._write(d)
         self._write(_cell(v) for v in d.values())
 
-    def _write(self, cells): tqdm.write('  '.join(f'{c:>{w}}' for c, w in zip(cells, self.widths)))
+    def _write(self, cells): _tqdm().write('  '.join(f'{c:>{w}}' for c, w in zip(cells, self.widths)))
 
-    def before_epoch(self, learn):
-        self.pbar = tqdm(total=learn.n_iter, leave=False, disable=not self._bars,
-                         desc=f"epoch {learn.epoch} {'train' if learn.training else 'eval'}")
-        self._next_loss = 0.
+# %% ../nbs/04_learner.ipynb #02ea32d0
+def before_epoch(self, learn):
+    self.pbar = _tqdm()(total=learn.n_iter, leave=False, disable=not self._bars,
+                     desc=f"epoch {learn.epoch} {'train' if learn.training else 'eval'}")
+    self._next_loss = 0.
 
-    def after_batch(self, learn):
-        if self.plot and learn.training: self._pending.append(learn.loss.detach())
-        now = time.perf_counter()
-        if self._bars and now >= self._next_loss:
-            self.pbar.set_postfix_str(f'loss {learn.loss.item():.3f}', refresh=False)
-            self._next_loss = now + self.refresh
-        if self._live and learn.training and now >= self._next_plot:
-            self.draw()
-            done = time.perf_counter()
-            self._next_plot = done + max(self.plot_every, 10*(done - now))  # drawing takes at most ~10% of the time
+def after_batch(self, learn):
+    if self.plot and learn.training: self._pending.append(learn.loss.detach())
+    now = time.perf_counter()
+    if self._bars and now >= self._next_loss:
+        self.pbar.set_postfix_str(f'loss {learn.loss.item():.3f}', refresh=False)
+        self._next_loss = now + self.refresh
+    if self._live and learn.training and now >= self._next_plot:
+        self.draw()
+        done = time.perf_counter()
+        self._next_plot = done + max(self.plot_every, 10*(done - now))  # drawing takes at most ~10% of the time
 
-    def cleanup_batch(self, learn): self.pbar.update()
+def cleanup_batch(self, learn): self.pbar.update()
 
-    def after_epoch(self, learn):
-        if self.plot and not learn.training and self.metrics is not None:
-            self.val_losses.append((len(self.losses) + len(self._pending), self.metrics.log[-1]['loss']))
-            if self._live: self.draw()
+def after_epoch(self, learn):
+    if self.plot and not learn.training and self.metrics is not None:
+        self.val_losses.append((len(self.losses) + len(self._pending), self.metrics.log[-1]['loss']))
+        if self._live: self.draw()
 
-    def cleanup_epoch(self, learn):
-        if self.pbar is not None: self.pbar.close()
+def cleanup_epoch(self, learn):
+    if self.pbar is not None: self.pbar.close()
 
-    def cleanup_fit(self, learn):
-        if self.metrics is not None: vars(self.metrics).pop('show', None)
-        if self.plot and self.enabled and _ipython() is not None: self.draw()
+def cleanup_fit(self, learn):
+    if self.metrics is not None: vars(self.metrics).pop('show', None)
+    if self.plot and self.enabled and _ipython() is not None: self.draw()
 
-    def draw(self):
-        "Plot the losses so far in the notebook, updating the same figure."
-        import matplotlib.pyplot as plt
-        from IPython.display import display
-        if self._pending: self.losses += torch.stack(self._pending).tolist()
-        self._pending = []
-        if self.fig is None:
-            self.fig, self.ax = plt.subplots(figsize=(6, 3.5))
-            plt.close(self.fig)  # we display it ourselves
-        self.ax.clear()
-        self.ax.plot(self.losses, label='train')
-        if self.val_losses: self.ax.plot(*zip(*self.val_losses), 'o-', label='valid')
-        self.ax.set(xlabel='training batches', ylabel='loss')
-        self.ax.legend()
-        if self._display is None: self._display = display(self.fig, display_id=True)
-        else: self._display.update(self.fig)
+ProgressCB.before_epoch, ProgressCB.after_batch, ProgressCB.cleanup_batch, ProgressCB.after_epoch, ProgressCB.cleanup_epoch, ProgressCB.cleanup_fit = before_epoch, after_batch, cleanup_batch, after_epoch, cleanup_epoch, cleanup_fit
+
+# %% ../nbs/04_learner.ipynb #94d9c1dd
+def draw(self):
+    "Plot the losses so far in the notebook, updating the same figure."
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+    if self._pending: self.losses += torch.stack(self._pending).tolist()
+    self._pending = []
+    if self.fig is None:
+        self.fig, self.ax = plt.subplots(figsize=(6, 3.5))
+        plt.close(self.fig)  # we display it ourselves
+    self.ax.clear()
+    self.ax.plot(self.losses, label='train')
+    if self.val_losses: self.ax.plot(*zip(*self.val_losses), 'o-', label='valid')
+    self.ax.set(xlabel='training batches', ylabel='loss')
+    self.ax.legend()
+    if self._display is None: self._display = display(self.fig, display_id=True)
+    else: self._display.update(self.fig)
+
+ProgressCB.draw = draw
+
+# %% ../nbs/04_learner.ipynb #d0c838f0
+class CallbackList(list):
+    "A list of callbacks that calls `on_change()` after every change to it."
+    def __init__(self, cbs=(), on_change=None):
+        super().__init__(cbs)
+        self.on_change = on_change
+
+def _notifying(name):
+    "The `list` method `name`, followed by a call to `on_change`."
+    meth = getattr(list, name)
+    @wraps(meth)
+    def _f(self, *args, **kwargs):
+        res = meth(self, *args, **kwargs)
+        on_change = getattr(self, 'on_change', None)  # not set yet while copy or pickle rebuild the list
+        if on_change is not None: on_change()
+        return res
+    return _f
+
+for _nm in ('append', 'extend', 'insert', 'remove', 'pop', 'clear', 'sort', 'reverse',
+            '__setitem__', '__delitem__', '__iadd__', '__imul__'):
+    setattr(CallbackList, _nm, _notifying(_nm))
+
+# %% ../nbs/04_learner.ipynb #828839ba
+_simple_callback, _simple_provider = Learner.callback, Learner._provider
+
+def _set_cbs_cached(self, cbs):
+    self._cbs = CallbackList(listify(cbs), on_change=self._cbs_changed)
+    self._cbs_changed()
+
+def _cbs_changed(self):
+    "Check the callbacks and forget what was looked up for each event."
+    _check_cbs(self._cbs)
+    self._cache = {}
+
+def _cached_callback(self, event):
+    "Run `event` on every callback that has it, lowest `order` first: `run_cbs`, with the lookup done once."
+    fns = self._cache.get(event)
+    if fns is None: fns = self._cache[event] = tuple(getattr(cb, event) for cb in self._cbs_with(event))
+    for f in fns: f(self)
+
+def _cached_provider(self, name):
+    "`_provider`, looked up once until the callbacks change."
+    key = ('provider', name)
+    if key not in self._cache: self._cache[key] = _simple_provider(self, name)
+    return self._cache[key]
+
+Learner.cbs = property(_get_cbs, _set_cbs_cached, doc="The callbacks: a `CallbackList`, so changing it directly is fine (so are `add_cb`/`remove_cb`).")
+Learner._cbs_changed, Learner.callback, Learner._provider = _cbs_changed, _cached_callback, _cached_provider
+
+# %% ../nbs/04_learner.ipynb #277cae20
+_each_before_epoch, _each_compute = MetricsCB.before_epoch, MetricsCB.compute
+MetricsCB.update_every, MetricsCB.max_pending = 32, 2**22
+
+def _grouped_before_epoch(self, learn):
+    _each_before_epoch(self, learn)
+    self._pending, self._numel = [], 0
+
+def _grouped_after_batch(self, learn):
+    preds = learn.preds.detach()
+    self._pending.append((preds, learn.yb[0], learn.loss.detach()))
+    self._numel += preds.numel()
+    if len(self._pending) >= self.update_every or self._numel >= self.max_pending: self.flush()
+
+def flush(self):
+    "Feed the batches waiting since the last call to the metrics."
+    pending = vars(self).get('_pending')
+    if not pending: return
+    self._pending, self._numel = [], 0
+    self._update(*map(list, zip(*pending)))
+
+def _grouped_compute(self):
+    "The value of each metric over this phase so far (override to reduce across processes)."
+    self.flush()
+    return _each_compute(self)
+
+MetricsCB.before_epoch, MetricsCB.after_batch, MetricsCB.flush, MetricsCB.compute = _grouped_before_epoch, _grouped_after_batch, flush, _grouped_compute

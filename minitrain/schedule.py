@@ -4,13 +4,13 @@
 
 # %% ../nbs/06_schedule.ipynb #991878c5
 from __future__ import annotations
-import math, random
+import math
 from functools import partial
 from typing import NamedTuple
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
-from .learner import Learner, Callback, CancelFitException, CancelEpochException, MetricsCB, ProgressCB, _listify
+from .learner import Learner, Callback, CancelFitException, CancelEpochException
+from .core import listify, get_rng_states, set_rng_states
 
 # %% auto #0
 __all__ = ['annealer', 'sched_lin', 'sched_cos', 'sched_no', 'sched_exp', 'combine_scheds', 'cos_1cycle_anneal', 'get_hyper',
@@ -180,7 +180,7 @@ def fit_one_cycle(self: Learner, n_epochs, lr_max=None, div=25., div_final=1e5, 
     if not 0 <= pct_start <= 1: raise ValueError(f"fit_one_cycle: pct_start must be in [0, 1], got {pct_start}")
     lr_max = self.lr if lr_max is None else lr_max
     sched = ParamSchedulerCB(**one_cycle_scheds(lr_max, div, div_final, pct_start, moms))
-    return self.fit(n_epochs, cbs=[sched] + _listify(cbs), lr=lr_max/div, **kwargs)
+    return self.fit(n_epochs, cbs=[sched] + listify(cbs), lr=lr_max/div, **kwargs)
 
 Learner.fit_one_cycle = fit_one_cycle
 
@@ -230,23 +230,19 @@ class LRFindResult(NamedTuple):
     lrs: list
     losses: list
 
-def _rng_states(): return random.getstate(), np.random.get_state(), torch.get_rng_state()
-def _set_rng_states(states):
-    random.setstate(states[0]); np.random.set_state(states[1]); torch.set_rng_state(states[2])
-
 def lr_find(self: Learner, gamma=1.3, max_mult=3, start_lr=1e-5, max_epochs=10, plot=True) -> LRFindResult:
     "Grow the lr from `start_lr` by `gamma` a batch until the loss explodes; plot, restore the learner, and suggest an lr."
     model_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-    opt, training, rng, cbs = self.opt, self.model.training, _rng_states(), list(self.cbs)
+    opt, training, rng, cbs = self.opt, self.model.training, get_rng_states(), list(self.cbs)
     cb = LRFinderCB(gamma, max_mult)
-    self.cbs = [o for o in cbs if not isinstance(o, (MetricsCB, ProgressCB))]  # a search, not a run to log
+    self.cbs = self.probe_cbs  # a probe: leaves out the callbacks that log, print, save or stop (in_probes False)
     try: self.fit(max_epochs, valid=False, cbs=[cb], lr=start_lr)
     finally:
         self.cbs = cbs
         self.model.load_state_dict(model_state)
         self.model.train(training)
         self.opt = opt
-        _set_rng_states(rng)
+        set_rng_states(rng)
     idx = valley(cb.losses)
     if plot:
         ax = cb.plot()

@@ -4,32 +4,28 @@
 
 # %% ../nbs/11_tracking.ipynb #6343cd21
 from __future__ import annotations
-import math, operator, os, pickle, random, sys
+import math, operator, pickle
 from collections import OrderedDict
 from pathlib import Path
-import numpy as np
 import torch
+from .core import atomic_write, check_int, get_rng_states, set_rng_states
 from .learner import Learner, Callback, CancelFitException, MetricsCB
-from .schedule import BaseSchedCB, LRFinderCB
+from .schedule import BaseSchedCB
 
 # %% auto #0
 __all__ = ['TerminateOnNaNCB', 'monitor_names', 'TrackerCB', 'EarlyStoppingCB', 'bare_model', 'SaveModelCB', 'ResumeCB']
 
 # %% ../nbs/11_tracking.ipynb #56660cc3
-def _searching(learn) -> bool:
-    "Whether this fit is `lr_find`'s search (an `LRFinderCB` runs), which the tracking callbacks sit out."
-    return any(isinstance(cb, LRFinderCB) for cb in learn.cbs)
-
 def _not_finite(model) -> list[str]:
     "The names of the parameters of `model` that hold a NaN or an infinity."
     return [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
 
 class TerminateOnNaNCB(Callback):
     "Stop `fit` at the first batch whose loss is NaN or infinite, before its backward pass and step, and say where."
-    def before_fit(self, learn): self.active = not _searching(learn)
+    in_probes = False  # lr_find's search ends on an exploding loss itself
 
     def after_loss(self, learn):
-        if not self.active or torch.isfinite(learn.loss).all(): return
+        if torch.isfinite(learn.loss).all(): return
         loss = learn.loss.detach()
         what = f"{loss.item()}" if loss.numel() == 1 else "not finite"
         msg = (f"TerminateOnNaNCB: the loss is {what} at epoch {learn.epoch}, {'training' if learn.training else 'validation'} "
@@ -58,6 +54,7 @@ def _lower_is_better(monitor: str) -> bool: return 'loss' in monitor or 'error' 
 class TrackerCB(Callback):
     "Base of callbacks that act at the end of each epoch (`epoch_end`) on `monitor` from the `MetricsCB` log; `comp(new, best)` and `min_delta` define an improvement."
     order = MetricsCB.order + 80  # after the callbacks that update their state at the end of an epoch (metrics, schedulers)
+    in_probes = False  # a probe run (lr_find) is not a run to track
     def __init__(self, monitor='valid_loss', comp=None, min_delta=0.):
         if not min_delta >= 0: raise ValueError(f"{type(self).__name__}: min_delta must be >= 0, got {min_delta}")
         self.monitor, self.min_delta, self.active = monitor, min_delta, False
@@ -69,10 +66,8 @@ class TrackerCB(Callback):
         return True
 
     def before_fit(self, learn):
-        self._pending = None  # a training phase that ended; whether a validation phase follows is not known yet
-        searching = _searching(learn)
-        if not searching and self.monitors: self._check_monitor(learn)
-        self.active = not searching
+        if self.monitors: self._check_monitor(learn)
+        self.active = True
 
     def _check_monitor(self, learn):
         "Raise unless the `MetricsCB` of `learn` logs `monitor`."
@@ -83,24 +78,9 @@ class TrackerCB(Callback):
         if self.monitor not in (known := monitor_names(m)):
             raise ValueError(f"{nm}: unknown monitor {self.monitor!r}; with these metrics it is one of {', '.join(known)}")
 
-    def before_epoch(self, learn):
-        if learn.training: self._end_pending(learn)
-
     def after_epoch(self, learn):
-        if not self.active: return
-        if learn.training: self._pending = learn.epoch
-        else:
-            self._pending = None
-            self._epoch_end(learn)
-
-    def after_fit(self, learn): self._end_pending(learn)
-
-    def _end_pending(self, learn):
-        "End the epoch whose training phase ended without a validation phase after it; `learn.epoch` is that epoch meanwhile."
-        if self._pending is None: return
-        epoch, learn.epoch, self._pending = learn.epoch, self._pending, None
-        self._epoch_end(learn)
-        learn.epoch = epoch
+        # an epoch ends after its validation phase, or after its training phase when this fit does not validate
+        if self.active and not (learn.training and learn.validates): self._epoch_end(learn)
 
     def _epoch_end(self, learn):
         "Check that the log has a number for `monitor` at this epoch, then call `epoch_end`."
@@ -143,8 +123,7 @@ class EarlyStoppingCB(TrackerCB):
     order = TrackerCB.order + 1  # after SaveModelCB, which saves the epoch first
     def __init__(self, monitor='valid_loss', comp=None, min_delta=0., patience=1):
         super().__init__(monitor, comp, min_delta)
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise ValueError(f"EarlyStoppingCB: patience must be an integer >= 1 (epochs without improvement), got {patience!r}")
+        check_int(patience, 'patience', 1, hint='epochs without improvement', where='EarlyStoppingCB')
         self.patience = patience
 
     def epoch_end(self, learn):
@@ -157,34 +136,18 @@ class EarlyStoppingCB(TrackerCB):
 # %% ../nbs/11_tracking.ipynb #19f90637
 _FORMAT = 'minitrain checkpoint 1'
 
-def _numpy_state() -> dict:
-    "numpy's global RNG state, with its key as a tensor (a numpy array would need pickle to load)."
-    name, key, pos, has_gauss, gauss = np.random.get_state()
-    return {'name': name, 'key': torch.from_numpy(key.astype(np.int64)), 'pos': int(pos),
-            'has_gauss': int(has_gauss), 'gauss': float(gauss)}
-
-def _set_numpy_state(s: dict):
-    "Set numpy's global RNG to the state `s` from `_numpy_state`."
-    np.random.set_state((s['name'], s['key'].numpy().astype(np.uint32), s['pos'], s['has_gauss'], s['gauss']))
-
 def _generators(learn) -> dict:
     "The `torch.Generator`s of the samplers of `learn.dls` that shuffle with their own, by phase."
     gens = {nm: getattr(getattr(getattr(learn.dls, nm, None), 'sampler', None), 'generator', None) for nm in ('train', 'valid')}
     return {nm: g for nm, g in gens.items() if isinstance(g, torch.Generator)}
 
 def _rng_states(learn) -> dict:
-    "The states of the random number generators training draws from."
-    return {'python': random.getstate(), 'numpy': _numpy_state(), 'torch': torch.get_rng_state(),
-            'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
-            'samplers': {nm: g.get_state() for nm, g in _generators(learn).items()}}
+    "The states of the random number generators training draws from: the global ones (`get_rng_states`) and the samplers' own."
+    return {**get_rng_states(), 'samplers': {nm: g.get_state() for nm, g in _generators(learn).items()}}
 
 def _set_rng_states(learn, s: dict):
     "Set the random number generators to the states `s` from `_rng_states` (a sampler's where both have their own)."
-    random.setstate(s['python'])
-    _set_numpy_state(s['numpy'])
-    torch.set_rng_state(s['torch'])
-    if s['cuda'] and torch.cuda.is_available():
-        for i, state in enumerate(s['cuda'][:torch.cuda.device_count()]): torch.cuda.set_rng_state(state, i)
+    set_rng_states(s)
     for nm, g in _generators(learn).items():
         if nm in s['samplers']: g.set_state(s['samplers'][nm])
 
@@ -233,36 +196,18 @@ def _check_safe(o, where='checkpoint'):
 
 # %% ../nbs/11_tracking.ipynb #edf51dc7
 def bare_model(learn) -> torch.nn.Module:
-    "`learn.model` without the `DistributedDataParallel` wrapper a distributed fit puts around it (checkpoints hold the bare model's weights)."
-    m = learn.model
-    return m.module if isinstance(m, torch.nn.parallel.DistributedDataParallel) else m
-
-def _write_atomic(obj, path: Path):
-    "`torch.save` `obj` to `path` through a temporary file in the same folder, renamed over `path` once on disk."
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        with open(tmp, 'wb') as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if os.name == 'posix':  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try: os.fsync(fd)
-        finally: os.close(fd)
+    "`learn.model`, or the model inside the wrapper a callback put around it for this fit (`learn.inner_model`, which a distributed fit sets): checkpoints hold its weights."
+    return learn.model if learn.inner_model is None else learn.inner_model
 
 # %% ../nbs/11_tracking.ipynb #8df90a20
 def save(self: Learner, path) -> Path:
     "Write the training state (model, optimizer, epoch, scheduler states, metrics log, RNG states) to `path`, atomically; in a distributed run only the main process (`learn.is_main`) writes."
     path = Path(path)
-    if not getattr(self, 'is_main', True): return path  # under DistributedCB only rank 0 writes
+    if not self.is_main: return path  # in a distributed fit only the main process writes
     ckpt = _checkpoint(self)
     _check_safe(ckpt)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(ckpt, path)
+    atomic_write(path, lambda f: torch.save(ckpt, f))
     return path
 
 Learner.save = save
@@ -354,7 +299,6 @@ class SaveModelCB(TrackerCB):
     def monitors(self) -> bool: return not self.every_epoch
 
     def before_fit(self, learn):
-        self._outer_exc = sys.exc_info()[1]  # the exception the caller is handling, if fit runs in an `except` block
         super().before_fit(learn)
         if self.active: _check_safe(_checkpoint(learn))
 
@@ -362,8 +306,8 @@ class SaveModelCB(TrackerCB):
         if self.every_epoch or self.best(learn)[1] == learn.epoch: learn.save(self.path)
 
     def cleanup_fit(self, learn):
-        # no new exception on its way out: fit ended, or a callback cancelled it (CancelFitException)
-        if self.active and self.monitors and sys.exc_info()[1] is self._outer_exc: self._load_best(learn)
+        # the fit ended or a callback cancelled it (not failed): the best epoch's weights are the result
+        if self.active and self.monitors and learn.fit_status != 'failed': self._load_best(learn)
         self.active = False
 
     def _load_best(self, learn):
@@ -382,10 +326,11 @@ class SaveModelCB(TrackerCB):
 class ResumeCB(Callback):
     "Continue the run whose checkpoint is at `path` (from `SaveModelCB(every_epoch=True)`): fit starts after its epoch, with its weights, optimizer, scheduler and RNG states and metrics log."
     order = TrackerCB.order + 10  # last in before_fit: after the optimizer, the schedulers and MetricsCB are set up
+    in_probes = False
     def __init__(self, path='model.pth', missing_ok=False): self.path, self.missing_ok = Path(path), missing_ok
 
     def before_fit(self, learn):
-        if _searching(learn) or (self.missing_ok and not self.path.exists()): return
+        if self.missing_ok and not self.path.exists(): return
         ckpt = _read(self.path)
         start, metrics = ckpt['epoch'] + 1, _find_metrics(learn)
         self._check_run(learn, ckpt, start, metrics)

@@ -21,8 +21,9 @@ def test_train_prints_accuracy_on_the_subset(tmp_path):
     assert sorted(os.listdir(out)) == ['loss_lr.png', 'metrics.csv', 'model.pth', 'summary.json']  # no temporary files left
     summary = json.loads((out/'summary.json').read_text())
     assert summary['accuracy'] == pytest.approx(acc, abs=1e-4) and summary['images_per_s'] > 0 and not summary['full_data']
-    ckpt = torch.load(out/'model.pth')
-    assert {'model', 'opt', 'epoch', 'args'} <= ckpt.keys() and ckpt['args']['model'] == 'cnn'
+    ckpt = torch.load(out/'model.pth', weights_only=True)  # learn.save's format, which learn.load and ResumeCB read
+    assert ckpt['format'] == 'minitrain checkpoint 1' and {'model', 'opt', 'epoch', 'rng', 'log'} <= ckpt.keys()
+    assert json.loads((out/'summary.json').read_text())['options']['model'] == 'cnn'
     assert (out/'metrics.csv').read_text().splitlines()[0] == 'accuracy,loss,epoch,train'
 
 def test_same_seed_same_run(capsys):

@@ -1,4 +1,4 @@
-"Each stage imports on its own, without pulling in later stages (DESIGN.md: a stage imports only from earlier ones)."
+"Each stage imports on its own, without pulling in later stages (CONTRIBUTING.md: a stage imports only from earlier ones)."
 import json, subprocess, sys
 from pathlib import Path
 import pytest

@@ -55,7 +55,7 @@ class RecLearner(TrainLearner):
 for _m in STEP_METHODS:
     setattr(RecLearner, _m, lambda self, _m=_m: (self.rec.hit(_m), getattr(TrainLearner, _m)(self))[1])
 
-# ---- the oracle: the phase rules of DESIGN.md, written out plainly ----------------------------------------
+# ---- the oracle: the phase rules of notebook 04 (fit ⊃ epoch ⊃ batch), written out plainly ----------------------------------------
 
 CANCEL = {'fit': CancelFitException, 'epoch': CancelEpochException, 'batch': CancelBatchException,
           'backward': CancelBackwardException, 'step': CancelStepException}

@@ -13,8 +13,8 @@ LAB_FLAGS := $(if $(DISPLAY)$(WAYLAND_DISPLAY)$(filter Darwin,$(shell uname -s))
 
 .PHONY: train test lab browser-test docs data clean
 
-# The venv's own pip.conf makes every pip run inside it (nbdev_install, nbdev_docs, a student's
-# `pip install`) honour constraints.txt, so nothing can swap the pinned CPU torch for another build.
+# The venv's own pip.conf makes every pip run inside it honour constraints.txt, so no later
+# `pip install` (nbdev_install, nbdev_docs, a student's) can swap the pinned CPU torch for a CUDA build.
 $(STAMP): setup.py settings.ini constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	printf '[global]\nconstraint = %s\n' "$(CURDIR)/constraints.txt" > $(VENV)/pip.conf

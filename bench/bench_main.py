@@ -2,11 +2,12 @@
 
     python bench/bench_main.py [--runs 'cnn:5' 'cnn:8' 'resnet:3'] [--repeats 1]
 
-1. The default command (`--model cnn --epochs 5`): validation accuracy and wall time; the goal is >= 90% in <= 60 s.
+1. The default command (`--model cnn --epochs 5`): validation accuracy and wall time; the goal is >= 91.5% in <= 60 s on 2 idle cores.
 2. The same model, data, optimizer (AdamW) and one-cycle schedule in a plain PyTorch loop, in this process: the
    ratio of the command's training time to it is the framework's overhead.
 3. Each `model:epochs` of `--runs` under a 180 s limit: the best accuracy reached within 180 s.
-Prints the load average, since other processes on the machine slow every number down; the best of `--repeats` is kept.
+Prints the load average, since other processes on the machine slow every number down
+(on a busy machine a second torch thread often waits for one that lost its core); the best of `--repeats` is kept.
 """
 import argparse, json, os, subprocess, sys, tempfile, time
 import torch
@@ -14,7 +15,7 @@ import torch.nn.functional as F
 from minitrain.core import set_seed
 from minitrain.datasets import load_fashion_mnist
 from minitrain.models import cnn, fashion_norm
-from minitrain.cli import _default_threads
+from minitrain.core import default_threads
 
 def run_command(model: str, epochs: int, limit: float) -> dict:
     "Run `python -m minitrain train` for `model` and `epochs`; its summary plus the wall time of the whole command (None if past `limit`)."
@@ -29,21 +30,22 @@ def run_command(model: str, epochs: int, limit: float) -> dict:
     return {'model': model, 'epochs': epochs, 'accuracy': s['accuracy'], 'command_s': wall, 'fit_s': s['fit_s'], 'images_per_s': s['images_per_s']}
 
 def plain_torch(epochs: int, bs=256, lr=1e-2) -> tuple[float, float]:
-    "The reference: the same CNN trained by a plain PyTorch loop (AdamW, OneCycleLR); (valid accuracy, training seconds)."
+    "The reference: the same CNN trained by a plain PyTorch loop (AdamW, OneCycleLR, channels-last as the command); (valid accuracy, training seconds)."
     set_seed(42)
     fm = load_fashion_mnist()
     xt, xv = fashion_norm(fm.x_train), fashion_norm(fm.x_valid)
-    model = cnn()
+    model = cnn().to(memory_format=torch.channels_last)
+    cl = lambda t: t.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs*((len(xt) + bs - 1)//bs), pct_start=0.25)
     t0 = time.perf_counter()
     for _ in range(epochs):
         model.train()
         for idx in torch.randperm(len(xt)).split(bs):
-            F.cross_entropy(model(xt[idx]), fm.y_train[idx]).backward()
+            F.cross_entropy(model(cl(xt[idx])), fm.y_train[idx]).backward()
             opt.step(); opt.zero_grad(); sched.step()
         model.eval()
-        with torch.no_grad(): correct = sum((model(x).argmax(1) == y).sum().item() for x, y in zip(xv.split(2*bs), fm.y_valid.split(2*bs)))
+        with torch.no_grad(): correct = sum((model(cl(x)).argmax(1) == y).sum().item() for x, y in zip(xv.split(2*bs), fm.y_valid.split(2*bs)))
     return correct/len(xv), time.perf_counter() - t0
 
 def main():
@@ -53,13 +55,13 @@ def main():
     ap.add_argument('--no-reference', action='store_true', help='skip the plain PyTorch reference')
     a = ap.parse_args()
     print(f"torch {torch.__version__}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start, "
-          f"the command picks {_default_threads()} thread(s) now")
+          f"the command picks {default_threads()} thread(s) now")
     goal = max((run_command('cnn', 5, 600) for _ in range(a.repeats)), key=lambda r: -r['command_s'])
-    ok = goal['accuracy'] >= 0.90 and goal['command_s'] <= 60
+    ok = goal['accuracy'] >= 0.915 and goal['command_s'] <= 60
     print(f"60 s goal, minitrain train --model cnn --epochs 5: accuracy {goal['accuracy']:.4f} in {goal['command_s']:.1f} s "
           f"(fit {goal['fit_s']:.1f} s, {goal['images_per_s']:.0f} images/s): {'MET' if ok else 'NOT MET'}")
     if not a.no_reference:
-        torch.set_num_threads(_default_threads())
+        torch.set_num_threads(default_threads())
         acc, secs = plain_torch(5)
         print(f"plain PyTorch loop, same CNN, 5 epochs, {torch.get_num_threads()} thread(s): accuracy {acc:.4f}, training {secs:.1f} s; "
               f"minitrain fit / plain = {goal['fit_s']/secs:.2f}")

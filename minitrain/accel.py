@@ -4,29 +4,73 @@
 
 # %% ../nbs/10_accel.ipynb #6d9d6376
 from __future__ import annotations
+import math, time, warnings
 import torch
 from .core import check_int
 from .learner import Callback, TrainCB, DeviceCB, CancelStepException
 
 # %% auto #0
-__all__ = ['MixedPrecisionCB', 'GradClipCB', 'GradAccumCB', 'ChannelsLastCB']
+__all__ = ['ChannelLastCB', 'cpu_bf16_speed', 'bf16_fast_here', 'MixedPrecisionCB', 'GradClipCB', 'GradAccumCB', 'ChannelsLastCB']
+
+# %% ../nbs/10_accel.ipynb #da89abb7
+def _probe_step(model, x, autocast: bool) -> float:
+    "CPU seconds of one forward and backward pass of `model` on `x`, under bfloat16 autocast or not."
+    t0 = time.process_time()
+    with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast): loss = model(x).float().sum()
+    loss.backward()
+    return time.process_time() - t0
+
+_bf16_speed = {}  # the measured ratio, once per process
+
+def cpu_bf16_speed(reps: int = 3) -> float:
+    "CPU time of a small conv net's training step under bfloat16 autocast over float32, on one thread (below 1: bfloat16 is faster); measured once."
+    if not _bf16_speed:
+        with torch.random.fork_rng(devices=[]):  # the probe leaves the random state alone: same seed, same run
+            torch.manual_seed(0)
+            model = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3, 2, 1), torch.nn.ReLU(), torch.nn.Conv2d(16, 32, 3, 2, 1),
+                                        torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(32*7*7, 10))
+            x = torch.randn(64, 1, 28, 28)
+        best, threads = {False: math.inf, True: math.inf}, torch.get_num_threads()
+        torch.set_num_threads(1)  # per-core speed: with several threads, CPU time also counts threads waiting for each other
+        try:
+            for _ in range(reps + 1):  # the first round warms up both paths
+                for ac in best: best[ac] = min(best[ac], _probe_step(model, x, ac))
+        finally: torch.set_num_threads(threads)
+        _bf16_speed['cpu'] = best[True] / max(best[False], 1e-9)
+    return _bf16_speed['cpu']
+
+def bf16_fast_here(device_type: str = 'cpu') -> tuple[bool, str]:
+    "Whether bfloat16 autocast is faster than float32 on `device_type`, and why (measured on the CPU)."
+    if device_type == 'cuda':
+        ok = torch.cuda.is_bf16_supported()
+        return ok, 'this GPU ' + ('computes in bfloat16' if ok else 'has no bfloat16 arithmetic (it needs compute capability 8.0)')
+    if device_type != 'cpu': return True, f'{device_type}: not measured'
+    r = cpu_bf16_speed()
+    return r < 1, (f"bfloat16 autocast took {r:.2f}x the CPU time of float32 here ({torch.backends.cpu.get_cpu_capability()}; "
+                   f"CPUs with AVX512-BF16 or AMX compute in bfloat16, others mostly convert)")
 
 # %% ../nbs/10_accel.ipynb #ee6e35a4
 def _step_owners(learn) -> list[str]:
     "The training-step methods `backward` and `step` that `learn`'s class defines itself (so no callback can provide them)."
     return [nm for nm in ('backward', 'step') if any(nm in vars(c) for c in type(learn).__mro__)]
 
+def _bf16_warn_slow() -> bool:
+    "Whether bfloat16 autocast is faster than float32 on this CPU; if not, a warning that says why and how to force it."
+    fast, why = bf16_fast_here('cpu')
+    if not fast: warnings.warn(f"MixedPrecisionCB: training in float32, since {why}. Pass force=True to use bfloat16 anyway", stacklevel=2)
+    return fast
+
 class MixedPrecisionCB(TrainCB):
     "The training step in mixed precision: autocast from `before_batch` to `after_loss`; float16 with a gradient scaler, or bfloat16 without."
     order = 20  # after DeviceCB has placed the model; before a step: after GradAccumCB, before GradClipCB
-    def __init__(self, dtype: torch.dtype | None = None, scaler: torch.amp.GradScaler | None = None, n_inp=1):
+    def __init__(self, dtype: torch.dtype | None = None, scaler: torch.amp.GradScaler | None = None, n_inp=1, force=False):
         super().__init__(n_inp)
         if dtype is not None and dtype not in (torch.float16, torch.bfloat16):
             raise ValueError(f"MixedPrecisionCB: dtype must be torch.float16 or torch.bfloat16 (or None: float16 on a GPU, "
                              f"bfloat16 on the CPU), got {dtype!r}")
         if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
             raise TypeError(f"MixedPrecisionCB: scaler must be a torch.amp.GradScaler, got {type(scaler).__name__}")
-        self._dtype, self._scaler = dtype, scaler
+        self._dtype, self._scaler, self.force = dtype, scaler, force
 
     def before_fit(self, learn):
         super().before_fit(learn)
@@ -42,35 +86,47 @@ class MixedPrecisionCB(TrainCB):
                              "float32's range, so it needs no scaler")
         self.scaler = self._scaler if self._scaler is not None else \
             torch.amp.GradScaler(self.device_type, enabled=self.dtype == torch.float16)
-        self._autocast, self._autocasting = torch.autocast(self.device_type, dtype=self.dtype), False
+        self.enabled = self.force or self.device_type != 'cpu' or _bf16_warn_slow()
+        self._autocast, self._autocasting = torch.autocast(self.device_type, dtype=self.dtype, enabled=self.enabled), False
         self.scale, self.n_skipped = self.scaler.get_scale(), 0
 
-    def before_batch(self, learn):
-        self._autocast.__enter__()
-        self._autocasting = True
+# %% ../nbs/10_accel.ipynb #d8266610
+def before_batch(self, learn):
+    self._autocast.__enter__()
+    self._autocasting = True
 
-    def _leave_autocast(self):
-        "Leave autocast, if this batch entered it and has not left yet."
-        if self._autocasting:
-            self._autocast.__exit__(None, None, None)
-            self._autocasting = False
+def _leave_autocast(self):
+    "Leave autocast, if this batch entered it and has not left yet."
+    if self._autocasting:
+        self._autocast.__exit__(None, None, None)
+        self._autocasting = False
 
-    def after_loss(self, learn):
-        self._leave_autocast()
-        if isinstance(learn.preds, torch.Tensor) and learn.preds.dtype == self.dtype: learn.preds = learn.preds.float()
+def after_loss(self, learn):
+    self._leave_autocast()
+    if isinstance(learn.preds, torch.Tensor) and learn.preds.dtype == self.dtype: learn.preds = learn.preds.float()
 
-    def cleanup_batch(self, learn): self._leave_autocast()
-    def backward(self, learn): self.scaler.scale(learn.loss).backward()
-    def before_step(self, learn): self.scaler.unscale_(learn.opt)
+def cleanup_batch(self, learn): self._leave_autocast()
 
-    def step(self, learn):
-        self.scaler.step(learn.opt)
-        self.scaler.update()
-        scale, self.scale = self.scale, self.scaler.get_scale()
-        if self.scale < scale:  # update() lowers the scale only after an overflow, when step() skipped the optimizer step
-            self.n_skipped += 1
-            learn.zero_grad()  # the gradients hold infs or NaNs: they are of no use
-            raise CancelStepException()
+MixedPrecisionCB.before_batch = before_batch
+MixedPrecisionCB._leave_autocast = _leave_autocast
+MixedPrecisionCB.after_loss = after_loss
+MixedPrecisionCB.cleanup_batch = cleanup_batch
+
+# %% ../nbs/10_accel.ipynb #2e8d274e
+def backward(self, learn): self.scaler.scale(learn.loss).backward()
+
+def before_step(self, learn): self.scaler.unscale_(learn.opt)
+
+def step(self, learn):
+    self.scaler.step(learn.opt)
+    self.scaler.update()
+    scale, self.scale = self.scale, self.scaler.get_scale()
+    if self.scale < scale:  # update() lowers the scale only after an overflow, when step() skipped the optimizer step
+        self.n_skipped += 1
+        learn.zero_grad()  # the gradients hold infs or NaNs: they are of no use
+        raise CancelStepException()
+
+MixedPrecisionCB.backward, MixedPrecisionCB.before_step, MixedPrecisionCB.step = backward, before_step, step
 
 # %% ../nbs/10_accel.ipynb #46023042
 def _check_positive(name: str, v) -> float:
@@ -131,8 +187,11 @@ def _channels_last(x):
 
 class ChannelsLastCB(Callback):
     "Keep the model's 4D weights and the image batches among the inputs (`batch[:n_inp]`) in channels-last memory format."
-    order = DeviceCB.order + 1  # after DeviceCB: convert where the batch will be used
+    order = DeviceCB.order + 2  # after DeviceCB and BatchTransformCB (09): convert the augmented batch where it is used
     def before_fit(self, learn): learn.model.to(memory_format=torch.channels_last)
     def before_batch(self, learn):
         b, n = learn.batch, learn.n_inp
         learn.batch = type(b)((*map(_channels_last, b[:n]), *b[n:]))
+
+# %% ../nbs/10_accel.ipynb #2aee9750
+ChannelLastCB = ChannelsLastCB  # the name in "The Ultimate Training Loop" post

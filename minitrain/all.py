@@ -4,9 +4,14 @@ from .datasets import *
 from .data import *
 from .optimizer import *
 from .learner import *
+from .inference import *
 from .schedule import *
+from .hooks import *
+from .init import *
+from .augment import *
 from .accel import *
 from .tracking import *
 from .distributed import *
+from .vision import *
 from .models import *
 from .cli import *

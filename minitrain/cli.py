@@ -4,14 +4,13 @@
 
 # %% ../nbs/16_cli.ipynb #e9dbf530
 from __future__ import annotations
-import argparse, csv, json, os, sys, tempfile, time
+import argparse, csv, json, math, os, sys, tempfile, time
 from functools import partial
 from pathlib import Path
 import torch
 import torch.nn.functional as F
-from torcheval.metrics import MulticlassAccuracy
-from .core import def_device, set_seed, atomic_write
-from .datasets import load_fashion_mnist
+from .core import def_device, set_seed, atomic_write, default_threads
+from .datasets import load_fashion_mnist, FASHION_FILES, IDXError, ChecksumError, DownloadError
 from .optimizer import Adam
 from .learner import Learner, TrainCB, DeviceCB, MetricsCB, ProgressCB
 from .schedule import RecorderCB, rec_lr, rec_loss
@@ -22,12 +21,12 @@ from .models import MODELS, fashion_dls
 __all__ = ['train', 'main']
 
 # %% ../nbs/16_cli.ipynb #652a7d24
-def _number(kind, lo: float, what: str):
-    "An argparse type: `kind(s)` that must be at least `lo` (`what` says so in the error)."
+def _number(kind, lo: float, what: str, hi: float | None = None):
+    "An argparse type: `kind(s)`, finite, at least `lo` and (if given) at most `hi` (`what` says so in the error)."
     def _f(s: str):
         try: v = kind(s)
         except ValueError: raise argparse.ArgumentTypeError(f"must be {what}, got {s!r}") from None
-        if not v >= lo: raise argparse.ArgumentTypeError(f"must be {what}, got {s}")
+        if not (math.isfinite(v) and v >= lo and (hi is None or v <= hi)): raise argparse.ArgumentTypeError(f"must be {what}, got {s}")
         return v
     _f.__name__ = what  # argparse names the type in some messages
     return _f
@@ -35,12 +34,12 @@ def _number(kind, lo: float, what: str):
 _positive_int = _number(int, 1, 'a positive integer')
 _natural = _number(int, 0, 'an integer >= 0')
 _positive_float = _number(float, 1e-300, 'a positive number')
+# beyond these the run is not training but overflow: the weights become inf or NaN
+_lr = _number(float, 1e-300, 'a learning rate in (0, 10]', hi=10)
+_wd = _number(float, 0, 'a weight decay in [0, 10]', hi=10)
+_seed = _number(int, 0, 'a seed in [0, 2**32)', hi=2**32 - 1)
 
-def _default_threads() -> int:
-    "All the cores we may use when the machine is idle, else those left free by the 1-minute load average (at least 1)."
-    n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
-    return max(1, min(n, round(n - os.getloadavg()[0]))) if hasattr(os, 'getloadavg') else n
-
+# %% ../nbs/16_cli.ipynb #58d8dbf7
 def _parser() -> tuple[argparse.ArgumentParser, dict]:
     "The `minitrain` argument parser, and its command parsers by name (`train`)."
     ap = argparse.ArgumentParser(prog='minitrain', description='minitrain: train a Fashion-MNIST classifier from the command line.')
@@ -49,28 +48,53 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
         description="Train a model on Fashion-MNIST (the full data when found: --data, $MINITRAIN_FASHION_MNIST, the cache "
                     "or /usr/share/datasets/fashion-mnist; else the 5,000-image subset embedded in minitrain) and print "
                     "its validation accuracy.")
-    tr.add_argument('--model', choices=list(MODELS), default='cnn',
-                    help="mlp: two-layer perceptron; cnn: the course's CNN of stride-2 convs with batch norm; resnet: a small ResNet with batch norm (default: %(default)s)")
+    tr.add_argument('--model', choices=list(MODELS), default=None,
+                    help="mlp: two-layer perceptron; cnn: the course's CNN of stride-2 convs with batch norm; resnet: a small ResNet with batch norm (default: cnn; resnet with --images)")
     tr.add_argument('--epochs', type=_positive_int, default=5, help='passes over the training data (default: %(default)s)')
     tr.add_argument('--bs', type=_positive_int, default=256, help='batch size for training; validation uses twice it (default: %(default)s)')
     lr = tr.add_mutually_exclusive_group()
-    lr.add_argument('--lr', type=_positive_float, default=1e-2, help='learning rate, the peak of the one-cycle schedule (default: %(default)s)')
+    lr.add_argument('--lr', type=_lr, default=1e-2, help='learning rate, the peak of the one-cycle schedule (default: %(default)s)')
     lr.add_argument('--lr-find', action='store_true', help="run the learning-rate finder first and train with its 'valley' suggestion")
     tr.add_argument('--no-one-cycle', dest='one_cycle', action='store_false',
                     help='train at a constant learning rate instead of the one-cycle schedule (on by default)')
-    tr.add_argument('--wd', type=_number(float, 0, 'a number >= 0'), default=0.01, help="Adam's decoupled weight decay (default: %(default)s)")
-    tr.add_argument('--mixed-precision', action='store_true',
-                    help='train in mixed precision (float16 with a gradient scaler on a GPU, bfloat16 on the CPU)')
+    tr.add_argument('--wd', type=_wd, default=0.01, help="Adam's decoupled weight decay (default: %(default)s)")
+    tr.add_argument('--mixed-precision', nargs='?', const='auto', choices=['auto', 'force'], default=None,
+                    help='train in mixed precision: float16 with a gradient scaler on a GPU; bfloat16 on the CPU only where a '
+                         'short measurement says it is faster than float32 (else a warning, and float32); '
+                         "'--mixed-precision force' uses bfloat16 on any CPU")
+    tr.add_argument('--no-channels-last', dest='channels_last', action='store_false',
+                    help='keep images and conv weights in the default layout; by default the cnn and resnet use channels-last, '
+                         'which oneDNN and cuDNN convolve faster (minitrain.accel.ChannelsLastCB)')
     tr.add_argument('--device', default=def_device, help="torch device: cpu, cuda, cuda:1, mps (default: %(default)s)")
     tr.add_argument('--workers', type=_natural, default=0, help='DataLoader worker processes; 0 loads batches in this process (default: %(default)s)')
     tr.add_argument('--threads', type=_positive_int, default=None,
-                    help='CPU threads for torch (default: the cores the 1-minute load average leaves free, at least 1)')
-    tr.add_argument('--seed', type=int, default=42, help='random seed: the same seed gives the same run (default: %(default)s)')
+                    help='CPU threads for torch (default: the cores this process may run on, whatever else runs; the same seed '
+                         'and thread count give the same losses)')
+    tr.add_argument('--seed', type=_seed, default=42, help='random seed: the same seed gives the same run (default: %(default)s)')
     tr.add_argument('--data', type=Path, default=None, help='folder with the four Fashion-MNIST .gz files (default: search, see above)')
     tr.add_argument('--out', type=Path, default=None,
                     help='folder to write model.pth, metrics.csv, loss_lr.png and summary.json to (created if needed; default: write nothing)')
     tr.add_argument('--quiet', action='store_true', help='no progress bar and no metrics table, only the summary lines')
+    _add_image_args(tr)
+    _add_augment_options(tr)
     return ap, {'train': tr}
+
+# %% ../nbs/16_cli.ipynb #2181d2e4
+from torch import nn
+from .augment import BatchTransformCB, RandCrop, RandFlip, RandErase, MixUpCB
+
+def _add_augment_options(tr: argparse.ArgumentParser):
+    "Add `--augment` and `--mixup` to the `train` parser `tr`."
+    tr.add_argument('--augment', action='store_true',
+                    help='augment training batches: random crop (1 pixel of padding), left-right flip, random erasing (off by default)')
+    tr.add_argument('--mixup', type=_positive_float, nargs='?', const=0.4, default=None, metavar='ALPHA',
+                    help='train with MixUp, mixing weights from Beta(ALPHA, ALPHA); ALPHA is 0.4 if not given (off by default)')
+
+def _augment_cbs(args) -> list:
+    "The callbacks that `--augment` and `--mixup` ask for."
+    cbs = [BatchTransformCB(nn.Sequential(RandCrop(padding=1), RandFlip(), RandErase()))] if args.augment else []
+    if args.mixup is not None: cbs.append(MixUpCB(args.mixup))
+    return cbs
 
 # %% ../nbs/16_cli.ipynb #7d27b2bf
 def _check_device(device: str) -> str | None:
@@ -93,20 +117,67 @@ def _check_out(out: Path) -> str | None:
     except OSError as e: return f"--out {out}: cannot write there ({e.strerror or e})"
     return None
 
-def _mixed_precision_cb():
-    "The mixed-precision training step (`minitrain.accel`), or None if this install lacks it."
+def _mixed_precision_cb(force: bool = False):
+    "The mixed-precision training step (`minitrain.accel`; `force`: bfloat16 even where it is slow), or None if this install lacks it."
     try: from minitrain.accel import MixedPrecisionCB
     except ImportError: return None
-    return MixedPrecisionCB()
+    return MixedPrecisionCB(force=force)
+
+def _check_data(folder: Path | None) -> str | None:
+    "Why the folder `folder` (if given) cannot be the data: files missing (None if it can)."
+    if folder is None or not folder.is_dir(): return None
+    if missing := [f for f in FASHION_FILES.values() if not (folder/f).is_file()]:
+        return f"--data {folder}: lacks {', '.join(missing)}; give the folder holding the four Fashion-MNIST .gz files"
+    return None
 
 def _check(args) -> str | None:
     "The first problem of `args` that parsing alone cannot see (None if there is none)."
-    problems = [_check_device(args.device),
+    problems = [_check_device(args.device), _check_images(args),  # --images first: it says when --data is given too
                 None if args.data is None or args.data.is_dir() else f"--data {args.data}: no such folder",
+                _check_data(args.data),
                 "--mixed-precision needs minitrain.accel, which this install lacks"
                 if args.mixed_precision and _mixed_precision_cb() is None else None,
                 None if args.out is None else _check_out(args.out)]
     return next((p for p in problems if p), None)
+
+# %% ../nbs/16_cli.ipynb #d8389f96
+from .data import DataLoaders
+from .vision import RandomResizedCrop, Normalize, imagenet_stats  # importing vision adds DataLoaders.from_folder
+
+def _add_image_args(tr):
+    "Add the image-folder options to the `train` parser `tr`."
+    tr.add_argument('--images', type=Path, default=None,
+                    help='train on this image folder (DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg, as Imagenette) instead of Fashion-MNIST')
+    tr.add_argument('--size', type=_positive_int, default=128, help='with --images: the side of the square crops the model sees (default: %(default)s)')
+
+def _check_images(args) -> str | None:
+    "Why `--images` (and the options that go with it) cannot be used (None if they can)."
+    if args.images is None: return None
+    if args.data is not None: return "--images and --data: give one (an image folder, or Fashion-MNIST's files)"
+    if args.model == 'mlp': return "--model mlp takes 28×28 Fashion-MNIST only; use cnn or resnet with --images"
+    missing = [s for s in ('train', 'val') if not (args.images/s).is_dir()]
+    if missing: return f"--images {args.images}: no {' or '.join(m + '/' for m in missing)} folder (the Imagenette layout: train/<class>/, val/<class>/)"
+    return None
+
+def _image_data(args):
+    "The DataLoaders, model, extra callbacks and a description of the image folder `args.images`."
+    dls = DataLoaders.from_folder(args.images, valid='val', item_tfms=RandomResizedCrop(args.size, min_scale=0.35),
+                                  batch_tfms=Normalize.from_stats(*imagenet_stats), bs=args.bs, num_workers=args.workers)
+    n_train, n_valid, c_in = len(dls.train.ds), len(dls.valid.ds), dls.valid.ds[0][0].shape[0]
+    print(f"data: image folder {args.images}, {len(dls.vocab)} classes, {n_train} train and {n_valid} valid images, "
+          f"{c_in} channels, {args.size}×{args.size} crops")
+    model = MODELS[args.model](c_in=c_in, n_out=len(dls.vocab))
+    return dls, model, [dls.batch_tfms_cb()], dict(n_train=n_train, n_valid=n_valid, source=str(args.images), full=True,
+                                                   extra={'classes': list(dls.vocab)})
+
+def _fashion_data(args):
+    "The DataLoaders, model, extra callbacks (none) and a description of Fashion-MNIST (`args.data` or the first source found)."
+    fm = load_fashion_mnist(path=args.data)
+    full = len(fm.x_train) == 60_000
+    what = 'full Fashion-MNIST' if full else 'a subset of Fashion-MNIST' + (' (the full data was not found)' if fm.source.startswith('embedded') else '')
+    print(f"data: {what}, {len(fm.x_train)} train and {len(fm.x_valid)} valid images, from {fm.source}")
+    return fashion_dls(args.bs, fm, num_workers=args.workers), MODELS[args.model](), [], \
+        dict(n_train=len(fm.x_train), n_valid=len(fm.x_valid), source=fm.source, full=full)
 
 # %% ../nbs/16_cli.ipynb #7787d5b6
 def _write_outputs(out: Path, learn: Learner, rec: RecorderCB, args, summary: dict):
@@ -126,45 +197,49 @@ def _write_outputs(out: Path, learn: Learner, rec: RecorderCB, args, summary: di
     plt.close(axs[0].figure)
     atomic_write(out/'summary.json', lambda f: json.dump({**summary, 'options': opts}, f, indent=2), text=True)
 
+# %% ../nbs/16_cli.ipynb #e4499861
 def train(args) -> dict:
     "Train as the parsed and checked options `args` say; print progress and results, write `args.out`; returns the summary."
     t0 = time.perf_counter()
-    torch.set_num_threads(args.threads or _default_threads())
+    torch.set_num_threads(args.threads or default_threads())
     set_seed(args.seed)
-    fm = load_fashion_mnist(path=args.data)
-    full = len(fm.x_train) == 60_000
-    what = 'full Fashion-MNIST' if full else 'a subset of Fashion-MNIST' + (' (the full data was not found)' if fm.source.startswith('embedded') else '')
-    print(f"data: {what}, {len(fm.x_train)} train and {len(fm.x_valid)} valid images, from {fm.source}")
-    dls = fashion_dls(args.bs, fm, num_workers=args.workers)
-    model = MODELS[args.model]()
+    args.model = args.model or ('resnet' if args.images else 'cnn')
+    dls, model, data_cbs, data = (_image_data if args.images else _fashion_data)(args)
     print(f"model: {args.model} ({sum(p.numel() for p in model.parameters()):,} parameters) on {args.device}, "
           f"{torch.get_num_threads()} CPU thread(s){', mixed precision' if args.mixed_precision else ''}")
+    from torcheval.metrics import MulticlassAccuracy  # here: `import minitrain.all` need not wait for torcheval
     metrics = MetricsCB(accuracy=MulticlassAccuracy())
     learn = Learner(model, dls, F.cross_entropy, lr=args.lr, opt_func=partial(Adam, wd=args.wd),
-                    cbs=[_mixed_precision_cb() if args.mixed_precision else TrainCB(), DeviceCB(args.device), metrics])
+                    cbs=[_mixed_precision_cb(args.mixed_precision == 'force') if args.mixed_precision else TrainCB(), DeviceCB(args.device), *data_cbs, metrics,
+                         *_augment_cbs(args)])
     if args.lr_find:
         learn.lr = learn.lr_find(plot=False).valley
         print(f"lr_find suggests lr {learn.lr:.2g}")
     rec = RecorderCB(lr=rec_lr, loss=rec_loss)
     cbs = [rec, ProgressCB(enabled=not args.quiet)]
+    if args.channels_last and args.model != 'mlp':
+        from minitrain.accel import ChannelsLastCB  # --no-channels-last to compare, with bench/bench_main.py
+        cbs.append(ChannelsLastCB())
     t_fit = time.perf_counter()
     if args.one_cycle: learn.fit_one_cycle(args.epochs, lr_max=learn.lr, cbs=cbs)
     else: learn.fit(args.epochs, cbs=cbs)
     fit_s = time.perf_counter() - t_fit
     acc = metrics.log[-1]['accuracy']
-    summary = {'accuracy': acc, 'valid_images': len(fm.x_valid), 'data': fm.source, 'full_data': full,
+    summary = {'accuracy': acc, 'valid_images': data['n_valid'], 'data': data['source'], 'full_data': data['full'],
                'epochs': args.epochs, 'lr': learn.lr, 'fit_s': round(fit_s, 2),
-               'images_per_s': round(args.epochs*len(fm.x_train)/fit_s, 1)}
+               'images_per_s': round(args.epochs*data['n_train']/fit_s, 1), **data.get('extra', {})}
     if args.out is not None: _write_outputs(args.out, learn, rec, args, summary | {'wall_s': round(time.perf_counter() - t0, 2)})
     summary['wall_s'] = round(time.perf_counter() - t0, 2)
-    print(f"accuracy {acc:.4f} on {len(fm.x_valid)} valid images in {summary['wall_s']:.1f}s "
+    print(f"accuracy {acc:.4f} on {data['n_valid']} valid images in {summary['wall_s']:.1f}s "
           f"({summary['images_per_s']:.0f} training images/s){f'; wrote {args.out}' if args.out else ''}")
     return summary
 
+# %% ../nbs/16_cli.ipynb #303f7c12
 def main(argv=None) -> int:
     "The `minitrain` command: parse and check `argv` (default `sys.argv[1:]`), run the command; returns the exit status."
     ap, commands = _parser()
     args = ap.parse_args(argv)
     if msg := _check(args): commands[args.command].error(msg)  # exits with status 2
-    train(args)
+    try: train(args)
+    except (IDXError, ChecksumError, DownloadError) as e: commands[args.command].error(str(e))  # the data, not the code
     return 0

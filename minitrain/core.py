@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #32f44a12
 from __future__ import annotations
-import os, random, tempfile
+import os, random, tempfile, warnings
 from collections.abc import Mapping
 from pathlib import Path
 import numpy as np
@@ -12,7 +12,7 @@ import torch
 
 # %% auto #0
 __all__ = ['def_device', 'best_device', 'map_nested', 'to_device', 'to_cpu', 'ArgumentError', 'check_int', 'listify',
-           'atomic_write', 'set_seed', 'get_rng_states', 'set_rng_states']
+           'clean_stale_temps', 'atomic_write', 'set_seed', 'default_threads', 'get_rng_states', 'set_rng_states']
 
 # %% ../nbs/00_core.ipynb #915084c2
 def best_device() -> str:
@@ -72,6 +72,32 @@ def listify(o) -> list:
     if o is None: return []
     return list(o) if isinstance(o, (list, tuple)) else [o]
 
+# %% ../nbs/00_core.ipynb #c4aeeb2c
+def _alive(pid: int) -> bool:
+    "Whether process `pid` runs on this machine (POSIX; elsewhere assume it does)."
+    if os.name != 'posix': return True
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+def clean_stale_temps(path) -> list[Path]:
+    "Remove the temporary files that `atomic_write`s to `path` by processes no longer running left behind (warning about each); warn about those of unknown origin. Returns the removed ones."
+    path, removed = Path(path), []
+    start = f'.{path.name}.'
+    if not path.parent.is_dir(): return removed
+    for f in path.parent.iterdir():
+        if not (f.name.startswith(start) and f.name.endswith('.tmp')) or f.is_symlink() or not f.is_file(): continue
+        pid = f.name[len(start):].split('.')[0]
+        if not pid.isdigit():
+            warnings.warn(f"{f} looks like the temporary file of an interrupted write to {path.name}; remove it if no such write is running")
+        elif not _alive(int(pid)):
+            size = f.stat().st_size
+            f.unlink(missing_ok=True)
+            removed.append(f)
+            warnings.warn(f"removed {f.name} ({size:,} bytes) beside {path.name}: the temporary file of a write killed before it finished (process {pid})")
+    return removed
+
 # %% ../nbs/00_core.ipynb #f7d2f074
 def _fsync_dir(folder: Path):
     "Make a rename in `folder` durable (POSIX; elsewhere nothing to do)."
@@ -83,7 +109,8 @@ def _fsync_dir(folder: Path):
 def atomic_write(path, write, text: bool = False) -> Path:
     "Call `write(f)` on a new temporary file beside `path` (text mode if `text`), flush it to disk, then rename it to `path`; removed if anything fails."
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    clean_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp')
     try:
         with os.fdopen(fd, 'w' if text else 'wb', **({'newline': '', 'encoding': 'utf-8'} if text else {})) as f:
             write(f)
@@ -103,12 +130,21 @@ def set_seed(seed: int, deterministic: bool = False):
     if deterministic and torch.cuda.is_available():
         # cuBLAS needs a fixed workspace to be deterministic; it reads this before its first use
         os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
-    torch.use_deterministic_algorithms(deterministic)
+    # only when the mode changes: switching it imports torch's compiler stack, seconds of startup
+    if torch.are_deterministic_algorithms_enabled() != deterministic: torch.use_deterministic_algorithms(deterministic)
     torch.backends.cudnn.deterministic = deterministic
     torch.backends.cudnn.benchmark = False
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
+
+# %% ../nbs/00_core.ipynb #5ffe2333
+_TORCH_THREADS = torch.get_num_threads()  # what torch chose at start: physical cores, or OMP_NUM_THREADS
+
+def default_threads() -> int:
+    "CPU threads for a run: the cores this process may run on (`os.sched_getaffinity`), at most the threads torch started with."
+    n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+    return max(1, min(n, _TORCH_THREADS))
 
 # %% ../nbs/00_core.ipynb #4644d52f
 def get_rng_states() -> dict:

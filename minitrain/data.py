@@ -37,6 +37,9 @@ class Dataset:
 class Sampler:
     "The indices of `ds` in order, or in a new random order each epoch when `shuffle` (drawn from torch's global RNG, or `generator`)."
     def __init__(self, ds, shuffle=False, generator: torch.Generator | None = None):
+        if not isinstance(shuffle, (bool, np.bool_)):  # the lesson's Sampler(ds, bs, shuffle) would shuffle, unbatched
+            raise TypeError(f"Sampler: shuffle must be True or False, got {type(shuffle).__name__} {shuffle!r}. Sampler takes no batch "
+                            "size (it gives one index at a time): Sampler(ds, shuffle=...), then BatchSampler(sampler, bs) for batches")
         self.n, self.shuffle, self.generator = len(ds), shuffle, generator
 
     def __len__(self): return self.n
@@ -131,14 +134,18 @@ def _batch_sampler(ds, bs, shuffle, drop_last, sampler) -> BatchSampler:
                          "use a smaller bs or drop_last=False")
     return res
 
+# %% ../nbs/02_dataloader.ipynb #a9452c02
 class DataLoader:
     "Batches from the map-style dataset `ds`, by the batch sampler `batchs` or by `bs`/`shuffle`/`drop_last`/`sampler`, fetched here or by `num_workers` processes."
     def __init__(self, ds, batchs=None, collate_fn=collate, *, bs: int | None = None, shuffle=False, drop_last=False,
-                 sampler=None, num_workers: int = 0, prefetch_factor: int = 2):
+                 sampler=None, num_workers: int = 0, prefetch_factor: int = 2, timeout: float = 0):
         _check_dataset(ds)
         if not callable(collate_fn): raise TypeError(f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}")
         self.num_workers = check_int(num_workers, 'num_workers', 0, hint='0 loads in this process, n > 0 starts n worker processes')
         self.prefetch_factor = check_int(prefetch_factor, 'prefetch_factor', 1, hint='batches each worker prepares ahead')
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout < float('inf'):
+            raise ValueError(f"DataLoader: timeout must be a number of seconds >= 0 (0: wait as long as it takes), got {timeout!r}")
+        self.timeout = timeout  # how long to wait for a worker's batch, as torch's DataLoader
         if isinstance(batchs, (int, np.integer)) and not isinstance(batchs, bool):
             if bs is not None: raise ValueError(f"DataLoader: batch size given twice ({batchs} and bs={bs}); give one")
             batchs, bs = None, batchs
@@ -153,29 +160,40 @@ class DataLoader:
         self.ds, self.batch_sampler, self.collate_fn = ds, batchs, collate_fn
         self.batched_fetch = collate_fn is collate and batch_tensors(ds) is not None
 
-    @property
-    def dataset(self): "The dataset (PyTorch's name for `ds`)."; return self.ds
-    @property
-    def sampler(self): "The sampler the batch sampler draws from (None if it has none)."; return getattr(self.batch_sampler, 'sampler', None)
-    @property
-    def bs(self): "The batch size (None if the batch sampler does not say)."; return getattr(self.batch_sampler, 'bs', None)
-
     def __len__(self): return len(self.batch_sampler)
 
-    def fetch(self, idxs):
-        "The batch of the items at `idxs`: one `index_select` per tensor when `batched_fetch`, else `collate_fn` of the items one by one."
-        if not self.batched_fetch: return self.collate_fn([self.ds[i] for i in _as_list(idxs)])
-        idxs = torch.as_tensor(idxs, dtype=torch.long)
-        return tuple(t.index_select(0, idxs.to(t.device)) for t in batch_tensors(self.ds))
+# %% ../nbs/02_dataloader.ipynb #c5575779
+def fetch(self, idxs):
+    "The batch of the items at `idxs`: one `index_select` per tensor when `batched_fetch`, else `collate_fn` of the items one by one."
+    if not self.batched_fetch: return self.collate_fn([self.ds[i] for i in _as_list(idxs)])
+    idxs = torch.as_tensor(idxs, dtype=torch.long)
+    return tuple(t.index_select(0, idxs.to(t.device)) for t in batch_tensors(self.ds))
 
-    def __iter__(self):
-        "One epoch of batches, in the batch sampler's order; draws the workers' seed from torch's RNG, with or without workers."
-        seed = int(torch.empty((), dtype=torch.int64).random_())
-        return _worker_batches(self, seed) if self.num_workers else map(self.fetch, self.batch_sampler)
+def __iter__(self):
+    "One epoch of batches, in the batch sampler's order; draws the workers' seed from torch's RNG, with or without workers."
+    seed = int(torch.empty((), dtype=torch.int64).random_())
+    return self._epoch(seed)
+
+def _epoch(self, seed: int):
+    "The batches of one epoch, fetched in this process; `seed` is for worker processes (\"Going faster\" adds them)."
+    return map(self.fetch, self.batch_sampler)
+
+DataLoader.fetch, DataLoader.__iter__, DataLoader._epoch = fetch, __iter__, _epoch
 
 def _as_list(idxs) -> list:
     "The indices `idxs` (a tensor or an iterable) as a list of ints."
     return idxs.tolist() if isinstance(idxs, torch.Tensor) else list(idxs)
+
+# %% ../nbs/02_dataloader.ipynb #6b82ea1f
+def _get_dataset(self): "The dataset (PyTorch's name for `ds`)."; return self.ds
+
+def _get_sampler(self): "The sampler the batch sampler draws from (None if it has none)."; return getattr(self.batch_sampler, 'sampler', None)
+
+def _get_bs(self): "The batch size (None if the batch sampler does not say)."; return getattr(self.batch_sampler, 'bs', None)
+
+DataLoader.dataset = property(_get_dataset)
+DataLoader.sampler = property(_get_sampler)
+DataLoader.bs = property(_get_bs)
 
 # %% ../nbs/02_dataloader.ipynb #edd0190e
 class DataLoaders:
@@ -298,6 +316,7 @@ class _WorkerPool:
         for p in self.procs: p.start()
         for conn in sends: conn.close()  # each worker has its own
         self.n_sent = self.n_done = 0
+        self.timeout = getattr(dl, 'timeout', 0)
 
     def submit(self, todo):
         "Send the next batch of indices from the iterator `todo`, if any, to the worker whose turn it is."
@@ -306,32 +325,39 @@ class _WorkerPool:
         self.tasks[self.n_sent % len(self.procs)].put(_as_list(idxs))
         self.n_sent += 1
 
-    def result(self):
-        "The next batch in order, from the worker that made it; raises what the worker raised, or an error if it died."
-        w = self.n_done % len(self.procs)
-        conn, p = self.results[w], self.procs[w]
-        try: res = _recv_batch(conn)
-        except EOFError:  # the worker held the only other end of the pipe
-            raise RuntimeError(f"DataLoader worker {w} (pid {p.pid}) died unexpectedly ({_exit_reason(p)}); if the system "
-                               "killed it, memory may be short: try fewer workers or a smaller bs or prefetch_factor") from None
-        self.n_done += 1
-        if isinstance(res, _WorkerError): res.reraise()
-        return res
+# %% ../nbs/02_dataloader.ipynb #e7dc9814
+def result(self):
+    "The next batch in order, from the worker that made it; raises what the worker raised, or an error if it died."
+    w = self.n_done % len(self.procs)
+    conn, p = self.results[w], self.procs[w]
+    if self.timeout and not wait([conn], timeout=self.timeout):
+        raise TimeoutError(f"DataLoader worker {w} (pid {p.pid}) sent no batch in {self.timeout}s (timeout={self.timeout}): its "
+                           "__getitem__ or collate_fn is stuck or slow; debug it with num_workers=0, or give a larger timeout")
+    try: res = _recv_batch(conn)
+    except EOFError:  # the worker held the only other end of the pipe
+        raise RuntimeError(f"DataLoader worker {w} (pid {p.pid}) died unexpectedly ({_exit_reason(p)}); if the system "
+                           "killed it, memory may be short: try fewer workers or a smaller bs or prefetch_factor") from None
+    self.n_done += 1
+    if isinstance(res, _WorkerError): res.reraise()
+    return res
 
-    def close(self):
-        "Stop the workers: each finishes at most the batch in hand (what it still sends is dropped); one still running after `_STOP_S` is killed."
-        self.stop.set()
-        for q in self.tasks: q.put(None)  # wakes a worker waiting for work
-        deadline = time.monotonic() + _STOP_S
-        for conn, p in zip(self.results, self.procs):
-            while (ready := wait([conn, p.sentinel], timeout=max(0, deadline - time.monotonic()))) and p.sentinel not in ready:
-                try: conn.recv_bytes()  # a batch sent before the worker saw `stop`
-                except EOFError: break
-            if not ready: p.kill()
-            p.join(_STOP_S)
-        for q in self.tasks: q.cancel_join_thread(); q.close()
-        for c in self.results: c.close()
+def close(self):
+    "Stop the workers: each finishes at most the batch in hand (what it still sends is dropped); one still running after `_STOP_S` is killed."
+    self.stop.set()
+    for q in self.tasks: q.put(None)  # wakes a worker waiting for work
+    deadline = time.monotonic() + _STOP_S
+    for conn, p in zip(self.results, self.procs):
+        while (ready := wait([conn, p.sentinel], timeout=max(0, deadline - time.monotonic()))) and p.sentinel not in ready:
+            try: conn.recv_bytes()  # a batch sent before the worker saw `stop`
+            except EOFError: break
+        if not ready: p.kill()
+        p.join(_STOP_S)
+    for q in self.tasks: q.cancel_join_thread(); q.close()
+    for c in self.results: c.close()
 
+_WorkerPool.result, _WorkerPool.close = result, close
+
+# %% ../nbs/02_dataloader.ipynb #b837a519
 def _worker_batches(dl, seed: int):
     "One epoch of `dl`'s batches, made by its workers (seeded from `seed`) at most `prefetch_factor` batches ahead each, in order."
     pool = _WorkerPool(dl, _worker_seeds(seed, dl.num_workers))
@@ -343,3 +369,11 @@ def _worker_batches(dl, seed: int):
             pool.submit(todo)
             yield batch
     finally: pool.close()
+
+_epoch_here = DataLoader._epoch  # the main path's epoch: every batch fetched in this process
+
+def _epoch(self, seed: int):
+    "The batches of one epoch: made by `num_workers` worker processes seeded from `seed`, or fetched here without workers."
+    return _worker_batches(self, seed) if self.num_workers else _epoch_here(self, seed)
+
+DataLoader._epoch = _epoch

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_datasets.ipynb #aab411c8
 from __future__ import annotations
-import gzip, hashlib, importlib.resources, os, urllib.request
+import gzip, hashlib, http.client, importlib.resources, json, os, urllib.error, urllib.request
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np
@@ -16,8 +16,8 @@ from .core import atomic_write
 # %% auto #0
 __all__ = ['IDX_DTYPES', 'GZIP_MAGIC', 'FASHION_CLASSES', 'FASHION_FILES', 'FASHION_SHA256', 'FASHION_URL', 'FASHION_ENV',
            'DEBIAN_DIR', 'EMBEDDED_DIR', 'SOURCES', 'IDXError', 'parse_idx', 'read_idx', 'idx_bytes', 'write_idx',
-           'fashion_cache_dir', 'ChecksumError', 'FashionMNIST', 'download_fashion_mnist', 'load_fashion_mnist',
-           'show_image', 'subplots', 'show_images']
+           'fashion_cache_dir', 'ChecksumError', 'DownloadError', 'FashionMNIST', 'download_fashion_mnist',
+           'load_fashion_mnist', 'verify_files', 'show_image', 'subplots', 'show_images']
 
 # %% ../nbs/01_datasets.ipynb #fe3cf742
 IDX_DTYPES = {0x08: np.dtype('u1'), 0x09: np.dtype('i1'), 0x0B: np.dtype('>i2'),
@@ -112,6 +112,9 @@ def fashion_cache_dir() -> Path:
 class ChecksumError(IOError):
     "A downloaded file whose content is not what it should be."
 
+class DownloadError(IOError):
+    "A download that failed: the server refused the file, could not be reached, or sent it incomplete."
+
 class FashionMNIST(NamedTuple):
     "Fashion-MNIST as tensors: uint8 images N×28×28, int64 labels, the class names and where it came from."
     x_train: torch.Tensor
@@ -120,6 +123,16 @@ class FashionMNIST(NamedTuple):
     y_valid: torch.Tensor
     classes: tuple
     source: str
+
+# %% ../nbs/01_datasets.ipynb #1fea0ba5
+def _fetch_bytes(url: str, timeout: float = 60) -> bytes:
+    "The body of `url`; a `DownloadError` that says what happened if there is none."
+    fix = "check the address (base_url) and the network, or use another source (path=, Debian's package)"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r: return r.read()
+    except urllib.error.HTTPError as e: raise DownloadError(f"{url}: the server answered {e.code} {e.reason}; {fix}") from e
+    except urllib.error.URLError as e: raise DownloadError(f"{url}: cannot connect ({e.reason}); {fix}") from e
+    except (OSError, http.client.HTTPException) as e: raise DownloadError(f"{url}: the download failed ({type(e).__name__}: {e}); {fix}") from e
 
 # %% ../nbs/01_datasets.ipynb #16981403
 def _sha256_of_content(path: Path) -> str:
@@ -135,8 +148,9 @@ def download_fashion_mnist(dest=None, base_url: str | None = None) -> Path:
         if final.is_file() and _sha256_of_content(final) == sha: continue
         def fetch(f, url=base_url + fname, sha=sha):
             "Copy `url` into `f`, then check the checksum of the content (raising makes atomic_write drop the file)."
-            with urllib.request.urlopen(url, timeout=60) as r: data = r.read()
-            got = hashlib.sha256(_decompressed(data, url)).hexdigest()
+            data = _fetch_bytes(url)
+            try: got = hashlib.sha256(_decompressed(data, url)).hexdigest()
+            except IDXError as e: raise DownloadError(f"{e}: the download was cut short; try again, or use another source") from e
             if got != sha:
                 raise ChecksumError(f"{url}: checksum mismatch: content sha256 {got}, expected {sha}; "
                                     "the file was not kept, try again or use another source")
@@ -165,7 +179,7 @@ def _find_source(path, source, download) -> tuple[str, Path]:
     env = os.environ.get(FASHION_ENV)
     if env and source in (None, 'env'): return 'env', _named_folder(env, f'${FASHION_ENV}')
     if source == 'env': raise ValueError(f"source='env' but ${FASHION_ENV} is not set")
-    if source in (None, 'cache') and _has_all(fashion_cache_dir()): return 'cache', fashion_cache_dir()
+    if source in (None, 'cache') and _has_all(fashion_cache_dir()): return 'cache', verify_files(fashion_cache_dir())
     if source == 'cache': raise FileNotFoundError(f"no Fashion-MNIST in the cache {fashion_cache_dir()}; use download=True to fill it")
     if source in (None, 'debian') and _has_all(DEBIAN_DIR): return 'debian', DEBIAN_DIR
     if source == 'debian': raise FileNotFoundError(f"no Fashion-MNIST in {DEBIAN_DIR}; `apt-get install dataset-fashion-mnist` puts it there")
@@ -180,12 +194,43 @@ def load_fashion_mnist(path=None, source: str | None = None, download: bool = Fa
         x, y = arrs[f'x_{split}'], arrs[f'y_{split}']
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
             raise IDXError(f"{folder}: {split} images {tuple(x.shape)} and labels {tuple(y.shape)} do not match")
+        _check_content(x, y, folder, split)
         arrs[f'y_{split}'] = y.long()
-    return FashionMNIST(**arrs, classes=FASHION_CLASSES, source=f'{name}: {folder}')
+    # the embedded copy is named by its place in the package, not by where this machine installed it
+    where = 'the subset shipped in minitrain/assets/fashion-mnist-subset' if name == 'embedded' else folder
+    return FashionMNIST(**arrs, classes=FASHION_CLASSES, source=f'{name}: {where}')
+
+# %% ../nbs/01_datasets.ipynb #7e637c16
+def _check_content(x: torch.Tensor, y: torch.Tensor, folder, split: str):
+    "Raise unless `x` holds 28×28 images and `y` labels of the ten classes."
+    if tuple(x.shape[1:]) != (28, 28):
+        raise IDXError(f"{folder}: the {split} images are {'×'.join(map(str, x.shape[1:]))}, Fashion-MNIST's are 28×28: "
+                       "give the folder of the Fashion-MNIST files (other images need their own model and DataLoaders)")
+    if len(y) and not (0 <= int(y.min()) and int(y.max()) < len(FASHION_CLASSES)):
+        raise IDXError(f"{folder}: the {split} labels range from {int(y.min())} to {int(y.max())}, Fashion-MNIST's from 0 to "
+                       f"{len(FASHION_CLASSES)-1}: the labels file is damaged or of another dataset")
+
+def verify_files(folder) -> Path:
+    "`folder`, once each Fashion-MNIST file in it has the right checksum (a `ChecksumError` otherwise); files verified before and unchanged since are not read again."
+    folder = Path(folder)
+    rec_path = folder/'verified.json'
+    try: rec = json.loads(rec_path.read_text())
+    except (OSError, ValueError): rec = {}
+    new = {}
+    for fname, sha in FASHION_SHA256.items():
+        st = (folder/fname).stat()
+        key = [st.st_size, st.st_mtime_ns, sha]
+        if rec.get(fname) != key and (got := _sha256_of_content(folder/fname)) != sha:
+            raise ChecksumError(f"{folder/fname}: checksum mismatch (content sha256 {got}, expected {sha}): the file changed or "
+                                "is damaged; delete it and download again (download_fashion_mnist())")
+        new[fname] = key
+    if new != rec:
+        try: atomic_write(rec_path, lambda f: json.dump(new, f), text=True)
+        except OSError: pass  # a read-only cache is verified again next time
+    return folder
 
 # %% ../nbs/01_datasets.ipynb #7d85a5ea
 import math
-import matplotlib.pyplot as plt
 
 # %% ../nbs/01_datasets.ipynb #545b3b61
 def show_image(im, ax=None, figsize=None, title=None, noframe=True, **kwargs):
@@ -194,7 +239,9 @@ def show_image(im, ax=None, figsize=None, title=None, noframe=True, **kwargs):
     im = np.asarray(im)
     if im.ndim == 3 and im.shape[0] in (1, 3, 4): im = im.transpose(1, 2, 0)
     if im.ndim == 3 and im.shape[-1] == 1: im = im[..., 0]
-    if ax is None: _, ax = plt.subplots(figsize=figsize)
+    if ax is None:
+        import matplotlib.pyplot as plt  # here, not at import time: matplotlib takes a second to import
+        _, ax = plt.subplots(figsize=figsize)
     ax.imshow(im, **({'cmap': 'gray'} | kwargs) if im.ndim == 2 else kwargs)
     if title is not None: ax.set_title(title)
     ax.set_xticks([]); ax.set_yticks([])
@@ -203,6 +250,7 @@ def show_image(im, ax=None, figsize=None, title=None, noframe=True, **kwargs):
 
 def subplots(nrows=1, ncols=1, figsize=None, imsize=3, suptitle=None, **kwargs):
     "A figure and a flat array of `nrows`×`ncols` axes, each about `imsize` inches square."
+    import matplotlib.pyplot as plt
     if figsize is None: figsize = (ncols*imsize, nrows*imsize)
     fig, axs = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, **kwargs)
     if suptitle is not None: fig.suptitle(suptitle)

@@ -17,7 +17,7 @@ from .data import Sampler, BatchSampler, DataLoader
 from .learner import Callback, MetricsCB, ProgressCB
 
 # %% auto #0
-__all__ = ['init_distributed', 'ShardedSampler', 'shard_dl', 'DistributedCB']
+__all__ = ['DIST_TIMEOUT', 'init_distributed', 'ShardedSampler', 'shard_dl', 'DistributedCB']
 
 # %% ../nbs/12_distributed.ipynb #7689d6d9
 _TORCHRUN_ENV = ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
@@ -29,6 +29,8 @@ def _shutdown():
 def _local_rank() -> int:
     "The GPU of this process on its machine: torchrun's `LOCAL_RANK` (else `RANK`), modulo the GPUs here."
     return int(os.environ.get('LOCAL_RANK', os.environ.get('RANK', 0))) % torch.cuda.device_count()
+
+DIST_TIMEOUT = timedelta(minutes=10)  # how long a process waits for the others, unless told otherwise
 
 def init_distributed(backend: str | None = None, timeout: timedelta | None = None) -> bool:
     "Join the process group that `torchrun` describes in the environment, unless one is up; whether this process is one of several."
@@ -45,7 +47,7 @@ def init_distributed(backend: str | None = None, timeout: timedelta | None = Non
         if not torch.cuda.is_available():
             raise ValueError("init_distributed: backend 'nccl' needs CUDA GPUs; on CPUs use backend='gloo'")
         torch.cuda.set_device(_local_rank())
-    dist.init_process_group(backend, timeout=timeout)
+    dist.init_process_group(backend, timeout=timeout or DIST_TIMEOUT)
     atexit.register(_shutdown)
     return True
 
@@ -151,36 +153,51 @@ class DistributedCB(Callback):
         dev = torch.device('cuda', torch.cuda.current_device())
         return DDP(model.to(dev), device_ids=[dev.index], **self.ddp_kwargs)
 
-    def before_fit(self, learn):
-        self.active = init_distributed(self.backend, self.timeout)
-        learn.rank, learn.world_size = (dist.get_rank(), dist.get_world_size()) if self.active else (0, 1)
-        learn.is_main = learn.rank == 0
-        if not self.active: return
-        if dist.get_backend() == 'nccl': torch.cuda.set_device(_local_rank())  # for collectives, DDP and 'cuda'
-        seed, dls = self._shared_seed(), copy(learn.dls)
-        for nm, pad in (('train', True), ('valid', False)):
-            dl = getattr(dls, nm, None)
-            if dl is not None and not isinstance(getattr(dl, 'sampler', None), (ShardedSampler, DistributedSampler)):
-                setattr(dls, nm, shard_dl(dl, learn.rank, learn.world_size, seed, pad))
-        self._set(learn, 'dls', dls)
-        if not isinstance(learn.model, DDP):
-            self._set(learn, 'inner_model', learn.model)  # what checkpoints save
-            self._set(learn, 'model', self._wrap(learn.model))
-        else: self._set(learn, 'inner_model', learn.model.module)
-        for cb in learn.cbs:
-            if isinstance(cb, MetricsCB):
-                self._set(cb, 'compute', partial(_synced_compute, cb))
-                if not learn.is_main: self._set(cb, 'show', _show_nothing)
-            if isinstance(cb, ProgressCB) and not learn.is_main: self._set(cb, 'enabled', False)
+# %% ../nbs/12_distributed.ipynb #5d8f88e5
+def before_fit(self, learn):
+    self.active = init_distributed(self.backend, self.timeout)
+    learn.rank, learn.world_size = (dist.get_rank(), dist.get_world_size()) if self.active else (0, 1)
+    learn.is_main = learn.rank == 0
+    if not self.active: return
+    if dist.get_backend() == 'nccl': torch.cuda.set_device(_local_rank())  # for collectives, DDP and 'cuda'
+    seed, dls = self._shared_seed(), copy(learn.dls)
+    for nm, pad in (('train', True), ('valid', False)):
+        dl = getattr(dls, nm, None)
+        if dl is not None and not isinstance(getattr(dl, 'sampler', None), (ShardedSampler, DistributedSampler)):
+            setattr(dls, nm, shard_dl(dl, learn.rank, learn.world_size, seed, pad))
+    self._set(learn, 'dls', dls)
+    if not isinstance(learn.model, DDP):
+        self._set(learn, 'inner_model', learn.model)  # what checkpoints save
+        self._set(learn, 'model', self._wrap(learn.model))
+    else: self._set(learn, 'inner_model', learn.model.module)
+    for cb in learn.cbs:
+        if isinstance(cb, MetricsCB):
+            self._set(cb, 'compute', partial(_synced_compute, cb))
+            if not learn.is_main: self._set(cb, '_log', _show_nothing)
+        if isinstance(cb, ProgressCB) and not learn.is_main: self._set(cb, 'enabled', False)
 
-    def before_epoch(self, learn):
-        sampler = getattr(learn.dl, 'sampler', None)
-        if hasattr(sampler, 'set_epoch'): sampler.set_epoch(learn.epoch)
+DistributedCB.before_fit = before_fit
 
-    def cleanup_fit(self, learn):
-        failed = learn.fit_status == 'failed'  # the Learner records it before cleanup_fit
-        while self._restore:
-            o, name, old = self._restore.pop()
-            if old is _MISSING: vars(o).pop(name, None)
-            else: setattr(o, name, old)
-        if failed and self.active: _shutdown()
+# %% ../nbs/12_distributed.ipynb #d925864d
+def before_epoch(self, learn):
+    sampler = getattr(learn.dl, 'sampler', None)
+    if hasattr(sampler, 'set_epoch'): sampler.set_epoch(learn.epoch)
+
+def cleanup_fit(self, learn):
+    failed = learn.fit_status == 'failed'  # the Learner records it before cleanup_fit
+    while self._restore:
+        o, name, old = self._restore.pop()
+        if old is _MISSING: vars(o).pop(name, None)
+        else: setattr(o, name, old)
+    if failed and self.active:
+        _add_timeout_note(learn.fit_error, self.timeout or DIST_TIMEOUT)
+        _shutdown()  # the other ranks' collectives then fail at once instead of waiting for this one
+
+DistributedCB.before_epoch, DistributedCB.cleanup_fit = before_epoch, cleanup_fit
+
+# %% ../nbs/12_distributed.ipynb #a089959a
+def _add_timeout_note(e: BaseException | None, timeout: timedelta):
+    "Add to `e`, if it is a collective that timed out, a note naming the timeout and how to change it."
+    if e is None or 'timeout' not in str(e).lower() and 'timed out' not in str(e).lower(): return
+    e.add_note(f"a process waited {timeout} for the others: one rank is stuck or much slower (a long save, uneven data); "
+               "find it, or wait longer with DistributedCB(timeout=timedelta(...)) or minitrain.distributed.DIST_TIMEOUT")

@@ -4,21 +4,22 @@
 
 # %% ../nbs/04_learner.ipynb #96ba5e45
 from __future__ import annotations
-import sys, time, warnings
-from copy import copy
+import difflib, inspect, sys, time, warnings
+from copy import copy, deepcopy
 from functools import partial, wraps
 from operator import attrgetter
 import torch
 import torch.nn.functional as F
-from torcheval.metrics import Mean
+from torcheval.metrics import Mean, Metric
 from .core import def_device, to_device, check_int, listify
 from .optimizer import SGD
 
 # %% auto #0
-__all__ = ['STEP_METHODS', 'TRAINING_LOOP', 'EVENTS', 'Callback', 'run_cbs', 'CancelException', 'CancelFitException',
-           'CancelEpochException', 'CancelBatchException', 'CancelBackwardException', 'CancelStepException',
-           'SingleBatchCB', 'with_cbs', 'Learner', 'TrainLearner', 'MomentumLearner', 'TrainCB', 'DeviceCB',
-           'MetricsCB', 'ProgressCB', 'CallbackList']
+__all__ = ['STEP_METHODS', 'TRAINING_LOOP', 'EVENTS', 'EVENT_HINTS', 'Callback', 'run_cbs', 'run_all', 'CancelException',
+           'CancelFitException', 'CancelEpochException', 'CancelBatchException', 'CancelBackwardException',
+           'CancelStepException', 'SingleBatchCB', 'with_cbs', 'closest_event', 'unknown_events', 'check_callback',
+           'check_signatures', 'Learner', 'TrainLearner', 'MomentumLearner', 'TrainCB', 'DeviceCB', 'MetricsCB',
+           'AvgMetric', 'accuracy', 'ProgressCB', 'SingleEpochCB', 'CallbackList']
 
 # %% ../nbs/04_learner.ipynb #33401245
 class Callback:
@@ -27,10 +28,21 @@ class Callback:
     def __repr__(self): return type(self).__name__
 
 def run_cbs(cbs, method_nm, learn=None):
-    "Call `method_nm(learn)` on each callback in `cbs` that has it, lowest `order` first."
-    for cb in sorted(cbs, key=attrgetter('order')):
-        method = getattr(cb, method_nm, None)
-        if method is not None: method(learn)
+    "Call `method_nm(learn)` on each callback in `cbs` that has it, lowest `order` first (all of them for a `cleanup_` event, see `run_all`)."
+    fns = [m for cb in sorted(cbs, key=attrgetter('order')) if (m := getattr(cb, method_nm, None)) is not None]
+    if method_nm.startswith('cleanup_'): return run_all(fns, learn)
+    for f in fns: f(learn)
+
+# %% ../nbs/04_learner.ipynb #7f0186ce
+def run_all(fns, learn=None):
+    "Call every `f(learn)` of `fns`, also after one raised; then raise the first error, the later ones added to it as notes."
+    first = None
+    for f in fns:
+        try: f(learn)
+        except BaseException as e:
+            if first is None: first = e
+            else: first.add_note(f"then {getattr(f, '__qualname__', f)} raised too: {type(e).__name__}: {e}")
+    if first is not None: raise first
 
 # %% ../nbs/04_learner.ipynb #31dd7623
 class CancelException(Exception): "Base class of the exceptions that cancel one phase of the training loop."
@@ -105,11 +117,60 @@ cleanup_fit"""
 
 EVENTS = tuple(o.strip() for o in TRAINING_LOOP.splitlines() if o.strip() not in STEP_METHODS)
 
+# %% ../nbs/04_learner.ipynb #c0b35f98
+EVENT_HINTS = {  # the names other texts use, and what to write here
+    'after_pred': 'after_predict', 'after_create': 'before_fit',
+    'begin_fit': 'before_fit', 'begin_epoch': 'before_epoch', 'begin_batch': 'before_batch',
+    **{f'{p}_train': f'{q}_epoch, with `if learn.training`' for p, q in (('before', 'before'), ('begin', 'before'), ('after', 'after'))},
+    **{f'{p}_validate': f'{q}_epoch, with `if not learn.training`' for p, q in (('before', 'before'), ('begin', 'before'), ('after', 'after'))},
+    **{f'after_cancel_{nm}': f'cleanup_{nm} (it runs whether or not the {nm} was cancelled)' for nm in ('batch', 'epoch', 'fit', 'step')},
+    'after_cancel_train': 'cleanup_epoch, with `if learn.training`', 'after_cancel_validate': 'cleanup_epoch, with `if not learn.training`',
+}
+_FOREIGN_ATTRS = {  # fastai's callback attributes that minitrain does not read
+    'run_valid': 'every callback runs in both phases: start the method with `if not learn.training: return`',
+    'run_train': 'every callback runs in both phases: start the method with `if learn.training: return`',
+    'run_before': 'callbacks run by `order`, lowest first: set `order`', 'run_after': 'callbacks run by `order`, lowest first: set `order`',
+    '_order': "the attribute is called `order`",
+}
+
+def closest_event(name: str) -> str | None:
+    "What a callback method called `name` most likely means here: an event, a training-step method, or None."
+    if name in EVENT_HINTS: return EVENT_HINTS[name]
+    close = difflib.get_close_matches(name, EVENTS + STEP_METHODS, n=1, cutoff=0.7)
+    return close[0] if close else None
+
+def unknown_events(cb) -> list[str]:
+    "The methods of `cb` named like events (`before_`, `after_`, `cleanup_`, `begin_`) that are not events here."
+    return [n for n in dir(type(cb)) if n.startswith(('before_', 'after_', 'cleanup_', 'begin_'))
+            and n not in EVENTS and callable(getattr(type(cb), n))]
+
+# %% ../nbs/04_learner.ipynb #4044c3d4
+def check_callback(cb):
+    "Warn about what minitrain would ignore in `cb`: methods named like events that are not, fastai's attributes."
+    nm = type(cb).__name__
+    for name in unknown_events(cb):
+        hint = closest_event(name)
+        warnings.warn(f"{nm}.{name} is never called: there is no event `{name}`; "
+                      + (f"use {hint}" if hint else f"the events are {', '.join(EVENTS)}"), stacklevel=4)
+    for attr, hint in _FOREIGN_ATTRS.items():
+        if hasattr(type(cb), attr): warnings.warn(f"{nm}.{attr} is fastai's and does nothing here: {hint}", stacklevel=4)
+
+def check_signatures(cb):
+    "Raise if an event or training-step method of `cb` cannot be called with the learner."
+    for name in (*EVENTS, *STEP_METHODS):
+        f = getattr(cb, name, None)
+        if not callable(f): continue
+        try: inspect.signature(f).bind(None)
+        except TypeError: raise TypeError(f"{type(cb).__name__}.{name} must take the learner: minitrain calls {name}(learn), so "
+                                          f"write `def {name}(self, learn): ...` (fastai's callbacks read self.learn instead)") from None
+        except ValueError: pass  # no signature to check (a builtin)
+
 # %% ../nbs/04_learner.ipynb #3de0d3b4
 class Learner:
     "The training loop: `fit` runs the phases fit ⊃ epoch ⊃ batch, calling the callbacks `cbs` at every event."
     n_inp, is_main, inner_model, fit_status, fit_error = 1, True, None, None, None
     def __init__(self, model, dls=(0,), loss_func=F.mse_loss, lr=0.1, cbs=None, opt_func=SGD):
+        _check_order(model, dls)  # guard rails: below
         self.model, self.dls, self.loss_func, self.lr, self.opt_func = model, dls, loss_func, lr, opt_func
         self.opt = None
         self.cbs = cbs
@@ -134,19 +195,38 @@ def _provider(self, name):
     "The callback method providing training-step method `name`, bound to this learner (None if there is none)."
     cbs = self._cbs_with(name)
     if len(cbs) > 1: raise ValueError(f"{', '.join(map(repr, cbs))} all provide `{name}`: keep only one of them")
-    return partial(getattr(cbs[0], name), self) if cbs else None
+    if not cbs: return None
+    f = partial(getattr(cbs[0], name), self)
+    return _training_predict(f) if name == 'predict' else f  # (defined below) refuses arguments
 
 def _learner_getattr(self, name):
     "Python calls this only when normal lookup fails: the training-step methods a callback provides."
     if name not in STEP_METHODS or '_cbs' not in self.__dict__:
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raise AttributeError(_missing_hint(self, name) or f"{type(self).__name__!r} object has no attribute {name!r}")
     f = self._provider(name)
     if f is None:
         raise AttributeError(f"{type(self).__name__} has no `{name}` method and no callback provides one: add "
                              f"`TrainCB()` to the callbacks, or subclass Learner and define `{name}` (see TrainLearner)")
-    return _training_predict(f) if name == 'predict' else f
+    return f
 
 Learner._provider, Learner.__getattr__ = _provider, _learner_getattr
+
+# %% ../nbs/04_learner.ipynb #1605e1bf
+Learner.cb_attrs = {'metrics': 'add MetricsCB(accuracy) to the callbacks'}  # attribute -> how to get it; later stages add theirs
+_fastai_names = {'loss_grad': 'loss', 'n_epoch': 'n_epochs', 'x': 'xb[0]', 'y': 'yb[0]'}
+
+def _missing_hint(learn, name) -> str | None:
+    "What to say when `learn` has no attribute `name`: the callback that sets it, or minitrain's name for fastai's."
+    if name in learn.cb_attrs:
+        return f"learn.{name} is set by a callback when a fit starts, and none has set it on this learner: {learn.cb_attrs[name]}"
+    if name in _fastai_names: return f"learn.{name} is fastai's name: minitrain's is learn.{_fastai_names[name]}"
+
+def _fastai_name(name):
+    "A property for fastai's `name`: no getter (so reading falls to `__getattr__`), and assigning is an error naming ours."
+    def _set(self, v): raise AttributeError(_missing_hint(self, name))
+    return property(None, _set, doc=f"fastai's name for `{_fastai_names[name]}`: an error naming it.")
+
+for _nm in _fastai_names: setattr(Learner, _nm, _fastai_name(_nm))
 
 # %% ../nbs/04_learner.ipynb #07a70b87
 def _training_predict(f):
@@ -161,9 +241,10 @@ def _training_predict(f):
     return predict
 
 def _init_subclass(cls, **kwargs):
-    "Give the `predict` a subclass defines the argument check."
+    "Give the `predict` a subclass defines the argument check, and its `__init__` the check for fastai's keywords (below)."
     super(Learner, cls).__init_subclass__(**kwargs)
     if 'predict' in vars(cls): cls.predict = _training_predict(vars(cls)['predict'])
+    if '__init__' in vars(cls): cls.__init__ = _checking_kwargs(vars(cls)['__init__'])
 
 Learner.__init_subclass__ = classmethod(_init_subclass)
 
@@ -183,6 +264,21 @@ def _set_yb(self, v): self.batch = (*self.xb, *_as_part(v, len(self.batch) - sel
 Learner.xb = property(_get_xb, _set_xb, doc="The model's inputs: the first `n_inp` elements of `batch`, as a tuple; assigning it changes `batch`.")
 Learner.yb = property(_get_yb, _set_yb, doc="The targets: the elements of `batch` after the first `n_inp`, as a tuple; assigning it changes `batch`.")
 
+# %% ../nbs/04_learner.ipynb #d70d67ff
+def _get_pred(self): return self.preds
+def _set_pred(self, v): self.preds = v
+Learner.pred = property(_get_pred, _set_pred, doc="fastai's name for `preds`, read or assigned.")
+
+class _Batch(tuple):
+    "A batch that is a tuple: assigning one of its elements is an error naming `learn.xb` and `learn.yb`."
+    def __setitem__(self, i, v):
+        raise TypeError(f"learn.batch is a tuple, so learn.batch[{i!r}] = ... cannot change it: assign the inputs, "
+                        "learn.xb = (x,) (one element per input), the targets, learn.yb = (y,), or the whole batch, learn.batch = (x, y)")
+
+def _get_batch(self): return self._batch
+def _set_batch(self, b): self._batch = _Batch(b) if type(b) is tuple else b
+Learner.batch = property(_get_batch, _set_batch, doc="The current batch of `dl`; a tuple batch refuses item assignment with a message naming `xb`.")
+
 # %% ../nbs/04_learner.ipynb #1165d929
 def _record_fit_end(learn, end):
     "Record how the fit phase ended: 'done', 'cancelled', or the exception it raises."
@@ -197,7 +293,7 @@ def fit(self, n_epochs=1, train=True, valid=True, cbs=None, lr=None, start_epoch
         self.n_epochs, self.epochs, self.trains, self.validates = n_epochs, range(start_epoch, n_epochs), train, valid
         if self.opt_func: self.opt = self.opt_func(self.model.parameters(), lr=self.lr if lr is None else lr)
         self.model.zero_grad(set_to_none=True)  # no gradients left over from an interrupted fit
-        self.fit_status, self.fit_error = 'running', None
+        self.fit_status, self.fit_error, self.unchecked = 'running', None, True
         self._fit(train, valid)
     except CancelException as e:
         nm = next(k for k, v in _phase_exc.items() if isinstance(e, v))
@@ -241,6 +337,7 @@ def one_batch(self):
     self.predict()
     self.callback('after_predict')
     self.get_loss()
+    if self.unchecked: self.check_batch()  # the first batch of a fit, before any backward pass or step
     self.callback('after_loss')
     if self.training:
         self._backward()
@@ -265,24 +362,97 @@ def _check_cb(cb):
         raise TypeError(f"got the class {cb.__name__} instead of a callback: pass an instance, {cb.__name__}()")
     if not hasattr(cb, 'order'):
         raise TypeError(f"{cb!r} is not a callback (it has no `order`): subclass minitrain.learner.Callback")
+    check_signatures(cb)
 
-def _check_cbs(cbs):
-    "Check each of `cbs` and that none appears twice."
+def _check_cbs(cbs, learn=None):
+    "Check each of `cbs` and that none appears twice; warn about what `learn` would ignore in them."
     for cb in cbs: _check_cb(cb)
     if len({id(cb) for cb in cbs}) < len(cbs): raise ValueError(f"a callback appears twice in {cbs}")
+    if learn is not None: _warn_ignored(learn, cbs)
 
 def _check_fit(self, n_epochs, train, valid, start_epoch):
     "Raise, before any work, the error that says why `fit` cannot run."
+    for nm, v in (('train', train), ('valid', valid)):
+        if not isinstance(v, bool):  # fastai's fit(n_epoch, lr): the lr landed in train or valid
+            raise TypeError(f"fit: {nm} must be True or False, got {v!r}: fit takes (n_epochs, train=True, valid=True, cbs=None, "
+                            f"lr=None); pass the learning rate by name, fit({n_epochs if nm == 'train' else 'n_epochs'}, lr={v!r})")
     for nm, v in (('n_epochs', n_epochs), ('start_epoch', start_epoch)): check_int(v, nm, 0, where='fit')
     if start_epoch > n_epochs:
         raise ValueError(f"fit: start_epoch={start_epoch} is past n_epochs={n_epochs} (fit runs epochs start_epoch to n_epochs-1)")
     for nm, used in (('train', train), ('valid', valid)):
         if used and not hasattr(self.dls, nm):
             raise AttributeError(f"learn.dls has no `.{nm}`: pass DataLoaders(train_dl, valid_dl) as dls, or fit(..., {nm}=False)")
+        if used and _len_or_none(getattr(self.dls, nm)) == 0:
+            raise ValueError(f"fit: learn.dls.{nm} is empty (0 batches): give it data (an empty dataset? bs larger than "
+                             f"the dataset with drop_last=True?), or fit(..., {nm}=False)")
     for name in STEP_METHODS if train else STEP_METHODS[:2]:
         getattr(self, name)  # raises the error that says how to provide it
 
 Learner._check_fit = _check_fit
+
+# %% ../nbs/04_learner.ipynb #106701f4
+Learner.unchecked = False  # set by fit: the next batch is the first of the fit
+
+def _shape(t): return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+
+def check_batch(self):
+    "Check the first batch of a fit before its backward pass and step: a finite scalar loss, predictions and targets that do not broadcast, and what each callback's `check_batch(learn)` checks."
+    self.unchecked = False
+    loss = self.loss
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        raise ValueError(f"fit: the loss of the first batch is {f'a tensor of shape {_shape(loss)}' if isinstance(loss, torch.Tensor) else repr(loss)}, "
+                         "not one number: loss_func must reduce over the batch (e.g. reduction='mean') and return a tensor")
+    if not torch.isfinite(loss.detach()).all():
+        raise ValueError(f"fit: the loss of the first batch is {loss.item()} before any step: the inputs or targets hold "
+                         "NaN or inf, or the model's initial weights do; fix the data or the model")
+    p, t = self.preds, self.yb[0] if self.yb else None
+    if isinstance(p, torch.Tensor) and isinstance(t, torch.Tensor) and p.shape != t.shape and p.is_floating_point() and t.is_floating_point():
+        try: full = torch.broadcast_shapes(p.shape, t.shape)
+        except RuntimeError: full = None
+        if full is not None and full.numel() > max(p.numel(), t.numel()):
+            warnings.warn(f"predictions of shape {_shape(p)} and targets of shape {_shape(t)} broadcast to {tuple(full)} in "
+                          "the loss, which then compares every prediction with every target: give both the same shape "
+                          "(e.g. preds.squeeze(-1), or targets[:, None])", stacklevel=2)
+    for cb in self._cbs_with('check_batch'): cb.check_batch(self)
+
+Learner.check_batch = check_batch
+
+# %% ../nbs/04_learner.ipynb #e3a10cc6
+def _check_order(model, dls):
+    "Raise if `Learner` got fastai's argument order, `Learner(dls, model)`."
+    if isinstance(dls, torch.nn.Module) and not isinstance(model, torch.nn.Module):
+        raise TypeError(f"Learner's first argument is the model: Learner(model, dls, loss_func, ...); got a "
+                        f"{type(model).__name__} first and the model second (fastai's Learner takes dls first)")
+
+def _warn_ignored(learn, cbs):
+    "Warn about what `learn` would ignore in `cbs`: `check_callback`, and training-step methods its own class shadows."
+    own = [n for n in STEP_METHODS if any(n in vars(c) for c in type(learn).__mro__)]
+    for cb in cbs:
+        check_callback(cb)
+        for n in own:
+            if callable(getattr(cb, n, None)):
+                warnings.warn(f"{type(cb).__name__}.{n} is never called: {type(learn).__name__} defines `{n}` itself, and "
+                              f"the learner's own method comes first. Use Learner(...) with callbacks for the training "
+                              f"step (TrainCB), or drop the callback's `{n}`", stacklevel=5)
+
+# %% ../nbs/04_learner.ipynb #e2c5b74d
+_fastai_kwargs = {'metrics': 'metrics are a callback here, cbs=[MetricsCB(accuracy)]',
+                  'callbacks': 'callbacks go in cbs=[...]', 'n_epoch': 'the number of epochs is n_epochs'}
+
+def _checking_kwargs(f):
+    "`f` (`fit` or an `__init__`), first raising if it gets one of fastai's keywords that it does not take, naming minitrain's way."
+    params = inspect.signature(f).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()): return f
+    @wraps(f)
+    def _f(self, *args, **kwargs):
+        for k in kwargs:
+            if k in _fastai_kwargs and k not in params:
+                nm = type(self).__name__ if f.__name__ == '__init__' else f.__name__
+                raise TypeError(f"{nm}(...) got fastai's keyword `{k}=`: {_fastai_kwargs[k]}")
+        return f(self, *args, **kwargs)
+    return _f
+
+Learner.__init__, Learner.fit = _checking_kwargs(Learner.__init__), _checking_kwargs(Learner.fit)
 
 # %% ../nbs/04_learner.ipynb #c971a4d1
 def _get_cbs(self):
@@ -291,7 +461,7 @@ def _get_cbs(self):
 
 def _set_cbs(self, cbs):
     cbs = listify(cbs)
-    _check_cbs(cbs)
+    _check_cbs(cbs, self)
     self._cbs = cbs
 
 def add_cb(self, *cbs):
@@ -386,8 +556,9 @@ class MetricsCB(Callback):
     "Torcheval metrics and the mean loss over each epoch and phase; `log` gets one dict per epoch and phase."
     in_probes = False  # a probe run is not a run to log
     def __init__(self, *ms, **metrics):
-        for o in ms:
-            nm = type(o).__name__
+        metrics = {k: _as_metric(o) for k, o in metrics.items()}
+        for o in map(_as_metric, ms):
+            nm = o.func.__name__ if isinstance(o, AvgMetric) else type(o).__name__
             if nm in metrics: raise ValueError(f"MetricsCB: two metrics named {nm!r}; name them: MetricsCB({nm.lower()}1=..., {nm.lower()}2=...)")
             metrics[nm] = o
         if clash := [k for k in _log_keys if k in metrics]:
@@ -410,9 +581,13 @@ class MetricsCB(Callback):
 def _update(self, preds: list, targs: list, losses: list):
     "Feed the predictions, targets and losses of some batches (lists, one element a batch) to the metrics."
     weights = torch.tensor([len(t) for t in targs], dtype=torch.float64)
-    if self.metrics:
+    for m in self.metrics.values():
+        if isinstance(m, AvgMetric):  # batch by batch: its weights are the batch sizes
+            for p, t in zip(preds, targs): m.to(p.device).update(p, t)
+    if any(not isinstance(m, AvgMetric) for m in self.metrics.values()):
         preds, targs = torch.cat(preds), torch.cat(targs)
         for m in self.metrics.values():
+            if isinstance(m, AvgMetric): continue
             if m.device != preds.device: m.to(preds.device)
             m.update(preds, targs)
     self.loss.update(torch.stack(losses).to(self.loss.device, torch.float64), weight=weights)
@@ -425,13 +600,78 @@ def after_epoch(self, learn):
     d = {k: _value(v) for k, v in self.compute().items()}
     d['epoch'], d['train'] = learn.epoch, 'train' if learn.training else 'eval'
     self.log.append(d)
-    self.show(d)
+    self._log(d)
 
-def show(self, d):
+def _log(self, d):
     "Print the log entry `d`, values to 3 decimals."
     print({k: f'{v:.3f}' if isinstance(v, float) else v for k, v in d.items()})
 
-MetricsCB._update, MetricsCB.compute, MetricsCB.after_epoch, MetricsCB.show = _update, compute, after_epoch, show
+MetricsCB._update, MetricsCB.compute, MetricsCB.after_epoch, MetricsCB._log = _update, compute, after_epoch, _log
+
+# %% ../nbs/04_learner.ipynb #f995a5f0
+class AvgMetric(Metric):
+    "The plain function `func(preds, targs) -> tensor` as a torcheval metric: its batch-size weighted mean over the updates."
+    def __init__(self, func, device=None):
+        super().__init__(device=device)
+        self.func = func
+        self._add_state('total', torch.tensor(0., dtype=torch.float64, device=self.device))
+        self._add_state('count', torch.tensor(0., dtype=torch.float64, device=self.device))
+
+    @torch.inference_mode()
+    def update(self, preds, targs):
+        "Add `func(preds, targs)`, weighted by the batch size `len(targs)`."
+        n = len(targs)
+        self.total += torch.as_tensor(self.func(preds, targs), device=self.device).double() * n
+        self.count += n
+        return self
+
+    @torch.inference_mode()
+    def compute(self): return self.total / self.count
+
+    @torch.inference_mode()
+    def merge_state(self, metrics):
+        for m in metrics: self.total += m.total.to(self.device); self.count += m.count.to(self.device)
+        return self
+
+def _as_metric(o):
+    "`o` itself if it is a torcheval metric, `AvgMetric(o)` if it is a plain function."
+    if isinstance(o, Metric): return o
+    if callable(o): return AvgMetric(o)
+    raise TypeError(f"MetricsCB: {o!r} is not a metric: pass a torcheval metric (MulticlassAccuracy()) or a function f(preds, targs)")
+
+def accuracy(preds, targs):
+    "The fraction of rows of `preds` whose largest value is at the index `targs` gives."
+    return (preds.argmax(dim=-1) == targs).float().mean()
+
+# %% ../nbs/04_learner.ipynb #f305ac5a
+def _get_metrics(self):
+    try: return self.__dict__['_metrics']
+    except KeyError: raise AttributeError('metrics') from None  # then __getattr__ says which callback sets it
+
+def _set_metrics(self, m):
+    if not isinstance(m, MetricsCB):
+        raise TypeError(f"learn.metrics = {m!r} would do nothing: metrics are a callback here, learn.add_cb(MetricsCB(accuracy)) "
+                        "(plain functions like accuracy are metrics too)")
+    self.__dict__['_metrics'] = m
+
+Learner.metrics = property(_get_metrics, _set_metrics, doc="The `MetricsCB` of the current (or last) fit.")
+
+# %% ../nbs/04_learner.ipynb #1faeaf37
+def _check_metric_batch(self, learn):
+    "Feed a copy of each metric the first batch: an error names the metric and the shapes, before any optimizer step."
+    preds, targ = learn.preds.detach(), learn.yb[0]
+    for k, m in self.metrics.items():
+        n = getattr(m, 'num_classes', None)
+        if n is not None and preds.ndim == 2 and preds.shape[1] not in (n, 1):
+            raise ValueError(f"MetricsCB: metric {k!r} counts num_classes={n}, but the model predicts {preds.shape[1]} "
+                             f"classes: create it with num_classes={preds.shape[1]}")
+        try: deepcopy(m).to(preds.device).update(preds, targ)
+        except Exception as e:
+            raise ValueError(f"MetricsCB: metric {k!r} ({type(m).__name__}) cannot take predictions of shape {tuple(preds.shape)} "
+                             f"and targets of shape {tuple(targ.shape)}: {e}; give it the model's outputs and targets "
+                             "(num_classes, task) or remove it") from e
+
+MetricsCB.check_batch = _check_metric_batch
 
 # %% ../nbs/04_learner.ipynb #d0611e67
 def _tqdm():
@@ -459,24 +699,27 @@ def _cell(v):
     "A table cell showing `v`."
     return f'{v:.3f}' if isinstance(v, float) else str(v)
 
+# %% ../nbs/04_learner.ipynb #4741f106
 class ProgressCB(Callback):
     "Progress bars per epoch and phase, the `MetricsCB` log as a table, and (`plot=True`, in notebooks) a plot of the losses."
     order = MetricsCB.order + 1
     refresh, plot_every = 0.2, 1.0
     in_probes = False  # a probe run shows nothing
+    metrics = pbar = None  # what the cleanups look at, also when before_fit or before_epoch never ran
+    _started = False
     def __init__(self, plot=False, bar=None, enabled=True): self.plot, self.bar, self.enabled = plot, bar, enabled
 
     def before_fit(self, learn):
         m = getattr(learn, 'metrics', None)
         self.metrics = m if any(cb is m for cb in learn.cbs) else None
-        if self.metrics is not None: self.metrics.show = self.show_row
+        if self.metrics is not None: self.metrics._log = self._log
         self.widths, self.pbar, self.fig, self._display = None, None, None, None
         self.losses, self.val_losses, self._pending = [], [], []
         self._bars = self.enabled and (self.bar if self.bar is not None else _in_jupyter() or _isatty(sys.stderr))
         self._live = self.enabled and self.plot and _in_jupyter()
-        self._next_plot = 0.
+        self._next_plot, self._started = 0., True
 
-    def show_row(self, d):
+    def _log(self, d):
         "Write the log entry `d` as a row of the metrics table (after a header, the first time)."
         if not self.enabled: return
         if self.widths is None:
@@ -503,7 +746,8 @@ def after_batch(self, learn):
         done = time.perf_counter()
         self._next_plot = done + max(self.plot_every, 10*(done - now))  # drawing takes at most ~10% of the time
 
-def cleanup_batch(self, learn): self.pbar.update()
+def cleanup_batch(self, learn):
+    if self.pbar is not None: self.pbar.update()
 
 def after_epoch(self, learn):
     if self.plot and not learn.training and self.metrics is not None:
@@ -512,10 +756,13 @@ def after_epoch(self, learn):
 
 def cleanup_epoch(self, learn):
     if self.pbar is not None: self.pbar.close()
+    self.pbar = None
 
 def cleanup_fit(self, learn):
-    if self.metrics is not None: vars(self.metrics).pop('show', None)
-    if self.plot and self.enabled and _ipython() is not None: self.draw()
+    # each cleanup handles only what its before_ set up: an earlier callback may have failed first
+    if self.metrics is not None: vars(self.metrics).pop('_log', None)
+    started, self.metrics, self._started = self._started, None, False
+    if started and self.plot and self.enabled and _ipython() is not None: self.draw()
 
 ProgressCB.before_epoch, ProgressCB.after_batch, ProgressCB.cleanup_batch, ProgressCB.after_epoch, ProgressCB.cleanup_epoch, ProgressCB.cleanup_fit = before_epoch, after_batch, cleanup_batch, after_epoch, cleanup_epoch, cleanup_fit
 
@@ -538,6 +785,13 @@ def draw(self):
     else: self._display.update(self.fig)
 
 ProgressCB.draw = draw
+
+# %% ../nbs/04_learner.ipynb #88382a7f
+class SingleEpochCB(Callback):
+    "Stop `fit` after its first epoch, training and validation: a quick check of a whole epoch."
+    order = ProgressCB.order + 1  # after MetricsCB and ProgressCB have shown the epoch
+    def after_epoch(self, learn):
+        if not learn.training or not learn.validates: raise CancelFitException()
 
 # %% ../nbs/04_learner.ipynb #d0c838f0
 class CallbackList(list):
@@ -563,6 +817,7 @@ for _nm in ('append', 'extend', 'insert', 'remove', 'pop', 'clear', 'sort', 'rev
 
 # %% ../nbs/04_learner.ipynb #828839ba
 _simple_callback, _simple_provider = Learner.callback, Learner._provider
+_CLEANUPS = frozenset(e for e in EVENTS if e.startswith('cleanup_'))
 
 def _set_cbs_cached(self, cbs):
     self._cbs = CallbackList(listify(cbs), on_change=self._cbs_changed)
@@ -570,13 +825,14 @@ def _set_cbs_cached(self, cbs):
 
 def _cbs_changed(self):
     "Check the callbacks and forget what was looked up for each event."
-    _check_cbs(self._cbs)
+    _check_cbs(self._cbs, self)
     self._cache = {}
 
 def _cached_callback(self, event):
     "Run `event` on every callback that has it, lowest `order` first: `run_cbs`, with the lookup done once."
     fns = self._cache.get(event)
     if fns is None: fns = self._cache[event] = tuple(getattr(cb, event) for cb in self._cbs_with(event))
+    if event in _CLEANUPS: return run_all(fns, self)
     for f in fns: f(self)
 
 def _cached_provider(self, name):

@@ -4,17 +4,15 @@
 
 # %% ../nbs/14_tutorial_fashion_mnist.ipynb #35049b04
 from __future__ import annotations
-import matplotlib.pyplot as plt
 import torch
 from torch import nn
 import torch.nn.functional as F
 from .datasets import load_fashion_mnist, FashionMNIST
 from .data import Dataset, DataLoaders
-from .learner import Learner
 
 # %% auto #0
-__all__ = ['FASHION_STATS', 'MODELS', 'fashion_norm', 'fashion_dls', 'conv', 'mlp', 'cnn', 'ResBlock', 'resnet', 'get_model',
-           'get_preds', 'confusion_matrix', 'plot_confusion_matrix', 'most_confused']
+__all__ = ['FASHION_STATS', 'MODELS', 'fashion_norm', 'fashion_item_tfm', 'fashion_dls', 'mlp', 'cnn', 'ResBlock', 'resnet',
+           'get_model']
 
 # %% ../nbs/14_tutorial_fashion_mnist.ipynb #21135044
 FASHION_STATS = (0.2860, 0.3530)  # mean and std of the training pixels, scaled to [0, 1]
@@ -26,34 +24,37 @@ def fashion_norm(x: torch.Tensor) -> torch.Tensor:
     mean, std = FASHION_STATS
     return ((x.float()/255 - mean)/std).unsqueeze(1)
 
+def fashion_item_tfm(im) -> torch.Tensor:
+    "One Fashion-MNIST image as a user has it (uint8 28×28, tensor or array) as the model's input: normalised float 1×28×28."
+    im = torch.as_tensor(im)
+    if im.dtype != torch.uint8 or im.shape != (28, 28):
+        raise ValueError(f"fashion_item_tfm: expected one uint8 image 28×28 (pixels 0-255), got {im.dtype} of shape {tuple(im.shape)}")
+    return fashion_norm(im[None])[0]
+
 def fashion_dls(bs: int = 256, fm: FashionMNIST | None = None, **kwargs) -> DataLoaders:
-    "DataLoaders of normalised Fashion-MNIST (`fm`, default `load_fashion_mnist()`), batch size `bs`; `kwargs` go to `DataLoaders.from_dsets`. Also sets `dls.classes`, `dls.source`."
+    "DataLoaders of normalised Fashion-MNIST (`fm`, default `load_fashion_mnist()`), batch size `bs`; `kwargs` go to `DataLoaders.from_dsets`. The datasets carry `vocab` and `item_tfm`; also sets `dls.classes`, `dls.source`."
     fm = load_fashion_mnist() if fm is None else fm
-    dls = DataLoaders.from_dsets(Dataset(fashion_norm(fm.x_train), fm.y_train),
-                                 Dataset(fashion_norm(fm.x_valid), fm.y_valid), bs=bs, **kwargs)
+    dss = [Dataset(fashion_norm(x), y) for x, y in ((fm.x_train, fm.y_train), (fm.x_valid, fm.y_valid))]
+    for ds in dss: ds.vocab, ds.item_tfm = fm.classes, fashion_item_tfm  # what inference needs (see 05_inference)
+    dls = DataLoaders.from_dsets(*dss, bs=bs, **kwargs)
     dls.classes, dls.source = fm.classes, fm.source
     return dls
 
 # %% ../nbs/14_tutorial_fashion_mnist.ipynb #646e4c43
-def conv(ni: int, nf: int, ks: int = 3, stride: int = 2, act: bool = True, norm: bool = True) -> nn.Sequential:
-    "A `ks`×`ks` convolution from `ni` to `nf` channels (padded to keep the size at stride 1), then batch norm (`norm`) and ReLU (`act`)."
-    layers = [nn.Conv2d(ni, nf, ks, stride=stride, padding=ks//2, bias=not norm)]
-    if norm: layers.append(nn.BatchNorm2d(nf))
-    if act: layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
+from .init import conv  # the block, with its `act`/`norm` options, is taught in 08_init
 
 def mlp(n_hidden: int = 256) -> nn.Sequential:
     "A two-layer perceptron for 28×28 images in 10 classes."
     return nn.Sequential(nn.Flatten(), nn.Linear(28*28, n_hidden), nn.ReLU(), nn.Linear(n_hidden, 10))
 
-def _head(nf: int) -> list:
-    "Global average pool, then a linear layer from `nf` channels to 10 classes."
-    return [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(nf, 10)]
+def _head(nf: int, n_out: int = 10) -> list:
+    "Global average pool, then a linear layer from `nf` channels to `n_out` classes."
+    return [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(nf, n_out)]
 
-def cnn(nfs=(16, 32, 64, 128)) -> nn.Sequential:
-    "The course's CNN: stride-2 `conv`s with `nfs` channels (28×28 → 2×2 for four), then pool and a linear layer to 10 classes."
+def cnn(nfs=(16, 32, 64, 128), c_in: int = 1, n_out: int = 10) -> nn.Sequential:
+    "The course's CNN: stride-2 `conv`s from `c_in` to `nfs` channels (28×28 → 2×2 for four), then pool and a linear layer to `n_out` classes."
     nfs = tuple(nfs)
-    return nn.Sequential(*[conv(ni, nf) for ni, nf in zip((1,) + nfs[:-1], nfs)], *_head(nfs[-1]))
+    return nn.Sequential(*[conv(ni, nf) for ni, nf in zip((c_in,) + nfs[:-1], nfs)], *_head(nfs[-1], n_out))
 
 # %% ../nbs/14_tutorial_fashion_mnist.ipynb #09985f86
 class ResBlock(nn.Module):
@@ -66,11 +67,11 @@ class ResBlock(nn.Module):
 
     def forward(self, x): return F.relu(self.convs(x) + self.idconv(self.pool(x)))
 
-def resnet(nfs=(16, 32, 64, 128)) -> nn.Sequential:
-    "A small ResNet with batch norm: a stem `conv` to `nfs[0]` channels, a stride-2 `ResBlock` to each next size, then pool and a linear layer."
+def resnet(nfs=(16, 32, 64, 128), c_in: int = 1, n_out: int = 10) -> nn.Sequential:
+    "A small ResNet with batch norm: a stem `conv` from `c_in` to `nfs[0]` channels, a stride-2 `ResBlock` to each next size, then pool and a linear layer to `n_out` classes."
     nfs = tuple(nfs)
-    return nn.Sequential(conv(1, nfs[0], stride=1), *[ResBlock(ni, nf, stride=2) for ni, nf in zip(nfs[:-1], nfs[1:])],
-                         *_head(nfs[-1]))
+    return nn.Sequential(conv(c_in, nfs[0], stride=1), *[ResBlock(ni, nf, stride=2) for ni, nf in zip(nfs[:-1], nfs[1:])],
+                         *_head(nfs[-1], n_out))
 
 MODELS = {'mlp': mlp, 'cnn': cnn, 'resnet': resnet}
 
@@ -78,44 +79,3 @@ def get_model(name: str) -> nn.Module:
     "A new model called `name`, one of `MODELS`."
     if name not in MODELS: raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     return MODELS[name]()
-
-# %% ../nbs/14_tutorial_fashion_mnist.ipynb #86c9c51f
-def get_preds(learn: Learner, dl=None) -> tuple[torch.Tensor, torch.Tensor]:
-    "The model's outputs and the targets over `dl` (default `learn.dls.valid`), on the CPU, in eval mode and without gradients."
-    dl = learn.dls.valid if dl is None else dl
-    model, training = learn.model, learn.model.training
-    device = next(model.parameters()).device
-    model.eval()
-    try:
-        with torch.no_grad():
-            preds, targs = zip(*[(model(xb.to(device)).cpu(), yb) for xb, yb in dl])
-    finally: model.train(training)
-    return torch.cat(preds), torch.cat(targs)
-
-# %% ../nbs/14_tutorial_fashion_mnist.ipynb #b37e8ab9
-def confusion_matrix(preds: torch.Tensor, targs: torch.Tensor, n: int | None = None) -> torch.Tensor:
-    "The n×n matrix counting targets (rows) against predicted classes (columns); `preds` are class indices or scores N×n."
-    if preds.ndim == 2: n, preds = preds.shape[1] if n is None else n, preds.argmax(1)
-    n = int(max(preds.max(), targs.max())) + 1 if n is None else n
-    if preds.shape != targs.shape: raise ValueError(f"confusion_matrix: {tuple(preds.shape)} predictions for {tuple(targs.shape)} targets")
-    return torch.bincount(n*targs.long() + preds.long(), minlength=n*n).reshape(n, n)
-
-def plot_confusion_matrix(cm: torch.Tensor, classes, ax=None, normalize=False):
-    "Show the confusion matrix `cm` with the names `classes`, counts (or row fractions if `normalize`) in the cells."
-    vals = cm / cm.sum(1, keepdim=True).clamp(min=1) if normalize else cm
-    if ax is None: _, ax = plt.subplots(figsize=(7, 7))
-    ax.imshow(vals, cmap='Blues')
-    ticks = range(len(classes))
-    ax.set_xticks(ticks, classes, rotation=90); ax.set_yticks(ticks, classes)
-    ax.set(xlabel='predicted', ylabel='actual', title='confusion matrix')
-    hi = vals.max()
-    for i in ticks:
-        for j in ticks:
-            v = vals[i, j].item()
-            ax.text(j, i, f'{v:.2f}' if normalize else f'{v}', ha='center', va='center', color='white' if v > hi/2 else 'black')
-    return ax
-
-def most_confused(cm: torch.Tensor, classes, min_val: int = 1) -> list[tuple[str, str, int]]:
-    "The off-diagonal cells of `cm` with at least `min_val` errors, as (actual, predicted, count), most frequent first."
-    errs = [(classes[i], classes[j], int(cm[i, j])) for i in range(len(cm)) for j in range(len(cm)) if i != j and cm[i, j] >= min_val]
-    return sorted(errs, key=lambda o: -o[2])

@@ -5,12 +5,54 @@
 # %% ../nbs/03_optimizer.ipynb #98777161
 from __future__ import annotations
 import inspect, math
-from functools import partial
+from functools import partial, wraps
 import torch
+from torch.optim.adam import adam as _torch_adam  # torch's functional Adam runs the fused kernel (Going faster)
 
 # %% auto #0
-__all__ = ['Optimizer', 'sgd_step', 'average_grad', 'momentum_step', 'average_sqr_grad', 'rms_prop_step', 'step_stat', 'debias',
+__all__ = ['sgd_step', 'Optimizer', 'average_grad', 'momentum_step', 'average_sqr_grad', 'rms_prop_step', 'step_stat', 'debias',
            'adam_step', 'weight_decay', 'l2_reg', 'SGD', 'RMSProp', 'Adam']
+
+# %% ../nbs/03_optimizer.ipynb #fb8db496
+def sgd_step(p, lr, **kwargs):
+    "SGD: move `p` against its gradient, `p -= lr * p.grad`."
+    p.add_(p.grad, alpha=-lr)
+
+# %% ../nbs/03_optimizer.ipynb #ba8cfb8e
+class Optimizer(torch.optim.Optimizer):
+    "Update `params` by running the steppers `cbs`, in order, on each parameter that has a gradient; `defaults` are the hypers."
+    _fused = False  # torch's fused Adam kernel in place of the steppers: see "Going faster"
+    def __init__(self, params, cbs, foreach: bool | None = None, fused: bool = False, **defaults):
+        self.cbs, self.foreach = list(cbs), foreach  # set before torch's __init__, which calls `add_param_group`
+        if fused: self.fused = True
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        "Run the steppers on each parameter that has a gradient; `closure` (as in torch.optim) recomputes the loss first."
+        loss = None
+        if closure is not None:
+            with torch.enable_grad(): loss = closure()
+        self._step_groups()
+        return loss
+
+    def _step_groups(self):
+        "One step of every parameter group: its hypers, and the parameters that have a gradient."
+        for group in self.param_groups:
+            hypers = {k: v for k, v in group.items() if k != 'params'}
+            ps = [p for p in group['params'] if p.grad is not None]
+            if ps: self._step_params(ps, hypers)
+
+    def _step_params(self, ps, hypers: dict):
+        "The readable step: for each parameter, every stepper in turn, with the parameter's state and the hypers."
+        for p in ps:
+            state = self.state[p]
+            for cb in self.cbs: state.update(_call(cb, cb, (p,), {**state, **hypers}))
+
+def _call(stepper, fn, args: tuple, kwargs: dict) -> dict:
+    "`fn(*args, **kwargs)` as a dict of new state (`fn` is `stepper`, or in the last section its vectorised version)."
+    res = fn(*args, **kwargs)
+    return res if isinstance(res, dict) else {}
 
 # %% ../nbs/03_optimizer.ipynb #bbfb5193
 _NO_PARAMS = ("Optimizer got no parameters to optimize. Pass `model.parameters()` of a model that has some; "
@@ -72,101 +114,43 @@ def _check_needs(cbs, group: dict, i: int):
                 raise TypeError(f"stepper `{_name(cb)}` needs the hyper-parameter `{name}`, but parameter group {i} "
                                 f"does not set it: pass `{name}=...` to the optimizer (or put it in the group's dict)")
 
-# %% ../nbs/03_optimizer.ipynb #3e7bbd2a
+# %% ../nbs/03_optimizer.ipynb #251dc400
+_init_unchecked, _step_groups_unchecked = Optimizer.__init__, Optimizer._step_groups  # the versions above
+
+@wraps(_init_unchecked)
+def _checked_init(self, params, cbs, *args, **kwargs):
+    cbs = _steppers(cbs)
+    _init_unchecked(self, _param_groups(params), cbs, *args, **kwargs)
+    if not any(g['params'] for g in self.param_groups): raise ValueError(_NO_PARAMS)
+
+def add_param_group(self, param_group: dict):
+    "Add a group: a dict with `params` and the hypers that differ from the defaults (torch's method, plus checks)."
+    group, i = {**self.defaults, **param_group}, len(self.param_groups)
+    _check_hypers(group, i)
+    _check_needs(self.cbs, group, i)
+    super(Optimizer, self).add_param_group(param_group)
+
+@wraps(_step_groups_unchecked)
+def _checked_step_groups(self):
+    for i, group in enumerate(self.param_groups): _check_hypers(group, i)  # a scheduler may have changed them
+    _step_groups_unchecked(self)
+
+Optimizer.__init__, Optimizer.add_param_group, Optimizer._step_groups = _checked_init, add_param_group, _checked_step_groups
+
+# %% ../nbs/03_optimizer.ipynb #9a6ac0c9
+_call_unchecked = _call  # the version above
+
 def _call(stepper, fn, args: tuple, kwargs: dict) -> dict:
     "`fn(*args, **kwargs)` (`fn` is `stepper` or its vectorised version) as a dict of new state; a missing argument is named."
-    try: res = fn(*args, **kwargs)
+    try: return _call_unchecked(stepper, fn, args, kwargs)
     except TypeError as e:
         missing = [n for n in _required(fn, len(args)) if n not in kwargs]
         if not missing: raise
         raise TypeError(f"stepper `{_name(stepper)}` needs {' and '.join(f'`{n}`' for n in missing)}, which neither a "
                         f"hyper-parameter nor an earlier stepper's state provides: pass `{missing[0]}=...` to the "
                         "optimizer, or put the stepper that creates it first") from e
-    return res if isinstance(res, dict) else {}
 
-def _step_each(opt, ps, hypers: dict):
-    "The readable step: for each parameter, every stepper in turn, with the parameter's state and the hypers."
-    for p in ps:
-        state = opt.state[p]
-        for cb in opt.cbs: state.update(_call(cb, cb, (p,), {**state, **hypers}))
-
-# %% ../nbs/03_optimizer.ipynb #295cf2f3
-class Optimizer(torch.optim.Optimizer):
-    "Update `params` by running the steppers `cbs`, in order, on each parameter that has a gradient; `defaults` are the hypers."
-    def __init__(self, params, cbs, foreach: bool | None = None, **defaults):
-        self.cbs = _steppers(cbs)  # set before torch's __init__, which calls our `add_param_group`
-        self.foreach = foreach
-        super().__init__(_param_groups(params), defaults)
-        if not any(g['params'] for g in self.param_groups): raise ValueError(_NO_PARAMS)
-
-    @property
-    def foreach(self) -> bool:
-        "Whether `step` takes the vectorised path: True, False, or (when set to None) whether every stepper has a vectorised version."
-        return self._foreach
-
-    @foreach.setter
-    def foreach(self, foreach: bool | None): self._foreach = _use_foreach(self.cbs, foreach)
-
-    def add_param_group(self, param_group: dict):
-        "Add a group: a dict with `params` and the hypers that differ from the defaults (torch's method, plus checks)."
-        group, i = {**self.defaults, **param_group}, len(self.param_groups)
-        _check_hypers(group, i)
-        _check_needs(self.cbs, group, i)
-        super().add_param_group(param_group)
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        "Run the steppers on each parameter that has a gradient; `closure` (as in torch.optim) recomputes the loss."
-        loss = None
-        if closure is not None:
-            with torch.enable_grad(): loss = closure()
-        for i, group in enumerate(self.param_groups): _check_hypers(group, i)  # a scheduler may have changed them
-        for group in self.param_groups:
-            hypers = {k: v for k, v in group.items() if k != 'params'}
-            ps = [p for p in group['params'] if p.grad is not None]
-            if ps: (_step_foreach if self.foreach else _step_each)(self, ps, hypers)
-        return loss
-
-    def state_dict(self) -> dict:
-        "torch's state dict (`state` by parameter index, `param_groups` with the hypers) plus the parameters' shapes."
-        return {**super().state_dict(), 'param_shapes': [list(p.shape) for g in self.param_groups for p in g['params']]}
-
-    def load_state_dict(self, state_dict: dict):
-        "Load what `state_dict()` returned, from an optimizer of a model with the same shapes; its tensors are copied."
-        _check_same_model(self.param_groups, state_dict)
-        super().load_state_dict(state_dict)
-        for state in self.state.values():
-            for k, v in state.items():
-                if isinstance(v, torch.Tensor): state[k] = v.clone()
-
-    def __getstate__(self) -> dict:
-        "What pickle and `copy.deepcopy` keep: torch's, plus the steppers."
-        return {**super().__getstate__(), 'cbs': self.cbs, '_foreach': self._foreach}
-
-    def __repr__(self) -> str:
-        "The steppers, then each parameter group: its size and its hypers."
-        lines = [f"Optimizer([{', '.join(map(_name, self.cbs))}], foreach={self.foreach})"]
-        for i, g in enumerate(self.param_groups):
-            hypers = ', '.join(f'{k}={v!r}' for k, v in g.items() if k != 'params')
-            lines.append(f"  group {i}: {len(g['params'])} tensors, {sum(p.numel() for p in g['params']):,} numbers; {hypers}")
-        return '\n'.join(lines)
-
-# %% ../nbs/03_optimizer.ipynb #d5d8eee8
-def _vectorised(cb):
-    "The vectorised version of stepper `cb` (its `foreach` attribute, also through `functools.partial`), or None."
-    if isinstance(cb, partial):
-        fn = _vectorised(cb.func)
-        return partial(fn, **cb.keywords) if fn is not None and not cb.args else None
-    return getattr(cb, 'foreach', None)
-
-def _use_foreach(cbs, foreach: bool | None) -> bool:
-    "Whether to take the vectorised path: `foreach`, or by default (None) when every stepper has a vectorised version."
-    missing = [_name(cb) for cb in cbs if _vectorised(cb) is None]
-    if foreach and missing:
-        raise ValueError(f"foreach=True needs a vectorised version of every stepper, and these have none: "
-                         f"{', '.join(missing)}. Leave foreach=None to use the per-parameter loop")
-    return not missing if foreach is None else bool(foreach)
-
+# %% ../nbs/03_optimizer.ipynb #95b072d7
 def _check_same_model(groups: list, sd: dict):
     "Raise unless state dict `sd` comes from an optimizer whose groups hold parameters of the same shapes as `groups`."
     if not isinstance(sd, dict) or not {'state', 'param_groups'} <= sd.keys():
@@ -181,10 +165,41 @@ def _check_same_model(groups: list, sd: dict):
         if a != b: raise ValueError(f"load_state_dict: parameter {i} has shape {a} here but {list(b)} in the state dict: "
                                     "it was saved from a different model")
 
-# %% ../nbs/03_optimizer.ipynb #fb8db496
-def sgd_step(p, lr, **kwargs):
-    "SGD: move `p` against its gradient, `p -= lr * p.grad`."
-    p.add_(p.grad, alpha=-lr)
+def state_dict(self) -> dict:
+    "torch's state dict (`state` by parameter index, `param_groups` with the hypers) plus the parameters' shapes."
+    return {**super(Optimizer, self).state_dict(), 'param_shapes': [list(p.shape) for g in self.param_groups for p in g['params']]}
+
+def load_state_dict(self, state_dict: dict):
+    "Load what `state_dict()` returned, from an optimizer of a model with the same shapes; its tensors are copied."
+    _check_same_model(self.param_groups, state_dict)
+    super(Optimizer, self).load_state_dict(state_dict)
+    for state in self.state.values():
+        for k, v in state.items():
+            if isinstance(v, torch.Tensor): state[k] = v.clone()
+
+Optimizer.state_dict, Optimizer.load_state_dict = state_dict, load_state_dict
+
+# %% ../nbs/03_optimizer.ipynb #12d4b7d3
+def _getstate(self) -> dict:
+    "What pickle and `copy.deepcopy` keep: torch's, plus the steppers, `foreach` and whether the step is fused."
+    return {**super(Optimizer, self).__getstate__(), 'cbs': self.cbs, 'foreach': self.foreach, '_fused': self._fused}
+
+def _setstate(self, state: dict):
+    "Restore what `__getstate__` kept, `foreach` through its setter (torch's `load_state_dict` calls this too, without it)."
+    state = dict(state)
+    has_foreach, foreach = 'foreach' in state, state.pop('foreach', None)
+    super(Optimizer, self).__setstate__(state)
+    if has_foreach: self.foreach = foreach
+
+def _repr(self) -> str:
+    "The steppers, then each parameter group: its size and its hypers."
+    lines = [f"Optimizer([{', '.join(map(_name, self.cbs))}], foreach={self.foreach}{', fused=True' if self._fused else ''})"]
+    for i, g in enumerate(self.param_groups):
+        hypers = ', '.join(f'{k}={v!r}' for k, v in g.items() if k != 'params')
+        lines.append(f"  group {i}: {len(g['params'])} tensors, {sum(p.numel() for p in g['params']):,} numbers; {hypers}")
+    return '\n'.join(lines)
+
+Optimizer.__getstate__, Optimizer.__setstate__, Optimizer.__repr__ = _getstate, _setstate, _repr
 
 # %% ../nbs/03_optimizer.ipynb #64845d93
 def average_grad(p, mom, dampening=False, grad_avg=None, **kwargs):
@@ -227,13 +242,13 @@ def adam_step(p, lr, mom, step, sqr_mom, grad_avg, sqr_avg, eps, **kwargs):
     p.addcdiv_(grad_avg, denom, value=-lr / debias1)
 
 # %% ../nbs/03_optimizer.ipynb #6ec4b22a
-def weight_decay(p, lr, wd, **kwargs):
-    "Decoupled weight decay: shrink `p` towards zero, `p *= 1 - lr*wd`."
-    if wd != 0: p.mul_(1 - lr*wd)
+def weight_decay(p, lr, wd, do_wd=True, **kwargs):
+    "Decoupled weight decay: shrink `p` towards zero, `p *= 1 - lr*wd` (unless `do_wd` is False)."
+    if do_wd and wd != 0: p.mul_(1 - lr*wd)
 
-def l2_reg(p, lr, wd, **kwargs):
-    "L2 regularization: add `wd*p` to the gradient, `p.grad += wd*p`."
-    if wd != 0: p.grad.add_(p, alpha=wd)
+def l2_reg(p, lr, wd, do_wd=True, **kwargs):
+    "L2 regularization: add `wd*p` to the gradient, `p.grad += wd*p` (unless `do_wd` is False)."
+    if do_wd and wd != 0: p.grad.add_(p, alpha=wd)
 
 # %% ../nbs/03_optimizer.ipynb #9bf2a40b
 def SGD(params, lr, mom=0., wd=0., decouple_wd=True):
@@ -248,11 +263,11 @@ def RMSProp(params, lr, sqr_mom=0.99, mom=0., eps=1e-8, wd=0., decouple_wd=True)
     cbs += [average_grad, average_sqr_grad] if mom != 0 else [average_sqr_grad]
     return Optimizer(params, cbs + [rms_prop_step], lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
 
-def Adam(params, lr, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.01, decouple_wd=True):
-    "An `Optimizer` for Adam with `lr`, `mom`, `sqr_mom`, `eps` and weight decay `wd` (AdamW; L2 if not `decouple_wd`)."
+def Adam(params, lr, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.01, decouple_wd=True, fused=False):
+    "An `Optimizer` for Adam with `lr`, `mom`, `sqr_mom`, `eps` and weight decay `wd` (AdamW; L2 if not `decouple_wd`); `fused`: torch's kernel (see Going faster)."
     cbs = [weight_decay if decouple_wd else l2_reg]
     cbs += [partial(average_grad, dampening=True), average_sqr_grad, step_stat, adam_step]
-    return Optimizer(params, cbs, lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
+    return Optimizer(params, cbs, fused=fused, lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
 
 # %% ../nbs/03_optimizer.ipynb #68e2bf91
 def _vectorises(stepper):
@@ -266,14 +281,23 @@ def _vectorises(stepper):
 @_vectorises(sgd_step)
 def _sgd_step_foreach(ps, grads, lr, **kwargs): torch._foreach_add_(ps, grads, alpha=-lr)
 
+def _decayed(ps, grads, do_wd):
+    "The parameters and gradients to decay: `do_wd` is one flag (a hyper) or one per parameter (from the state)."
+    if not isinstance(do_wd, list): return (ps, grads) if do_wd else ([], [])
+    keep = [i for i, d in enumerate(do_wd) if d]
+    return [ps[i] for i in keep], [grads[i] for i in keep]
+
 @_vectorises(weight_decay)
-def _weight_decay_foreach(ps, grads, lr, wd, **kwargs):
-    if wd != 0: torch._foreach_mul_(ps, 1 - lr*wd)
+def _weight_decay_foreach(ps, grads, lr, wd, do_wd=True, **kwargs):
+    ps, _ = _decayed(ps, grads, do_wd)
+    if wd != 0 and ps: torch._foreach_mul_(ps, 1 - lr*wd)
 
 @_vectorises(l2_reg)
-def _l2_reg_foreach(ps, grads, lr, wd, **kwargs):
-    if wd != 0: torch._foreach_add_(grads, ps, alpha=wd)
+def _l2_reg_foreach(ps, grads, lr, wd, do_wd=True, **kwargs):
+    ps, grads = _decayed(ps, grads, do_wd)
+    if wd != 0 and ps: torch._foreach_add_(grads, ps, alpha=wd)
 
+# %% ../nbs/03_optimizer.ipynb #d15d52de
 @_vectorises(average_grad)
 def _average_grad_foreach(ps, grads, mom, dampening=False, grad_avg=None, **kwargs):
     if grad_avg is None: grad_avg = [torch.zeros_like(g) for g in grads]
@@ -303,6 +327,7 @@ def _rms_prop_step_foreach(ps, grads, lr, sqr_avg, eps, grad_avg=None, **kwargs)
 def _step_stat_foreach(ps, grads, step=None, **kwargs):
     return {'step': [1] * len(ps) if step is None else [s + 1 for s in step]}
 
+# %% ../nbs/03_optimizer.ipynb #d2771847
 @_vectorises(adam_step)
 def _adam_step_foreach(ps, grads, lr, mom, step, sqr_mom, grad_avg, sqr_avg, eps, **kwargs):
     denom = torch._foreach_sqrt(sqr_avg)
@@ -346,3 +371,74 @@ def _step_foreach(opt, ps, hypers: dict):
         for cb, fn in zip(opt.cbs, fns): lists.update(_call(cb, fn, (batch, grads), {**lists, **hypers}))
         for k, vs in lists.items():
             for s, v in zip(states, vs): s[k] = v
+
+# %% ../nbs/03_optimizer.ipynb #38f37e81
+def _vectorised(cb):
+    "The vectorised version of stepper `cb` (its `foreach` attribute, also through `functools.partial`), or None."
+    if isinstance(cb, partial):
+        fn = _vectorised(cb.func)
+        return partial(fn, **cb.keywords) if fn is not None and not cb.args else None
+    return getattr(cb, 'foreach', None)
+
+def _use_foreach(cbs, foreach: bool | None) -> bool:
+    "Whether to take the vectorised path: `foreach`, or by default (None) when every stepper has a vectorised version."
+    missing = [_name(cb) for cb in cbs if _vectorised(cb) is None]
+    if foreach and missing:
+        raise ValueError(f"foreach=True needs a vectorised version of every stepper, and these have none: "
+                         f"{', '.join(missing)}. Leave foreach=None to use the per-parameter loop")
+    return not missing if foreach is None else bool(foreach)
+
+def _get_foreach(self) -> bool: return self._foreach
+def _set_foreach(self, foreach: bool | None): self._foreach = _use_foreach(self.cbs, foreach)
+
+_step_each = Optimizer._step_params  # the readable loop of the main path
+
+def _step_params(self, ps, hypers: dict):
+    "torch's fused Adam kernel when `fused` (see below), the vectorised step when `foreach`, else the readable loop."
+    (_step_fused if self._fused else _step_foreach if self.foreach else _step_each)(self, ps, hypers)
+
+Optimizer._step_params = _step_params
+Optimizer.foreach = property(_get_foreach, _set_foreach, doc="Whether `step` takes the vectorised path: True, False, or (when "
+                             "set to None) whether every stepper has a vectorised version.")
+
+# %% ../nbs/03_optimizer.ipynb #af2661bd
+_ADAM_TAIL = (average_sqr_grad, step_stat, adam_step)  # after weight decay and the dampened average_grad
+
+def _not_adam(cbs) -> str | None:
+    "Why the steppers `cbs` are not exactly Adam's, so that torch's fused kernel cannot replace them (None when they are)."
+    names = ', '.join(map(_name, cbs))
+    if len(cbs) != 5 or cbs[0] not in (weight_decay, l2_reg) or tuple(cbs[2:]) != _ADAM_TAIL:
+        return (f"the steppers are [{names}], but the fused kernel only does Adam's: [weight_decay (or l2_reg), "
+                "partial(average_grad, dampening=True), average_sqr_grad, step_stat, adam_step]")
+    avg = cbs[1]
+    if not (isinstance(avg, partial) and avg.func is average_grad and not avg.args and avg.keywords == {'dampening': True}):
+        return f"Adam's gradient average is partial(average_grad, dampening=True), got {_name(avg)}"
+    return None
+
+def _set_fused(self, fused: bool):
+    if fused and (why := _not_adam(self.cbs)): raise ValueError(f"fused=True: {why}. Use fused=False for these steppers")
+    self._fused = bool(fused)
+
+Optimizer.fused = property(lambda self: self._fused, _set_fused,
+                           doc="Whether `step` runs torch's fused Adam kernel in place of Adam's steppers (only for exactly those).")
+
+# %% ../nbs/03_optimizer.ipynb #149f8384
+def _adam_state(opt, p) -> dict:
+    "`p`'s state for the fused kernel: Adam's entries, created as its steppers would on the first step."
+    s = opt.state[p]
+    if not s: s.update(grad_avg=torch.zeros_like(p), sqr_avg=torch.zeros_like(p), step=0)
+    return s
+
+def _step_fused(opt, ps, hypers: dict):
+    "Adam's steppers as one call of torch's fused kernel per device, on the same state entries."
+    by_device = {}
+    for p in ps: by_device.setdefault(p.device, []).append(p)
+    for device, batch in by_device.items():
+        states = [_adam_state(opt, p) for p in batch]
+        # the kernel counts steps in float32 tensors, one per parameter; we keep our ints and count them too
+        steps = torch.tensor([float(s['step']) for s in states], device=device).unbind()
+        _torch_adam(batch, [p.grad for p in batch], [s['grad_avg'] for s in states], [s['sqr_avg'] for s in states],
+                    [], list(steps), fused=True, decoupled_weight_decay=opt.cbs[0] is weight_decay, amsgrad=False,
+                    beta1=hypers['mom'], beta2=hypers['sqr_mom'], lr=hypers['lr'], weight_decay=hypers['wd'],
+                    eps=hypers['eps'], maximize=False)
+        for s in states: s['step'] += 1

@@ -4,18 +4,20 @@
 
 # %% ../nbs/06_schedule.ipynb #991878c5
 from __future__ import annotations
-import math
+import inspect, math, warnings
+from dataclasses import dataclass, field
 from functools import partial
-from typing import NamedTuple
-import matplotlib.pyplot as plt
+import numpy as np
 import torch
+from .optimizer import Optimizer
 from .learner import Learner, Callback, CancelFitException, CancelEpochException
 from .core import listify, get_rng_states, set_rng_states
 
 # %% auto #0
-__all__ = ['annealer', 'sched_lin', 'sched_cos', 'sched_no', 'sched_exp', 'combine_scheds', 'cos_1cycle_anneal', 'get_hyper',
-           'set_hyper', 'ParamSchedulerCB', 'BaseSchedCB', 'BatchSchedCB', 'EpochSchedCB', 'rec_lr', 'rec_mom',
-           'rec_loss', 'RecorderCB', 'one_cycle_scheds', 'fit_one_cycle', 'LRFinderCB', 'valley', 'LRFindResult',
+__all__ = ['ParamScheduler', 'Recorder', 'annealer', 'sched_lin', 'sched_cos', 'sched_no', 'sched_exp', 'combine_scheds',
+           'cos_1cycle_anneal', 'get_hyper', 'set_hyper', 'ParamSchedulerCB', 'uses_hyper', 'BaseSchedCB',
+           'BatchSchedCB', 'EpochSchedCB', 'rec_lr', 'rec_mom', 'rec_loss', 'RecorderCB', 'one_cycle_scheds',
+           'lr_range', 'fit_one_cycle', 'LRFinderCB', 'valley', 'minimum', 'steep', 'SuggestedLRs', 'suggest_lrs',
            'lr_find']
 
 # %% ../nbs/06_schedule.ipynb #1a74d140
@@ -94,28 +96,60 @@ def set_hyper(pg: dict, name: str, value):
     else: pg[key] = value
 
 # %% ../nbs/06_schedule.ipynb #618d2dfc
+def _group_ratios(opt, name: str) -> list[float]:
+    "Each param group's value of hyper `name` over the optimizer's default for it (group 0's, when there is no default)."
+    try: base = get_hyper(opt.defaults, name)
+    except KeyError: base = get_hyper(opt.param_groups[0], name)
+    return [get_hyper(pg, name)/base if base else 1. for pg in opt.param_groups]
+
 class ParamSchedulerCB(Callback):
-    "Before each training batch, set each scheduled hyper in every param group to `sched_func(pos)` (`pos`: fraction of training done)."
+    "Before each training batch, set each scheduled hyper of every param group to `sched_func(pos)` times the group's ratio to the default."
     order = 60  # after the callbacks that move data, before those that record hypers
-    def __init__(self, pname: str | None = None, sched_func=None, **scheds):
+    def __init__(self, pname: str | dict | None = None, sched_func=None, optional: dict | None = None, **scheds):
+        if isinstance(pname, dict): pname, scheds = None, {**pname, **scheds}  # fastai's ParamScheduler({'lr': f})
         if pname is not None: scheds = {pname: sched_func, **scheds}
         if not scheds: raise ValueError("ParamSchedulerCB: nothing to schedule; pass ParamSchedulerCB('lr', sched) or ParamSchedulerCB(lr=sched)")
         if bad := [k for k, f in scheds.items() if not callable(f)]:
             raise TypeError(f"ParamSchedulerCB: the schedule for {bad} is not a function of pos (e.g. sched_cos(0.1, 0.))")
-        self.scheds = scheds
+        self.scheds, self.optional = scheds, dict(optional or {})
 
     def before_fit(self, learn):
-        for pg in learn.opt.param_groups:
-            for name in self.scheds: _hyper_key(pg, name)  # unknown names fail here, before any training
+        # `_schedulable` (below) raises, before any training, for a name the optimizer does not use
+        self.active = {n: f for n, f in self.scheds.items() if self._schedulable(learn.opt, n)}
+        self.ratios = {n: _group_ratios(learn.opt, n) for n in self.active}
         self.n_iter = len(learn.dls.train)
         self.total = learn.n_epochs * self.n_iter
 
     def before_batch(self, learn):
         if not learn.training: return
         pos = (learn.epoch*self.n_iter + learn.iter) / self.total
-        for name, f in self.scheds.items():
+        for name, f in self.active.items():
             value = f(pos)
-            for pg in learn.opt.param_groups: set_hyper(pg, name, value)
+            for pg, ratio in zip(learn.opt.param_groups, self.ratios[name]): set_hyper(pg, name, value*ratio)
+
+# %% ../nbs/06_schedule.ipynb #6c7096a3
+def _stepper_name(cb) -> str: return getattr(getattr(cb, 'func', cb), '__name__', repr(cb))
+
+def uses_hyper(opt, name: str) -> bool:
+    "Whether `opt` reads hyper `name`: every param group holds it and (for a minitrain `Optimizer`) a stepper names it."
+    for pg in opt.param_groups:
+        try: _hyper_key(pg, name)
+        except KeyError: return False
+    if not isinstance(opt, Optimizer): return True
+    return any(name in inspect.signature(cb).parameters for cb in opt.cbs)
+
+def _schedulable(self, opt, name: str) -> bool:
+    "Whether to schedule `name`: True if `opt` uses it; an unused `optional` name is skipped (with its warning); others raise."
+    if uses_hyper(opt, name): return True
+    if name in self.optional:
+        if self.optional[name]: warnings.warn(self.optional[name], stacklevel=2)
+        return False
+    for pg in opt.param_groups: _hyper_key(pg, name)  # a name no group knows: KeyError listing those it knows
+    raise ValueError(f"ParamSchedulerCB: no stepper of this optimizer reads `{name}` "
+                     f"({', '.join(map(_stepper_name, opt.cbs))}), so scheduling it would change nothing: use an "
+                     f"optimizer whose steppers read it (for `mom`: partial(SGD, mom=0.9), or Adam), or leave it out")
+
+ParamSchedulerCB._schedulable = _schedulable
 
 # %% ../nbs/06_schedule.ipynb #30b10959
 class BaseSchedCB(Callback):
@@ -143,28 +177,41 @@ def rec_mom(cb): "The momentum of the first param group." ; return get_hyper(cb.
 def rec_loss(cb): "The loss of this batch." ; return cb.learn.loss.item()
 
 class RecorderCB(Callback):
-    "After each training batch, record `fn(cb)` for each `name=fn` into `cb.recs[name]`."
+    "After each training batch, record `fn(cb)` for each `name=fn` (default: lr and loss) into `cb.recs[name]`; sets `learn.recorder`."
     order = ParamSchedulerCB.order + 1
     def __init__(self, **fns):
-        if not fns: raise ValueError("RecorderCB: nothing to record; e.g. RecorderCB(lr=rec_lr, loss=rec_loss)")
-        self.fns = fns
-        self.recs = {k: [] for k in fns}
+        self.fns = fns or dict(lr=rec_lr, loss=rec_loss)
+        self.recs = {k: [] for k in self.fns}
 
     def before_fit(self, learn):
         self.learn, self.pg = learn, learn.opt.param_groups[0]
         self.recs = {k: [] for k in self.fns}
+        learn.recorder = self
 
     def after_batch(self, learn):
         if not learn.training: return
         self.pg = learn.opt.param_groups[0]  # looked up each time: loading optimizer state may replace the dicts
         for k, f in self.fns.items(): self.recs[k].append(f(self))
 
-    def plot(self, figsize=(4, 2.5)):
-        "One plot per recorded value, against training batches."
-        fig, axs = plt.subplots(1, len(self.recs), figsize=(figsize[0]*len(self.recs), figsize[1]), squeeze=False)
-        for ax, (k, v) in zip(axs[0], self.recs.items()):
-            ax.plot(v); ax.set_title(k); ax.set_xlabel('batch')
+
+    def plot(self, names=None, figsize=(4, 2.5)):
+        "One plot per recorded value (or per name in `names`), against training batches."
+        import matplotlib.pyplot as plt  # here, not at import time: matplotlib takes a second to import
+        names = list(self.recs) if names is None else list(names)
+        if missing := [k for k in names if k not in self.recs]:
+            raise ValueError(f"RecorderCB recorded no {missing}: record it, e.g. RecorderCB(lr=rec_lr, mom=rec_mom, loss=rec_loss)")
+        fig, axs = plt.subplots(1, len(names), figsize=(figsize[0]*len(names), figsize[1]), squeeze=False)
+        for ax, k in zip(axs[0], names):
+            ax.plot(self.recs[k]); ax.set_title(k); ax.set_xlabel('batch')
         return axs[0]
+
+    def plot_lr(self, show_moms=False): "Plot the lr (and the momentum)." ; return self.plot(['lr', 'mom'] if show_moms else ['lr'])
+    def plot_sched(self): "Plot every recorded hyper (all records but the loss)." ; return self.plot([k for k in self.recs if k != 'loss'])
+    def plot_loss(self): "Plot the training loss." ; return self.plot(['loss'])
+
+ParamScheduler, Recorder = ParamSchedulerCB, RecorderCB  # fastai's names
+
+Learner.cb_attrs['recorder'] = 'add RecorderCB() to the callbacks (fit_one_cycle adds one when there is none)'
 
 # %% ../nbs/06_schedule.ipynb #72183463
 def one_cycle_scheds(lr_max, div=25., div_final=1e5, pct_start=0.25, moms=(0.95, 0.85, 0.95)) -> dict:
@@ -174,23 +221,62 @@ def one_cycle_scheds(lr_max, div=25., div_final=1e5, pct_start=0.25, moms=(0.95,
     if moms is not None: scheds['mom'] = combine_scheds(pcts, cos_1cycle_anneal(*moms))
     return scheds
 
+def lr_range(lr, n: int) -> list[float]:
+    "One lr per param group, fastai's way: a number for all; a sequence, one each; `slice(a, b)` log-spaced a..b; `slice(b)`: b/10, ..., b."
+    if isinstance(lr, slice):
+        if lr.start is None: return [lr.stop/10]*(n-1) + [lr.stop]
+        return [lr.stop] if n == 1 else [lr.start * (lr.stop/lr.start)**(i/(n-1)) for i in range(n)]
+    if not hasattr(lr, '__len__'): return [float(lr)]*n
+    if len(lr) != n: raise ValueError(f"{len(lr)} learning rates for {n} param groups: give one per group (opt_func makes the groups)")
+    return [float(v) for v in lr]
+
+class _GroupLRsCB(Callback):
+    "Start each param group at its own `lr_range(lr_max)/div`, before ParamSchedulerCB measures the groups' ratios."
+    order = ParamSchedulerCB.order - 1
+    def __init__(self, lr_max, div): self.lr_max, self.div = lr_max, div
+    def before_fit(self, learn):
+        groups = learn.opt.param_groups
+        for pg, lr in zip(groups, lr_range(self.lr_max, len(groups))): set_hyper(pg, 'lr', lr/self.div)
+
+# %% ../nbs/06_schedule.ipynb #3e37a06d
+def _no_mom_warning(moms) -> str | None:
+    "What fit_one_cycle says when the optimizer has no momentum: nothing if `moms` asks for none."
+    if all(m == 0 for m in moms): return None
+    return (f"fit_one_cycle: the optimizer does not use momentum (no stepper reads `mom`), so moms={tuple(moms)} is not "
+            "scheduled, only the lr. Pass moms=None to say so, or use an optimizer with momentum: "
+            "opt_func=partial(SGD, mom=0.9) or opt_func=Adam")
+
+class _SchedRecorderCB(RecorderCB):
+    "The recorder fit_one_cycle adds when there is none: the hypers `sched` sets (not the loss, whose value would make each batch wait for a GPU)."
+    def __init__(self, sched): super().__init__(); self.sched = sched
+    def before_fit(self, learn):
+        self.fns = {n: partial(lambda cb, n: get_hyper(cb.pg, n), n=n) for n in self.sched.active}
+        super().before_fit(learn)
+
 def fit_one_cycle(self: Learner, n_epochs, lr_max=None, div=25., div_final=1e5, pct_start=0.25,
                   moms=(0.95, 0.85, 0.95), cbs=None, **kwargs):
-    "Fit `n_epochs` with the one-cycle schedule for lr (peak `lr_max`, default `self.lr`) and momentum (`moms`; None leaves it alone)."
+    "Fit `n_epochs` with the one-cycle schedule for lr (peak `lr_max`: a number, a sequence or a slice; default `self.lr`) and momentum (`moms`; None leaves it alone)."
     if not 0 <= pct_start <= 1: raise ValueError(f"fit_one_cycle: pct_start must be in [0, 1], got {pct_start}")
     lr_max = self.lr if lr_max is None else lr_max
-    sched = ParamSchedulerCB(**one_cycle_scheds(lr_max, div, div_final, pct_start, moms))
-    return self.fit(n_epochs, cbs=[sched] + listify(cbs), lr=lr_max/div, **kwargs)
+    per_group = isinstance(lr_max, slice) or hasattr(lr_max, '__len__')
+    top = (lr_max.stop if isinstance(lr_max, slice) else lr_max[-1]) if per_group else lr_max
+    if not top > 0: raise ValueError(f"fit_one_cycle: lr_max must be > 0 (the last group's, for one per group), got {lr_max!r}")
+    optional = None if moms is None else {'mom': _no_mom_warning(moms)}
+    sched = ParamSchedulerCB(optional=optional, **one_cycle_scheds(top, div, div_final, pct_start, moms))
+    first = [_GroupLRsCB(lr_max, div)] if per_group else []
+    cbs = listify(cbs)
+    if not any(isinstance(o, RecorderCB) for o in [*self.cbs, *cbs]): cbs.append(_SchedRecorderCB(sched))  # for learn.recorder
+    return self.fit(n_epochs, cbs=first + [sched] + cbs, lr=top/div, **kwargs)
 
 Learner.fit_one_cycle = fit_one_cycle
 
 # %% ../nbs/06_schedule.ipynb #bf158548
 class LRFinderCB(Callback):
-    "Multiply the learning rate by `gamma` after each training batch; stop when the loss passes `max_mult`× its minimum or is NaN."
+    "Multiply the learning rate by `lr_mult` after each training batch; stop when the loss passes `max_mult`× its minimum or is NaN."
     order = ParamSchedulerCB.order + 2
-    def __init__(self, gamma=1.3, max_mult=3):
-        if gamma <= 1: raise ValueError(f"LRFinderCB: gamma must be > 1 to grow the learning rate, got {gamma}")
-        self.gamma, self.max_mult = gamma, max_mult
+    def __init__(self, lr_mult=1.3, max_mult=3):
+        if not lr_mult > 1: raise ValueError(f"LRFinderCB: lr_mult must be > 1 to grow the learning rate, got {lr_mult}")
+        self.lr_mult, self.max_mult = lr_mult, max_mult
 
     def before_fit(self, learn): self.lrs, self.losses, self.min = [], [], math.inf
 
@@ -201,16 +287,18 @@ class LRFinderCB(Callback):
         self.losses.append(loss)
         self.min = min(self.min, loss)
         if math.isnan(loss) or loss > self.min*self.max_mult: raise CancelFitException()
-        for pg in learn.opt.param_groups: set_hyper(pg, 'lr', get_hyper(pg, 'lr')*self.gamma)
+        for pg in learn.opt.param_groups: set_hyper(pg, 'lr', get_hyper(pg, 'lr')*self.lr_mult)
 
     def plot(self, ax=None):
         "Loss against learning rate, on a log axis."
-        if ax is None: _, ax = plt.subplots(figsize=(5, 3))
+        if ax is None:
+            import matplotlib.pyplot as plt  # here, not at import time: matplotlib takes a second to import
+            _, ax = plt.subplots(figsize=(5, 3))
         ax.plot(self.lrs, self.losses); ax.set_xscale('log')
         ax.set(xlabel='learning rate', ylabel='loss')
         return ax
 
-# %% ../nbs/06_schedule.ipynb #71e59860
+# %% ../nbs/06_schedule.ipynb #266b6843
 def valley(losses) -> int:
     "Index of fastai's 'valley' suggestion: halfway along the longest run over which the loss decreases."
     n = len(losses)
@@ -224,17 +312,40 @@ def valley(losses) -> int:
     sections = (max_end - max_start) / 3
     return min(max_start + int(sections) + int(sections/2), n - 1)
 
-class LRFindResult(NamedTuple):
-    "What `lr_find` found: the suggested learning rate `valley`, and the `lrs` and `losses` it tried."
-    valley: float
-    lrs: list
-    losses: list
+def minimum(losses) -> int:
+    "Index of the lowest loss (the `minimum` suggestion is a tenth of the lr there)."
+    return int(np.nanargmin(losses))
 
-def lr_find(self: Learner, gamma=1.3, max_mult=3, start_lr=1e-5, max_epochs=10, plot=True) -> LRFindResult:
-    "Grow the lr from `start_lr` by `gamma` a batch until the loss explodes; plot, restore the learner, and suggest an lr."
+def steep(losses, window=5) -> int:
+    "Index where the loss, averaged over the last `window` batches, falls fastest from one batch to the next."
+    if len(losses) < 2: raise ValueError(f"steep: need at least 2 losses, got {len(losses)}")
+    sm = [float(np.mean(losses[max(0, i-window+1):i+1])) for i in range(len(losses))]
+    return int(np.argmin(np.diff(sm)))
+
+# %% ../nbs/06_schedule.ipynb #85c1eff6
+@dataclass(frozen=True, repr=False)
+class SuggestedLRs:
+    "What `lr_find` suggests (`valley`, `minimum`, `steep`; unpacks as these three), with the `lrs` and `losses` it tried."
+    valley: float
+    minimum: float
+    steep: float
+    lrs: list = field(default_factory=list)
+    losses: list = field(default_factory=list)
+    def __iter__(self): return iter((self.valley, self.minimum, self.steep))
+    def __repr__(self): return f"SuggestedLRs(valley={self.valley:.3g}, minimum={self.minimum:.3g}, steep={self.steep:.3g})"
+    lr_min = property(lambda self: self.minimum, doc="fastai 2.0's name for `minimum`")
+    lr_steep = property(lambda self: self.steep, doc="fastai 2.0's name for `steep`")
+
+def suggest_lrs(lrs, losses) -> SuggestedLRs:
+    "The three suggestions for the curve `losses` against `lrs`."
+    return SuggestedLRs(lrs[valley(losses)], lrs[minimum(losses)]/10, lrs[steep(losses)], list(lrs), list(losses))
+
+# %% ../nbs/06_schedule.ipynb #71e59860
+def lr_find(self: Learner, lr_mult=1.3, max_mult=3, start_lr=1e-5, max_epochs=10, plot=True) -> SuggestedLRs:
+    "Grow the lr from `start_lr` by `lr_mult` a batch until the loss explodes; plot, restore the learner, and suggest lrs."
     model_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
     opt, training, rng, cbs = self.opt, self.model.training, get_rng_states(), list(self.cbs)
-    cb = LRFinderCB(gamma, max_mult)
+    cb = LRFinderCB(lr_mult, max_mult)
     self.cbs = self.probe_cbs  # a probe: leaves out the callbacks that log, print, save or stop (in_probes False)
     try: self.fit(max_epochs, valid=False, cbs=[cb], lr=start_lr)
     finally:
@@ -243,11 +354,12 @@ def lr_find(self: Learner, gamma=1.3, max_mult=3, start_lr=1e-5, max_epochs=10, 
         self.model.train(training)
         self.opt = opt
         set_rng_states(rng)
-    idx = valley(cb.losses)
+    res = suggest_lrs(cb.lrs, cb.losses)
     if plot:
         ax = cb.plot()
-        ax.plot(cb.lrs[idx], cb.losses[idx], 'ro', label=f'valley {cb.lrs[idx]:.2g}')
+        for (nm, lr), mk in zip(zip(('valley', 'minimum', 'steep'), res), 'o^s'):
+            ax.plot(lr, np.interp(math.log(lr), np.log(cb.lrs), cb.losses), mk, label=f'{nm} {lr:.2g}')
         ax.legend()
-    return LRFindResult(cb.lrs[idx], cb.lrs, cb.losses)
+    return res
 
 Learner.lr_find = lr_find

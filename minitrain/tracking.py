@@ -4,16 +4,19 @@
 
 # %% ../nbs/11_tracking.ipynb #6343cd21
 from __future__ import annotations
-import math, operator, pickle
+import math, operator, pickle, random, tempfile, warnings
 from collections import OrderedDict
 from pathlib import Path
+import numpy as np
 import torch
+import torch.distributed as dist
 from .core import atomic_write, check_int, get_rng_states, set_rng_states
 from .learner import Learner, Callback, CancelFitException, MetricsCB
 from .schedule import BaseSchedCB
 
 # %% auto #0
-__all__ = ['TerminateOnNaNCB', 'monitor_names', 'TrackerCB', 'EarlyStoppingCB', 'bare_model', 'SaveModelCB', 'ResumeCB']
+__all__ = ['TerminateOnNaNCB', 'monitor_names', 'TrackerCB', 'EarlyStoppingCB', 'bare_model', 'sync_outcome', 'run_settings',
+           'SaveModelCB', 'ResumeCB']
 
 # %% ../nbs/11_tracking.ipynb #56660cc3
 def _not_finite(model) -> list[str]:
@@ -77,45 +80,55 @@ class TrackerCB(Callback):
                              "MetricsCB: add MetricsCB() to its callbacks")
         if self.monitor not in (known := monitor_names(m)):
             raise ValueError(f"{nm}: unknown monitor {self.monitor!r}; with these metrics it is one of {', '.join(known)}")
+        phase, runs = ('valid', learn.validates) if self.monitor.startswith('valid_') else ('train', learn.trains)
+        if not runs:
+            raise ValueError(f"{nm} monitors {self.monitor!r}, but this fit has {phase}=False, so nothing logs it: "
+                             f"monitor a {'train' if phase == 'valid' else 'valid'}_ metric, or fit with {phase}=True")
 
     def after_epoch(self, learn):
         # an epoch ends after its validation phase, or after its training phase when this fit does not validate
         if self.active and not (learn.training and learn.validates): self._epoch_end(learn)
 
-    def _epoch_end(self, learn):
-        "Check that the log has a number for `monitor` at this epoch, then call `epoch_end`."
-        if self.monitors:
-            name, vals = type(self).__name__, self.values(learn)
-            if not vals or vals[-1][0] != learn.epoch:
-                logged = [f"{_PREFIX[d['train']]}_{k}" for d in _find_metrics(learn).log if d['epoch'] == learn.epoch
-                          for k in d if k not in ('epoch', 'train')]
-                raise ValueError(f"{name}: epoch {learn.epoch} ended without logging {self.monitor!r} (does this fit skip "
-                                 f"that phase?); it logged {', '.join(logged) or 'nothing'}: monitor one of those")
-            if not isinstance(v := vals[-1][1], (int, float)):
-                raise TypeError(f"{name}: {self.monitor} is {v!r}, not a number: monitor a metric that has one value")
-        self.epoch_end(learn)
+# %% ../nbs/11_tracking.ipynb #c33aca0c
+def _epoch_end(self, learn):
+    "Check that the log has a number for `monitor` at this epoch, then call `epoch_end`."
+    if self.monitors:
+        name, vals = type(self).__name__, self.values(learn)
+        if not vals or vals[-1][0] != learn.epoch:
+            logged = [f"{_PREFIX[d['train']]}_{k}" for d in _find_metrics(learn).log if d['epoch'] == learn.epoch
+                      for k in d if k not in ('epoch', 'train')]
+            raise ValueError(f"{name}: epoch {learn.epoch} ended without logging {self.monitor!r} (does this fit skip "
+                             f"that phase?); it logged {', '.join(logged) or 'nothing'}: monitor one of those")
+        if not isinstance(v := vals[-1][1], (int, float)):
+            raise TypeError(f"{name}: {self.monitor} is {v!r}, not a number: monitor a metric that has one value")
+    self.epoch_end(learn)
 
-    def epoch_end(self, learn):
-        "Called at the end of each epoch (after its validation, if it has one); subclasses act here."
+def epoch_end(self, learn):
+    "Called at the end of each epoch (after its validation, if it has one); subclasses act here."
 
-    def values(self, learn) -> list[tuple]:
-        "The `(epoch, value)` pairs of `monitor` in the `MetricsCB` log."
-        prefix, _, name = self.monitor.partition('_')
-        return [(d['epoch'], d[name]) for d in _find_metrics(learn).log if _PREFIX[d['train']] == prefix and name in d]
+TrackerCB._epoch_end, TrackerCB.epoch_end = _epoch_end, epoch_end
 
-    def better(self, new, best) -> bool:
-        "Whether `new` improves on `best` by more than `min_delta`."
-        delta = self.min_delta if self.comp(1., 0.) else -self.min_delta  # shift towards worse, whichever way that is
-        return not math.isnan(new) and (best is None or bool(self.comp(new - delta, best)))
+# %% ../nbs/11_tracking.ipynb #7d6913bb
+def values(self, learn) -> list[tuple]:
+    "The `(epoch, value)` pairs of `monitor` in the `MetricsCB` log."
+    prefix, _, name = self.monitor.partition('_')
+    return [(d['epoch'], d[name]) for d in _find_metrics(learn).log if _PREFIX[d['train']] == prefix and name in d]
 
-    def best(self, learn) -> tuple:
-        "`(value, epoch, wait)`: the best value of `monitor` so far, its epoch, and the number of epochs since then."
-        best = best_epoch = None
-        wait = 0
-        for epoch, v in self.values(learn):
-            if self.better(v, best): best, best_epoch, wait = v, epoch, 0
-            else: wait += 1
-        return best, best_epoch, wait
+def better(self, new, best) -> bool:
+    "Whether `new` improves on `best` by more than `min_delta`."
+    delta = self.min_delta if self.comp(1., 0.) else -self.min_delta  # shift towards worse, whichever way that is
+    return not math.isnan(new) and (best is None or bool(self.comp(new - delta, best)))
+
+def best(self, learn) -> tuple:
+    "`(value, epoch, wait)`: the best value of `monitor` so far, its epoch, and the number of epochs since then."
+    best = best_epoch = None
+    wait = 0
+    for epoch, v in self.values(learn):
+        if self.better(v, best): best, best_epoch, wait = v, epoch, 0
+        else: wait += 1
+    return best, best_epoch, wait
+
+TrackerCB.values, TrackerCB.better, TrackerCB.best = values, better, best
 
 # %% ../nbs/11_tracking.ipynb #7f232dd5
 class EarlyStoppingCB(TrackerCB):
@@ -175,7 +188,7 @@ def _checkpoint(learn) -> dict:
             'opt': None if learn.opt is None else learn.opt.state_dict(),
             'cbs': {k: _cb_state_target(cb).state_dict() for k, cb in _stateful_cbs(learn).items()},
             'log': None if metrics is None else metrics.log,
-            'rng': _rng_states(learn)}
+            'rng': _rng_states(learn), 'settings': getattr(learn, 'run_settings', None)}
 
 # %% ../nbs/11_tracking.ipynb #054772ea
 _ATOMS = (bool, int, float, str, type(None))
@@ -197,17 +210,30 @@ def _check_safe(o, where='checkpoint'):
 # %% ../nbs/11_tracking.ipynb #edf51dc7
 def bare_model(learn) -> torch.nn.Module:
     "`learn.model`, or the model inside the wrapper a callback put around it for this fit (`learn.inner_model`, which a distributed fit sets): checkpoints hold its weights."
-    return learn.model if learn.inner_model is None else learn.inner_model
+    m = learn.model if learn.inner_model is None else learn.inner_model
+    return m.module if isinstance(m, torch.nn.parallel.DistributedDataParallel) else m  # a model wrapped by hand, without DistributedCB
+
+# %% ../nbs/11_tracking.ipynb #75becbcf
+def sync_outcome(err: Exception | None, what: str):
+    "Raise `err` if given; in a distributed run first wait for every process and send them the main (rank 0) process's outcome of `what`, so the others raise too when it failed."
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        box = [None if err is None else f'{type(err).__name__}: {err}']
+        dist.broadcast_object_list(box, src=0)  # also a barrier: nobody reads before rank 0 finished writing
+        if err is None and box[0] is not None: raise RuntimeError(f"the main process failed {what}: {box[0]}")
+    if err is not None: raise err
 
 # %% ../nbs/11_tracking.ipynb #8df90a20
 def save(self: Learner, path) -> Path:
     "Write the training state (model, optimizer, epoch, scheduler states, metrics log, RNG states) to `path`, atomically; in a distributed run only the main process (`learn.is_main`) writes."
-    path = Path(path)
-    if not self.is_main: return path  # in a distributed fit only the main process writes
-    ckpt = _checkpoint(self)
-    _check_safe(ckpt)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda f: torch.save(ckpt, f))
+    path, err = Path(path), None
+    if self.is_main:  # in a distributed fit only the main process writes
+        try:
+            ckpt = _checkpoint(self)
+            _check_safe(ckpt)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, lambda f: torch.save(ckpt, f))
+        except Exception as e: err = e
+    sync_outcome(err, f'writing {path}')
     return path
 
 Learner.save = save
@@ -253,10 +279,12 @@ def _check_opt(opt, sd: dict, path):
                              f"{sorted(h.keys() - {'params'})}: use the same opt_func (and schedulers) as the run that saved it, "
                              "or load the weights alone with learn.load(path, model_only=True)")
 
+# %% ../nbs/11_tracking.ipynb #40d4d652
 def _check(learn, ckpt: dict, path, model_only=False):
     "Raise, before anything is loaded, if the checkpoint does not fit `learn`."
     _check_model(learn, ckpt, path)
     if model_only: return
+    _check_parts(learn, ckpt, path)
     if learn.opt is not None and ckpt['opt'] is not None: _check_opt(learn.opt, ckpt['opt'], path)
 
 def _load_opt_state(opt, sd: dict):
@@ -270,13 +298,40 @@ def _load_opt_state(opt, sd: dict):
 
 def _restore(learn, ckpt: dict, model_only=False):
     "Load the checked checkpoint `ckpt` into `learn`: the weights and, unless `model_only`, gradients, optimizer state, epoch and RNG states."
+    if not model_only and learn.opt is not None and ckpt['opt'] is not None: _load_opt_state(learn.opt, ckpt['opt'])
     bare_model(learn).load_state_dict(ckpt['model'])
     if model_only: return
     grads = ckpt['grads']
     for n, p in bare_model(learn).named_parameters(): p.grad = grads[n].to(p) if n in grads else None
-    if learn.opt is not None and ckpt['opt'] is not None: _load_opt_state(learn.opt, ckpt['opt'])
     learn.epoch = ckpt['epoch']
     _set_rng_states(learn, ckpt['rng'])
+
+# %% ../nbs/11_tracking.ipynb #f1c67883
+_KEYS = ('epoch', 'n_epochs', 'model', 'grads', 'opt', 'cbs', 'log', 'rng')
+
+def _try_rng(s: dict):
+    "Set throwaway generators to the states `s` (from `_rng_states`): raises if any is damaged."
+    random.Random().setstate(s['python'])
+    n = s['numpy']
+    np.random.RandomState().set_state((n['name'], n['key'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
+    torch.Generator().set_state(s['torch'])
+    for st in s['samplers'].values(): torch.Generator().set_state(st)
+    if not isinstance(s['cuda'], (list, tuple)): raise TypeError(f"cuda states are a {type(s['cuda']).__name__}")
+
+def _check_parts(learn, ckpt: dict, path):
+    "Raise unless every part of the checkpoint besides the weights and optimizer can be loaded into `learn`."
+    fix = "; it is damaged or was not written by learn.save: load the weights alone with learn.load(path, model_only=True)"
+    if missing := [k for k in _KEYS if k not in ckpt]: raise ValueError(f"the checkpoint {path} has no {', '.join(missing)}{fix}")
+    if not isinstance(ckpt['epoch'], int) or isinstance(ckpt['epoch'], bool): raise ValueError(f"the checkpoint {path} has epoch {ckpt['epoch']!r}, not an int{fix}")
+    params = dict(bare_model(learn).named_parameters())
+    if not isinstance(ckpt['grads'], dict): raise ValueError(f"the gradients in {path} are a {type(ckpt['grads']).__name__}, not a dict{fix}")
+    for n, g in ckpt['grads'].items():
+        if n not in params or not isinstance(g, torch.Tensor) or g.shape != params[n].shape:
+            got = f'shape {list(g.shape)}' if isinstance(g, torch.Tensor) else type(g).__name__
+            raise ValueError(f"the checkpoint {path} has a gradient for {n!r} ({got}) that fits no parameter of this model{fix}")
+    try: _try_rng(ckpt['rng'])
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
+        raise ValueError(f"the RNG states in {path} are damaged ({type(e).__name__}: {e}){fix}") from e
 
 # %% ../nbs/11_tracking.ipynb #447e1e18
 def load(self: Learner, path, model_only=False) -> dict:
@@ -287,6 +342,34 @@ def load(self: Learner, path, model_only=False) -> dict:
     return ckpt
 
 Learner.load = load
+
+# %% ../nbs/11_tracking.ipynb #df5fbc3c
+_PLAIN = (bool, int, float, str, type(None))
+
+def _schedule(f) -> list:
+    "A schedule `f(pos)` as its values at a few positions."
+    return [float(f(pos)) for pos in (0., 0.25, 0.5, 0.75, 1.)]
+
+def run_settings(learn) -> dict:
+    "What makes a run the run it is, as plain values: optimizer and hypers, schedules, batch sizes, dataset sizes, callbacks (`ResumeCB` compares them)."
+    opt, s = learn.opt, {}
+    s['optimizer'] = None if opt is None else type(opt).__name__
+    s['hypers'] = None if opt is None else [{k: v for k, v in g.items() if k != 'params' and type(v) in _PLAIN} for g in opt.param_groups]
+    for cb in learn.cbs:
+        for k, f in (getattr(cb, 'scheds', None) or {}).items():
+            if callable(f): s[f'schedule of {k}'] = _schedule(f)
+    for nm in ('train', 'valid'):
+        dl = getattr(learn.dls, nm, None)
+        ds = getattr(dl, 'dataset', None)
+        s[f'{nm} bs'] = getattr(dl, 'bs', getattr(dl, 'batch_size', None))
+        s[f'{nm} items'] = len(ds) if hasattr(ds, '__len__') else None
+    s['callbacks'] = sorted(repr(cb) for cb in learn.cbs if getattr(cb, 'in_settings', True))  # False: how to run it (ResumeCB), not what it is
+    return s
+
+def _differences(saved: dict, have: dict) -> list[str]:
+    "Each setting that differs between `saved` (the checkpoint's) and `have` (this fit's)."
+    return [f"{k}: {saved.get(k)!r} in the checkpoint, {have.get(k)!r} now" for k in dict.fromkeys([*saved, *have]) if saved.get(k) != have.get(k)]
+
 
 # %% ../nbs/11_tracking.ipynb #00f6d351
 class SaveModelCB(TrackerCB):
@@ -301,14 +384,16 @@ class SaveModelCB(TrackerCB):
     def before_fit(self, learn):
         super().before_fit(learn)
         if self.active: _check_safe(_checkpoint(learn))
+        if learn.is_main: _check_writable(self.path)
+        learn.run_settings = run_settings(learn)  # what ResumeCB compares
 
     def epoch_end(self, learn):
         if self.every_epoch or self.best(learn)[1] == learn.epoch: learn.save(self.path)
 
     def cleanup_fit(self, learn):
         # the fit ended or a callback cancelled it (not failed): the best epoch's weights are the result
-        if self.active and self.monitors and learn.fit_status != 'failed': self._load_best(learn)
-        self.active = False
+        self.active, active, learn.run_settings = False, self.active, None
+        if active and self.monitors and learn.fit_status != 'failed': self._load_best(learn)
 
     def _load_best(self, learn):
         "Load the weights of the best epoch, as the log says, from `path`."
@@ -322,21 +407,33 @@ class SaveModelCB(TrackerCB):
         bare_model(learn).load_state_dict(ckpt['model'])
         print(f"SaveModelCB: loaded the weights of epoch {epoch} ({self.monitor} {value:.4g}) from {self.path}")
 
+# %% ../nbs/11_tracking.ipynb #0eec57b1
+def _check_writable(path: Path):
+    "Raise, before any training, unless a checkpoint can be written at `path`."
+    if path.is_dir(): raise IsADirectoryError(f"SaveModelCB: path {path} is a folder; give the file to write, e.g. {path/'model.pth'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent): pass
+    except OSError as e:
+        raise OSError(f"SaveModelCB: cannot write checkpoints to {path.parent} ({e.strerror or e}): give a path in a writable folder") from e
+
 # %% ../nbs/11_tracking.ipynb #197c2dc8
 class ResumeCB(Callback):
     "Continue the run whose checkpoint is at `path` (from `SaveModelCB(every_epoch=True)`): fit starts after its epoch, with its weights, optimizer, scheduler and RNG states and metrics log."
     order = TrackerCB.order + 10  # last in before_fit: after the optimizer, the schedulers and MetricsCB are set up
-    in_probes = False
-    def __init__(self, path='model.pth', missing_ok=False): self.path, self.missing_ok = Path(path), missing_ok
+    in_probes = in_settings = False  # resuming is how a run is run, not what it is
+    def __init__(self, path='model.pth', missing_ok=False, strict=True):
+        self.path, self.missing_ok, self.strict = Path(path), missing_ok, strict
 
     def before_fit(self, learn):
         if self.missing_ok and not self.path.exists(): return
         ckpt = _read(self.path)
         start, metrics = ckpt['epoch'] + 1, _find_metrics(learn)
         self._check_run(learn, ckpt, start, metrics)
+        self._check_settings(learn, ckpt)
         _check(learn, ckpt, self.path)
-        _restore(learn, ckpt)
         for k, cb in _stateful_cbs(learn).items(): _cb_state_target(cb).load_state_dict(ckpt['cbs'][k])
+        _restore(learn, ckpt)
         if metrics is not None: metrics.log = list(ckpt['log'])
         learn.epochs = range(start, learn.n_epochs)
         n = learn.n_epochs
@@ -363,3 +460,19 @@ class ResumeCB(Callback):
         if (ckpt['log'] is None) != (metrics is None):
             raise ValueError(f"ResumeCB: the run in {p} {'had no' if metrics else 'had a'} MetricsCB and this fit "
                              f"{'has one' if metrics else 'has none'}: resume with the same callbacks")
+
+# %% ../nbs/11_tracking.ipynb #68594754
+def _check_settings(self, learn, ckpt: dict):
+    "Refuse (or with `strict=False` warn about) a fit whose settings differ from those of the run in the checkpoint."
+    saved = ckpt.get('settings')
+    if saved is None: return  # written by learn.save outside a SaveModelCB fit: nothing to compare
+    have = run_settings(learn)
+    # callbacks without state that only watch (recorders, progress, a crash injected for a test) often differ: a warning
+    if cbs := _differences({'callbacks': saved.get('callbacks')}, {'callbacks': have['callbacks']}):
+        warnings.warn(f"ResumeCB: {cbs[0]}; resuming, since the callbacks with state are the same")
+    if not (diff := _differences({**saved, 'callbacks': None}, {**have, 'callbacks': None})): return
+    msg = f"ResumeCB: this fit's settings differ from those of the run in {self.path}:\n  " + '\n  '.join(diff)
+    if self.strict: raise ValueError(msg + "\nresume with the same settings, or ResumeCB(path, strict=False) to resume anyway")
+    warnings.warn(msg + "\nresuming anyway (strict=False)")
+
+ResumeCB._check_settings = _check_settings

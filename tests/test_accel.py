@@ -181,7 +181,7 @@ def test_bfloat16_autocast_region():
         def after_predict(self, learn): seen['predict'] = (torch.is_autocast_enabled('cpu'), learn.preds.dtype)
         def after_loss(self, learn): seen['loss'] = (torch.is_autocast_enabled('cpu'), learn.preds.dtype, learn.loss.dtype)
         def after_batch(self, learn): seen['grad'] = learn.model[0].weight.grad
-    mp = MixedPrecisionCB()
+    mp = MixedPrecisionCB(force=True)
     learn = learner(8, mp, Spy())
     learn.fit(1, cbs=[SingleBatchCB()])
     assert mp.dtype == torch.bfloat16 and mp.device_type == 'cpu' and not mp.scaler.is_enabled()
@@ -189,7 +189,7 @@ def test_bfloat16_autocast_region():
     assert all(p.dtype == torch.float32 for p in learn.model.parameters()) and not torch.is_autocast_enabled('cpu')
 
 def test_mixed_precision_trains_close_to_float32():
-    a, b = image_learner(8, TrainCB()), image_learner(8, MixedPrecisionCB())
+    a, b = image_learner(8, TrainCB()), image_learner(8, MixedPrecisionCB(force=True))
     a.fit(2); b.fit(2)
     for p, q in zip(weights(a), weights(b)): torch.testing.assert_close(p, q, rtol=0.05, atol=0.02)
     assert not all(torch.equal(p, q) for p, q in zip(weights(a), weights(b)))  # bfloat16 did run
@@ -197,7 +197,7 @@ def test_mixed_precision_trains_close_to_float32():
 def test_autocast_is_left_when_a_batch_fails():
     class Boom(nn.Module):
         def forward(self, x): raise RuntimeError('boom')
-    learn = learner(8, MixedPrecisionCB(), model=lambda: nn.Sequential(nn.Linear(6, 1), Boom()))
+    learn = learner(8, MixedPrecisionCB(force=True), model=lambda: nn.Sequential(nn.Linear(6, 1), Boom()))
     with pytest.raises(RuntimeError, match='boom'): learn.fit(1)
     assert not torch.is_autocast_enabled('cpu')
 
@@ -207,7 +207,7 @@ def test_overflowing_steps_are_skipped_and_counted():
     class Watch(Callback):
         order = 100
         def after_batch(self, learn): ws.append(weights(learn))
-    mp = MixedPrecisionCB(torch.bfloat16, scaler=scaler)
+    mp = MixedPrecisionCB(torch.bfloat16, scaler=scaler, force=True)
     sched = BatchSchedCB(partial(torch.optim.lr_scheduler.StepLR, step_size=1, gamma=0.9))
     learn = learner(4, mp, steps, Watch(), sched)
     w0 = weights(learn)
@@ -222,7 +222,7 @@ def test_gradients_are_unscaled_before_clipping():
     "With a scaler, clipping sees (and the optimizer uses) the same gradients as without one."
     def run(scaler, *cbs):
         clip = GradClipCB(0.5)
-        learn = learner(8, MixedPrecisionCB(torch.bfloat16, scaler=scaler), clip, *cbs)
+        learn = learner(8, MixedPrecisionCB(torch.bfloat16, scaler=scaler, force=True), clip, *cbs)
         learn.fit(2)
         return learn, clip.norms
     (a, na), (b, nb), (c, nc) = run(None), run(cpu_scaler()), run(cpu_scaler(), GradAccumCB(4))
@@ -232,7 +232,7 @@ def test_gradients_are_unscaled_before_clipping():
     assert max(nc) < 2 * max(na)  # scaled gradients would have norms ~2**16 times larger
 
 def test_mixed_precision_with_accumulation_unscales_once_per_step():
-    a, b = learner(8, MixedPrecisionCB(scaler=cpu_scaler()), GradAccumCB(3)), learner(8, MixedPrecisionCB(), GradAccumCB(3))
+    a, b = learner(8, MixedPrecisionCB(scaler=cpu_scaler(), force=True), GradAccumCB(3)), learner(8, MixedPrecisionCB(force=True), GradAccumCB(3))
     a.fit(2); b.fit(2)
     for p, q in zip(weights(a), weights(b)): torch.testing.assert_close(p, q)
 
@@ -264,11 +264,11 @@ def test_channels_last_model_and_batches():
     seen = []
     class Spy(Callback):
         def after_predict(self, learn): seen.append((learn.batch[0].is_contiguous(memory_format=torch.channels_last),
-                                                     learn.batch[1].dtype, type(learn.batch)))
+                                                     learn.batch[1].dtype, isinstance(learn.batch, tuple)))
     a, b = image_learner(8, TrainCB()), image_learner(8, TrainCB(), Spy(), ChannelsLastCB())
     a.fit(2); b.fit(2)
     assert b.model[0].weight.is_contiguous(memory_format=torch.channels_last)
-    assert not b.model[0].weight.is_contiguous() and seen and all(s == (True, torch.int64, tuple) for s in seen)
+    assert not b.model[0].weight.is_contiguous() and seen and all(s == (True, torch.int64, True) for s in seen)
     for p, q in zip(weights(a), weights(b)): torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
 
 def test_channels_last_leaves_other_inputs_alone():
@@ -281,7 +281,7 @@ def test_channels_last_leaves_other_inputs_alone():
 def combo(order, n_epochs=2):
     "Everything at once, with the callbacks listed in `order`: the final weights, lrs, norms, metrics log and steps."
     total = n_epochs * math.ceil(8 / 3)
-    cbs = [MixedPrecisionCB(torch.bfloat16, scaler=cpu_scaler()), GradClipCB(1.), GradAccumCB(3), ChannelsLastCB(),
+    cbs = [MixedPrecisionCB(torch.bfloat16, scaler=cpu_scaler(), force=True), GradClipCB(1.), GradAccumCB(3), ChannelsLastCB(),
            DeviceCB('cpu'), MetricsCB(), RecorderCB(lr=rec_lr, mom=rec_mom),
            BatchSchedCB(partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=0.2, total_steps=total, cycle_momentum=False)),
            ParamSchedulerCB(mom=sched_lin(0.95, 0.85)), StepCounter()]
@@ -296,3 +296,32 @@ def test_any_order_gives_the_same_training(seed):
     got = combo(order)
     assert all(torch.equal(a, b) for a, b in zip(ref[0], got[0]))
     assert ref[1:] == got[1:] and ref[4] == 2 * 3 and len(ref[1]['lr']) == 16
+
+# --- bfloat16 on the CPU only where it is faster
+
+import warnings
+import minitrain.accel as accel
+from minitrain.accel import cpu_bf16_speed, bf16_fast_here
+
+def test_bf16_probe_is_measured_once_and_leaves_rng_alone():
+    torch.manual_seed(3)
+    state = torch.get_rng_state()
+    r = cpu_bf16_speed()
+    assert r > 0 and cpu_bf16_speed() == r and torch.equal(torch.get_rng_state(), state)
+    fast, why = bf16_fast_here('cpu')
+    assert fast == (r < 1) and f'{r:.2f}x' in why
+
+@pytest.mark.parametrize('speed, force, on', [(3.0, False, False), (3.0, True, True), (0.6, False, True)])
+def test_mixed_precision_uses_bf16_only_where_fast(monkeypatch, speed, force, on):
+    monkeypatch.setattr(accel, '_bf16_speed', {'cpu': speed})
+    mp = MixedPrecisionCB(force=force)
+    seen = []
+    class Spy(Callback):
+        order = 30
+        def after_predict(self, learn): seen.append((torch.is_autocast_enabled('cpu'), learn.preds.dtype))
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        learner(8, mp, Spy()).fit(1, valid=False)
+    assert mp.enabled == on and all(s == (on, torch.bfloat16 if on else torch.float32) for s in seen)
+    slow = [str(x.message) for x in w if 'MixedPrecisionCB' in str(x.message)]
+    assert bool(slow) == (not on) and (not slow or ('3.00x' in slow[0] and 'force=True' in slow[0]))

@@ -43,8 +43,8 @@ def test_bad_option_fails_fast():
 
 @pytest.mark.parametrize('args,msg', [
     (['--bs', '-3'], 'argument --bs: must be a positive integer, got -3'),
-    (['--lr', '0'], 'argument --lr: must be a positive number, got 0'),
-    (['--lr', 'fast'], "argument --lr: must be a positive number, got 'fast'"),
+    (['--lr', '0'], 'argument --lr: must be a learning rate in (0, 10], got 0'),
+    (['--lr', 'fast'], "argument --lr: must be a learning rate in (0, 10], got 'fast'"),
     (['--workers', '-1'], 'argument --workers: must be an integer >= 0, got -1'),
     (['--model', 'vgg'], "argument --model: invalid choice: 'vgg'"),
     (['--lr', '0.1', '--lr-find'], 'not allowed with argument'),

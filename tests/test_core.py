@@ -121,3 +121,17 @@ def test_rng_states_load_without_pickle(tmp_path):
     s = torch.load(tmp_path/'s.pth', weights_only=True)
     a = draw(); set_rng_states(s)
     assert draw() == a
+
+def test_default_threads_ignores_the_load_average(monkeypatch):
+    import os, minitrain.core as core
+    n = core.default_threads()
+    assert 1 <= n <= len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, 'getloadavg', lambda: (100., 100., 100.))
+    assert core.default_threads() == n  # what else runs must not change a run's thread count, hence its losses
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0})
+    assert core.default_threads() == 1
+
+def test_set_seed_does_not_import_the_compiler():
+    import subprocess, sys
+    code = "import sys, minitrain.core as c; c.set_seed(1); print(any(m.startswith('torch._inductor') for m in sys.modules))"
+    assert subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.strip() == 'False'

@@ -60,12 +60,17 @@ def test_embedded_subset_is_balanced_real_data():
     assert fm.x_train.float().mean() > 50  # real images, not blanks
     assert sum(f.stat().st_size for f in EMBEDDED_DIR.iterdir()) < 4e6
 
+REAL_SHA256 = dict(mds.FASHION_SHA256)
+
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
     "No env var, an empty cache and no Debian copy: only what a test sets up is found."
     monkeypatch.delenv(mds.FASHION_ENV, raising=False)
     monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path/'cache'))
     monkeypatch.setattr(mds, 'DEBIAN_DIR', tmp_path/'no-debian')
+    # the cache is verified against the checksums of the full data; these tests cache the subset
+    monkeypatch.setattr(mds, 'FASHION_SHA256', {f: hashlib.sha256(gzip.decompress((EMBEDDED_DIR/f).read_bytes())).hexdigest()
+                                                for f in FASHION_FILES.values()})
     return tmp_path
 
 def copy_subset(dest: Path) -> Path:
@@ -112,7 +117,8 @@ def serve_subset(tmp_path) -> str:
 
 def content_sha(p: Path) -> str: return hashlib.sha256(gzip.decompress(p.read_bytes())).hexdigest()
 
-def test_download_checksum_mismatch_leaves_nothing(isolated):
+def test_download_checksum_mismatch_leaves_nothing(isolated, monkeypatch):
+    monkeypatch.setattr(mds, 'FASHION_SHA256', REAL_SHA256)  # the full data's: the subset served does not match
     dest = isolated/'dl'
     with pytest.raises(ChecksumError, match='checksum mismatch') as e: download_fashion_mnist(dest, base_url=serve_subset(isolated))
     assert 'train-images-idx3-ubyte.gz' in str(e.value)

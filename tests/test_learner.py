@@ -220,7 +220,8 @@ def test_two_providers_is_an_error():
 def test_subclass_method_wins_over_callback():
     class Half(TrainCB):
         def step(self, learn): raise AssertionError('not used')
-    learn = ce_learner(TrainLearner, cbs=[Half()])
+    with pytest.warns(UserWarning, match='Half.step is never called: TrainLearner defines `step` itself'):
+        learn = ce_learner(TrainLearner, cbs=[Half()])
     learn.fit(1)
 
 def run_losses(learn, n_epochs=2):

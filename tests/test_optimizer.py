@@ -464,3 +464,65 @@ def test_load_state_dict_from_a_different_model():
     model = nn.Sequential(nn.Linear(4, 5), nn.Linear(5, 2))
     with pytest.raises(TypeError, match="model's state dict"):
         trained(model).load_state_dict(model.state_dict())
+
+# --- the fused Adam path (torch's kernel in place of Adam's steppers)
+
+def rel_diff(a: list, b: list) -> float:
+    "Largest difference between the tensors of `a` and `b`, over the largest magnitude in `b`."
+    fa, fb = torch.cat([t.detach().flatten() for t in a]), torch.cat([t.detach().flatten() for t in b])
+    return ((fa - fb).abs().max() / fb.abs().max()).item()
+
+@pytest.mark.parametrize('decouple_wd', [True, False])
+@pytest.mark.parametrize('wd', [0., 0.1])
+def test_fused_adam_matches_readable_300_steps(decouple_wd, wd):
+    ps = make_params()
+    runs = [(Adam(q, lr=1e-2, wd=wd, decouple_wd=decouple_wd, fused=fused), q) for fused, q in ((True, clone(ps)), (False, clone(ps)))]
+    runs[1][0].foreach = False
+    same_grads(runs, 300)
+    assert rel_diff(runs[0][1], runs[1][1]) < 1e-6
+    sa, sb = runs[0][0].state, runs[1][0].state
+    for pa, pb in zip(runs[0][1], runs[1][1]):
+        assert sa[pa]['step'] == sb[pb]['step'] == 300
+        assert rel_diff([sa[pa]['sqr_avg']], [sb[pb]['sqr_avg']]) < 1e-5
+
+def test_fused_adam_follows_hypers_groups_and_switching():
+    "Two groups with their own lr, a scheduler changing lr, and a switch from the readable path to the fused one halfway."
+    ps = make_params()
+    a, b = clone(ps), clone(ps)
+    oa = Adam([{'params': a[:2]}, {'params': a[2:], 'lr': 3e-3}], lr=1e-2)
+    ob = Adam([{'params': b[:2]}, {'params': b[2:], 'lr': 3e-3}], lr=1e-2)
+    ob.foreach = False
+    def before(i):
+        if i == 50: oa.fused = True
+        for o in (oa, ob): o.param_groups[0]['lr'] = 1e-2 * (1 - i/200)
+    same_grads([(oa, a), (ob, b)], 100, before_step=before)
+    assert oa.fused and rel_diff(a, b) < 1e-6
+
+def test_fused_adam_is_deterministic_and_round_trips():
+    ps = make_params()
+    runs = [(Adam(q, lr=1e-2, fused=True), q) for q in (clone(ps), clone(ps))]
+    same_grads(runs, 20)
+    assert all(torch.equal(x, y) for x, y in zip(runs[0][1], runs[1][1]))
+    opt = runs[0][0]
+    assert copy.deepcopy(opt).fused and pickle.loads(pickle.dumps(opt)).fused
+    other = Adam(clone(ps), lr=1e-2)
+    other.load_state_dict(opt.state_dict())  # the fused path keeps the readable path's state entries
+    assert all(s['step'] == 20 for s in other.state.values())
+    assert 'fused=True' in repr(opt)
+
+def test_fused_skips_params_without_grad():
+    ps = make_params()
+    opt = Adam(ps, lr=1e-2, fused=True)
+    before = ps[1].detach().clone()
+    for p in ps: p.grad = torch.ones_like(p)
+    ps[1].grad = None
+    opt.step()
+    assert torch.equal(ps[1], before) and ps[1] not in opt.state and opt.state[ps[0]]['step'] == 1
+
+@pytest.mark.parametrize('cbs', [[sgd_step], [weight_decay, average_grad, average_sqr_grad, step_stat, adam_step],
+                                 [partial(average_grad, dampening=True), average_sqr_grad, step_stat, adam_step]])
+def test_fused_refuses_other_steppers(cbs):
+    with pytest.raises(ValueError, match="fused=True"): Optimizer(make_params(), cbs, lr=0.1, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0., fused=True)
+    opt = Optimizer(make_params(), cbs, lr=0.1, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.)
+    with pytest.raises(ValueError, match="fused kernel only does Adam's|average_grad, dampening=True"): opt.fused = True
+    assert not opt.fused

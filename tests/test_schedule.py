@@ -113,10 +113,16 @@ def test_fit_one_cycle_shape():
     assert lrs[-1] < 0.1/100 and moms[-1] > 0.94
     assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak+1:]))
 
-def test_fit_one_cycle_without_momentum_hyper_needs_moms_none():
-    learn = make_learner(torch.optim.Adagrad)
-    with pytest.raises(KeyError, match="unknown hyper 'mom'"): learn.fit_one_cycle(1)
+@pytest.mark.parametrize('opt_func', [torch.optim.Adagrad, SGD])  # no momentum hyper; one that no stepper reads
+def test_fit_one_cycle_without_momentum_warns_and_schedules_lr_only(opt_func, recwarn):
+    rec = RecorderCB(lr=rec_lr)
+    learn = make_learner(opt_func)
+    with pytest.warns(UserWarning, match='does not use momentum.*moms=None'): learn.fit_one_cycle(1, lr_max=0.1, cbs=[rec])
+    assert math.isclose(rec.recs['lr'][0], 0.1/25)
+    recwarn.clear()
     learn.fit_one_cycle(1, moms=None)
+    learn.fit_one_cycle(1, moms=(0, 0, 0))  # no momentum asked for: nothing to say
+    assert not recwarn.list
 
 def test_valley():
     losses = [3, 2.9, 2.5, 2.0, 1.5, 1.2, 1.1, 1.3, 5.0]
@@ -125,12 +131,12 @@ def test_valley():
     with pytest.raises(ValueError, match='at least 2'): valley([1.0])
 
 def test_lr_finder_stops_on_explosion():
-    cb = LRFinderCB(gamma=2, max_mult=3)
+    cb = LRFinderCB(lr_mult=2, max_mult=3)
     make_learner(n=4096).fit(5, cbs=[cb], lr=1e-4)
     assert len(cb.lrs) < 5*4096//BS  # stopped early
     assert cb.losses[-1] > 3*min(cb.losses) or math.isnan(cb.losses[-1])
     assert all(math.isclose(b/a, 2) for a, b in zip(cb.lrs, cb.lrs[1:]))
-    with pytest.raises(ValueError, match='gamma must be > 1'): LRFinderCB(gamma=1)
+    with pytest.raises(ValueError, match='lr_mult must be > 1'): LRFinderCB(lr_mult=1)
 
 def test_lr_find_restores_everything():
     learn = make_learner(partial(SGD, mom=0.9), n=512, cbs=[MetricsCB()])
@@ -144,8 +150,87 @@ def test_lr_find_restores_everything():
 
 def test_lr_find_then_fit_equals_fit_alone():
     a = make_learner(seed=3, n=256)
-    a.fit_one_cycle(2)
+    a.fit_one_cycle(2, moms=None)
     b = make_learner(seed=3, n=256)
     b.lr_find(plot=False)
-    b.fit_one_cycle(2)
+    b.fit_one_cycle(2, moms=None)
     assert all(torch.equal(x, y) for x, y in zip(weights(a), weights(b)))
+
+def two_groups(opt_cls):
+    "opt_func with the weight at a tenth of the lr (a 'body') and the bias at the lr (a 'head')."
+    def opt_func(params, lr):
+        w, b = list(params)
+        return opt_cls([{'params': [w], 'lr': lr/10}, {'params': [b]}], lr=lr)
+    return opt_func
+
+def group_lrs(learn): return [pg['lr'] for pg in learn.opt.param_groups]
+
+@pytest.mark.parametrize('opt_cls', [partial(SGD, mom=0.9), Adam, partial(torch.optim.SGD, momentum=0.9), torch.optim.AdamW])
+def test_schedules_keep_each_groups_ratio(opt_cls):
+    learn = make_learner(two_groups(opt_cls))
+    learn.fit(1, cbs=[ParamSchedulerCB('lr', sched_lin(0.2, 0.1))])
+    body, head = group_lrs(learn)
+    assert math.isclose(head, sched_lin(0.2, 0.1)(3/4)) and math.isclose(body, head/10)
+    learn.fit_one_cycle(1, lr_max=0.1, div_final=10)
+    body, head = group_lrs(learn)
+    assert math.isclose(body, head/10)
+
+@pytest.mark.parametrize('lr_max,want', [(slice(1e-3), [1e-4, 1e-3]), (slice(1e-4, 1e-2), [1e-4, 1e-2]), ([0.02, 0.05], [0.02, 0.05])])
+@pytest.mark.parametrize('opt_cls', [partial(SGD, mom=0.9), torch.optim.SGD])
+def test_fit_one_cycle_lr_max_per_group(lr_max, want, opt_cls):
+    learn = make_learner(two_groups(opt_cls), n=256)
+    peaks = []
+    class Peak(Callback):
+        order = ParamSchedulerCB.order + 1
+        def after_batch(self, learn): peaks.append(group_lrs(learn))
+    learn.fit_one_cycle(1, lr_max=lr_max, moms=None, cbs=[Peak()])
+    top = max(peaks, key=lambda p: p[1])
+    assert top == pytest.approx(want) and peaks[0] == pytest.approx([w/25 for w in want])
+
+def test_lr_range_checks_the_number_of_groups():
+    learn = make_learner(two_groups(torch.optim.SGD))
+    with pytest.raises(ValueError, match='3 learning rates for 2 param groups'): learn.fit_one_cycle(1, lr_max=[1e-3, 1e-2, 0.1])
+    with pytest.raises(ValueError, match='lr_max must be > 0'): learn.fit_one_cycle(1, lr_max=slice(0.))
+
+def test_scheduling_a_hyper_no_stepper_reads_is_an_error():
+    learn = make_learner(SGD)  # mom=0: weight_decay and sgd_step, neither reads mom
+    w = weights(learn)
+    with pytest.raises(ValueError, match="no stepper of this optimizer reads `mom`.*partial\\(SGD, mom=0.9\\)"):
+        learn.fit(1, cbs=[ParamSchedulerCB(mom=sched_lin(0.9, 0.8))])
+    assert all(torch.equal(a, b) for a, b in zip(w, weights(learn)))
+    rec = RecorderCB(mom=rec_mom)
+    make_learner(partial(SGD, mom=0.9)).fit(1, cbs=[ParamSchedulerCB(mom=sched_lin(0.9, 0.8)), rec])
+    assert rec.recs['mom'][0] == 0.9
+
+def test_param_scheduler_takes_fastais_dict():
+    rec = RecorderCB(lr=rec_lr)
+    make_learner(cbs=[ParamSchedulerCB({'lr': sched_lin(1., 0.)}), rec]).fit(1)
+    assert rec.recs['lr'] == expected(sched_lin(1., 0.), 1)
+
+def test_recorder_plots_and_learn_recorder():
+    import matplotlib; matplotlib.use('Agg')
+    rec = RecorderCB()
+    learn = make_learner(partial(SGD, mom=0.9))
+    learn.fit_one_cycle(1, cbs=[rec])
+    assert learn.recorder is rec and set(rec.recs) == {'lr', 'loss'}
+    assert len(rec.plot_lr()) == 1 and len(rec.plot_loss()) == 1 and len(rec.plot_sched()) == 1
+    with pytest.raises(ValueError, match=r"recorded no \['mom'\].*rec_mom"): rec.plot_lr(show_moms=True)
+
+def test_suggested_lrs_repr_and_fields():
+    learn = make_learner(n=1024)
+    res = learn.lr_find(lr_mult=1.5, plot=False)
+    assert repr(res).startswith('SuggestedLRs(valley=') and 'minimum=' in repr(res) and len(repr(res)) < 80
+    v, m, s = res
+    assert (v, m, s) == (res.valley, res.minimum, res.steep) and res.lr_min == m and res.lr_steep == s
+    assert v in res.lrs and s in res.lrs and m*10 in res.lrs
+    assert all(math.isclose(b/a, 1.5) for a, b in zip(res.lrs, res.lrs[1:]))
+
+def test_fit_one_cycle_records_the_schedule_when_no_recorder_is_there():
+    learn = make_learner(partial(SGD, mom=0.9))
+    learn.fit_one_cycle(1, lr_max=0.1)
+    assert set(learn.recorder.recs) == {'lr', 'mom'} and len(learn.recorder.recs['lr']) == N//BS
+    assert math.isclose(learn.recorder.recs['lr'][0], 0.1/25) and learn.recorder.recs['mom'][0] == 0.95
+    assert not any(isinstance(cb, RecorderCB) for cb in learn.cbs)
+    rec = RecorderCB(loss=rec_loss)
+    learn.fit_one_cycle(1, cbs=[rec])  # the caller's recorder is used, no second one
+    assert learn.recorder is rec

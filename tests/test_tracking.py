@@ -112,12 +112,14 @@ def test_monitor_needs_metrics():
     learn = make_learner(metrics=False)
     with pytest.raises(ValueError, match='no MetricsCB: add MetricsCB()'): learn.fit(1, cbs=EarlyStoppingCB())
 
-def test_monitor_of_a_phase_that_does_not_run_fails_at_the_first_epoch_end():
+@pytest.mark.parametrize('cb', [EarlyStoppingCB, SaveModelCB])
+def test_monitor_of_a_phase_that_does_not_run_fails_before_training(cb, tmp_path):
     learn = make_learner()
     w = weights(learn)
-    with pytest.raises(ValueError, match="epoch 0 ended without logging 'valid_loss'.*train_accuracy, train_loss"):
-        learn.fit(3, valid=False, cbs=EarlyStoppingCB())
-    assert [d['epoch'] for d in learn.metrics.log] == [0] and not same(weights(learn), w)  # one epoch, kept
+    kw = {'path': tmp_path/'m.pth'} if cb is SaveModelCB else {}
+    with pytest.raises(ValueError, match="monitors 'valid_loss', but this fit has valid=False.*monitor a train_ metric"):
+        learn.fit(3, valid=False, cbs=cb(**kw))
+    assert same(weights(learn), w) and not list(tmp_path.iterdir())  # refused before any step or file
 
 def test_monitor_must_be_a_number():
     learn = make_learner(metrics=False, cbs=[MetricsCB(per_class=MulticlassAccuracy(average=None, num_classes=3))])

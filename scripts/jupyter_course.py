@@ -21,7 +21,9 @@ KERNEL = 'minitrain'
 KERNELSPEC = {'display_name': KERNEL, 'language': 'python', 'name': KERNEL}
 TRY_IT = '## Try it'
 RUN_ALL_LIMIT = 120  # seconds per notebook for Run All on 2 cores
-DEV_PATH = re.compile(r'(?<![\w.~-])/(?:work|tmp|root|home)/[^\s"\'\\]*')
+# A path of the machine that ran a notebook. IPython's names for a cell's code in a real kernel
+# (/tmp/ipykernel_<pid>/<hash>.py, in tracebacks and warnings) are not: every machine shows the same kind.
+DEV_PATH = re.compile(r'(?<![\w.~-])/(?:work|tmp|root|home)/(?!ipykernel_\d+/\d+\.py\b)[^\s"\'\\]*')
 
 def stage_notebooks() -> list[Path]:
     "The numbered notebooks, in course order."

@@ -67,8 +67,9 @@ def test_try_it_section_is_appended_once_and_replaced(monkeypatch):
 
 def test_output_paths_finds_developer_paths():
     nb = {'cells': [{'cell_type': 'code', 'outputs': [stream('saved to /tmp/tmpab12/model.pth\n', 'stdout'),
-                                                      stream('see ~/x and nbs/a/work/b\n', 'stdout')]}]}
-    assert jc.output_paths(nb) == ['cell 0: /tmp/tmpab12/model.pth']
+                                                      stream('see ~/x and nbs/a/work/b\n', 'stdout'),
+                                                      stream('/tmp/ipykernel_321/4123749477.py:9: UserWarning\n')]}]}
+    assert jc.output_paths(nb) == ['cell 0: /tmp/tmpab12/model.pth'], "a real kernel's name for a cell is no developer path"
 
 def test_guard_runs_a_long_demo_only_with_the_flag():
     code = lambda s: {'cell_type': 'code', 'id': s[:4], 'metadata': {}, 'source': s, 'outputs': [], 'execution_count': None}

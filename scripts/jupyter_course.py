@@ -4,7 +4,7 @@ exercises, and "Run All" in a real kernel.
     python scripts/jupyter_course.py install            # the kernel and the save hook, inside the venv (make does it)
     python scripts/jupyter_course.py apply [NB.ipynb..] # kernelspec, collapse bar frames, "Try it" sections, nbdev_clean
     python scripts/jupyter_course.py check [NB.ipynb..] # fail if `apply` would change a notebook (make test runs it)
-    python scripts/jupyter_course.py run-all [NB..]     # Run All in a real kernel, every cell; report what breaks the rules
+    python scripts/jupyter_course.py run-all [--jobs N] [NB..]  # Run All in real kernels, every cell; report what breaks the rules
     python scripts/jupyter_course.py guard NB "marker" MINUTES  # run the cell holding `marker` only `if FULL_RUN:`
     python scripts/jupyter_course.py listing NB "marker"        # show the cell holding `marker` as a listing, not run it
 
@@ -206,12 +206,22 @@ def mixed_import_cells(nb: dict) -> list[int]:
             found.append(i)
     return found
 
+def unguarded_slow_cells(nb: dict) -> list[int]:
+    """The `#| slow` cells that run in full whatever the flag says. `nbdev_test` skips them but Run All runs them,
+    so each must run its long part only `if FULL_RUN:` (see `guard`); then Run All runs every cell nbdev_test runs,
+    the same way, and `make test` need not run both."""
+    return [i for i, c in enumerate(nb['cells']) if c['cell_type'] == 'code' and re.search(r'^#\|\s*slow\s*$', _text(c['source']), re.M)
+            and f'if {FLAG}:' not in _text(c['source'])]
+
 def check(paths: list[Path]) -> int:
-    "Say which notebooks `apply` would change or show a developer's paths (and which have no exercises yet); 1 if any."
+    "Say which notebooks `apply` would change, show a developer's paths, mix imports or have unguarded slow cells (and which have no exercises yet); 1 if any."
     stale = [p for p in paths if course_nb(p) != p.read_text(encoding='utf-8')]
     nbs = {p: json.loads(p.read_text(encoding='utf-8')) for p in paths}
     shown = {p: output_paths(nb) for p, nb in nbs.items()}
     mixed = {p: mixed_import_cells(nb) for p, nb in nbs.items()}
+    slow = {p: unguarded_slow_cells(nb) for p, nb in nbs.items()}
+    for p, cells in slow.items():
+        if cells: print(f"{os.path.relpath(p)}: `#| slow` cells {cells} are not guarded: run their long part only `if {FLAG}:` (scripts/jupyter_course.py guard)")
     for p, cells in mixed.items():
         if cells: print(f"{os.path.relpath(p)}: cells {cells} mix imports with other code; give the imports a cell of their own")
     for p, found in shown.items():
@@ -220,7 +230,7 @@ def check(paths: list[Path]) -> int:
     if missing: print(f"no 'Try it' exercises yet (add exercises/<name>.py, see CONTRIBUTING.md): {', '.join(missing)}")
     for p in stale: print(f"{os.path.relpath(p)}: not in the course's form (kernelspec, progress frames, 'Try it' section or nbdev_clean)")
     if stale: print("fix: .venv/bin/python scripts/jupyter_course.py apply && .venv/bin/nbdev_export, then commit")
-    return 1 if stale or any(shown.values()) or any(mixed.values()) else 0
+    return 1 if stale or any(shown.values()) or any(mixed.values()) or any(slow.values()) else 0
 
 # ---------------------------------------------------------------- guards for long demos
 FLAG = 'FULL_RUN'
@@ -332,6 +342,21 @@ def violations(res: dict, limit: float = RUN_ALL_LIMIT) -> list[str]:
     v += [f'wrote inside the repo: {w}' for w in res['written']]
     return v
 
+def run_all_report(paths: list[Path], jobs: int = 1) -> int:
+    """Run All on each notebook of `paths`, `jobs` kernels at a time, printing each one's time and what breaks the
+    rules as it finishes; 1 if any does. With several jobs a file written inside the repo is blamed on every
+    notebook that was running when it appeared."""
+    from concurrent.futures import ProcessPoolExecutor
+    t0, bad = time.perf_counter(), 0
+    with ProcessPoolExecutor(jobs) as pool:
+        for res in pool.map(run_all, paths):
+            v = violations(res); bad += bool(v)
+            print(f"{res['notebook']}: {res['seconds']:.0f} s (slow cells: {', '.join(res['slow_cells']) or 'none'})"
+                  + ''.join(f'\n  {x}' for x in v), flush=True)
+    print(f"Run All of {len(paths)} notebooks, {jobs} at a time: {time.perf_counter() - t0:.0f} s; "
+          + (f"{bad} broke the rules" if bad else "all within the rules"))
+    return 1 if bad else 0
+
 def _paths(args: list[str], run=False) -> list[Path]:
     return [Path(a).resolve() for a in args] or (stage_notebooks() if run else course_notebooks())
 
@@ -345,11 +370,8 @@ if __name__ == '__main__':
         p = Path(args[0]); nb = read_nb(p)
         guard(nb, p.stem, args[1], int(args[2])) if cmd == 'guard' else as_listing(nb, p.stem, args[1])
         write_nb(nb, p); print(f"{cmd}: {os.path.relpath(p)}: {args[1]!r}")
-    elif cmd == 'run-all':
-        bad = 0
-        for p in _paths(args, run=True):
-            res = run_all(p); v = violations(res); bad += bool(v)
-            print(f"{res['notebook']}: {res['seconds']:.0f} s (slow cells: {', '.join(res['slow_cells']) or 'none'})"
-                  + ''.join(f'\n  {x}' for x in v), flush=True)
-        sys.exit(1 if bad else 0)
+    elif cmd == 'run-all':  # run-all [--jobs N] [NB.ipynb ..]
+        jobs = int(args[args.index('--jobs') + 1]) if '--jobs' in args else 1
+        if '--jobs' in args: del args[args.index('--jobs'):args.index('--jobs') + 2]
+        sys.exit(run_all_report(_paths(args, run=True), jobs))
     else: raise SystemExit(__doc__)

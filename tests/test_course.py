@@ -86,6 +86,8 @@ def test_guard_runs_a_long_demo_only_with_the_flag():
         exec(srcs[2].replace('False', str(full), 1), ns); exec(srcs[4].split('\n', 1)[1], ns)
         assert out == (['fit 5', '1'] if full else [out[0]]) and (full or 'set FULL_RUN = True' in out[0]), out
     with pytest.raises(SystemExit, match='0 code cells'): jc.guard(nb, 'nb', 'no such code', 1)
+    nb['cells'].append(code('#| slow\nlearn.fit(50)'))
+    assert jc.unguarded_slow_cells(nb) == [5], "a slow cell without the flag would run in full under Run All"
 
 @pytest.mark.skipif(sys.prefix == sys.base_prefix, reason="not in a virtual environment")
 def test_pip_in_the_venv_honours_the_constraints():

@@ -344,11 +344,13 @@ def violations(res: dict, limit: float = RUN_ALL_LIMIT) -> list[str]:
 
 def run_all_report(paths: list[Path], jobs: int = 1) -> int:
     """Run All on each notebook of `paths`, `jobs` kernels at a time, printing each one's time and what breaks the
-    rules as it finishes; 1 if any does. With several jobs a file written inside the repo is blamed on every
-    notebook that was running when it appeared."""
+    rules as it finishes; 1 if any does. With several jobs each kernel gets one thread (`OMP_NUM_THREADS=1`): torch's
+    threads wait for each other by spinning, so two kernels of two threads on two cores waste much of the time.
+    A file written inside the repo is then blamed on every notebook that was running when it appeared."""
     from concurrent.futures import ProcessPoolExecutor
     t0, bad = time.perf_counter(), 0
-    with ProcessPoolExecutor(jobs) as pool:
+    env = {'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'} if jobs > 1 else {}
+    with ProcessPoolExecutor(jobs, initializer=os.environ.update, initargs=(env,)) as pool:
         for res in pool.map(run_all, paths):
             v = violations(res); bad += bool(v)
             print(f"{res['notebook']}: {res['seconds']:.0f} s (slow cells: {', '.join(res['slow_cells']) or 'none'})"

@@ -8,7 +8,7 @@ from minitrain.all import *
 set_seed(0)
 x = torch.randn(48, 1, 4, 4)
 y = torch.randint(0, 3, (48,))
-dls = DataLoaders.from_dsets(Dataset(x[:32], y[:32]), Dataset(x[32:], y[32:]), bs=8)  # 16 validation items, 2 batches
+dls = DataLoaders.from_dsets(Dataset(x[:32], y[:32]), Dataset(x[32:], y[32:]), bs=8)  # 32 training, 16 validation items
 def tiny_learner(loss_func=F.cross_entropy, n_out=3):
     "An untrained learner on 4×4 one-channel 'images': enough to check what `get_preds` returns."
     set_seed(0)

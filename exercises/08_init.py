@@ -72,7 +72,8 @@ with check('layer_stds'):
 #
 # `LayerNorm` subtracts each item's mean and divides by its std. RMSNorm (used by many language models) only
 # divides by the root mean square over the last dimension: $x / \sqrt{\text{mean}(x^2) + \epsilon}$, then
-# multiplies by a learnt `weight` (an `nn.Parameter` of `nf` ones at first). Write `RMSNorm(nf, eps=1e-5)`.
+# multiplies by a learnt `weight` (an `nn.Parameter` of `nf` ones at first). Write `RMSNorm(nf, eps=1e-5)`; the check compares it with
+# [`torch.nn.RMSNorm`](https://docs.pytorch.org/docs/stable/generated/torch.nn.RMSNorm.html).
 
 # %% tags=["exercise"]
 class RMSNorm(nn.Module):

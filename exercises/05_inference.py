@@ -6,13 +6,13 @@ from minitrain.all import *
 
 # %%
 set_seed(0)
-x = torch.randn(48, 1, 4, 4)
-y = torch.randint(0, 3, (48,))
-dls = DataLoaders.from_dsets(Dataset(x[:32], y[:32]), Dataset(x[32:], y[32:]), bs=8)  # 32 training, 16 validation items
+tx = torch.randn(48, 1, 4, 4)
+ty = torch.randint(0, 3, (48,))
+tiny_dls = DataLoaders.from_dsets(Dataset(tx[:32], ty[:32]), Dataset(tx[32:], ty[32:]), bs=8)  # 32 training, 16 validation items
 def tiny_learner(loss_func=F.cross_entropy, n_out=3):
     "An untrained learner on 4×4 one-channel 'images': enough to check what `get_preds` returns."
     set_seed(0)
-    return Learner(nn.Sequential(nn.Flatten(), nn.Linear(16, n_out)), dls, loss_func, cbs=[TrainCB()])
+    return Learner(nn.Sequential(nn.Flatten(), nn.Linear(16, n_out)), tiny_dls, loss_func, cbs=[TrainCB()])
 
 # %% [markdown]
 # ### 1. A loss that gives one loss per item
@@ -33,11 +33,11 @@ with check('my_mse'):
     for red in ('mean', 'sum', 'none'):
         got, want = my_mse(p, t, reduction=red), F.mse_loss(p, t, reduction=red)
         assert got.shape == want.shape and torch.allclose(got, want), f"reduction={red!r}: expected {want}, got {got}"
-    learn = tiny_learner(my_mse, n_out=1)
+    try_learn = tiny_learner(my_mse, n_out=1)
     yf = torch.linspace(-1, 1, 16)[:, None]  # regression targets for the 16 validation items
-    preds, targs, losses = learn.get_preds(dl=[(x[32:40], yf[:8]), (x[40:], yf[8:])], with_loss=True)
-    assert losses.shape == (16,), f"get_preds should give one loss per item (16), got shape {tuple(losses.shape)}"
-    assert torch.allclose(losses, ((preds - targs)**2)[:, 0]), "the per-item losses should be the squared errors"
+    try_preds, try_targs, try_losses = try_learn.get_preds(dl=[(tx[32:40], yf[:8]), (tx[40:], yf[8:])], with_loss=True)
+    assert try_losses.shape == (16,), f"get_preds should give one loss per item (16), got shape {tuple(try_losses.shape)}"
+    assert torch.allclose(try_losses, ((try_preds - try_targs)**2)[:, 0]), "the per-item losses should be the squared errors"
 
 # %% [markdown]
 # ### 2. Accuracy class by class
@@ -53,9 +53,9 @@ def per_class_accuracy(interp) -> dict:
 
 # %% tags=["check"]
 with check('per_class_accuracy'):
-    targs, dec = torch.tensor([0, 1, 1, 2, 2, 2]), torch.tensor([0, 0, 1, 2, 2, 1])
-    interp = Interpretation(None, F.one_hot(dec, 3).float(), targs, dec, torch.zeros(6), vocab=['cat', 'dog', 'owl'])
-    got, want = per_class_accuracy(interp), {'cat': 1., 'dog': 0.5, 'owl': 2/3}
+    try_targs, try_dec = torch.tensor([0, 1, 1, 2, 2, 2]), torch.tensor([0, 0, 1, 2, 2, 1])
+    try_interp = Interpretation(None, F.one_hot(try_dec, 3).float(), try_targs, try_dec, torch.zeros(6), vocab=['cat', 'dog', 'owl'])
+    got, want = per_class_accuracy(try_interp), {'cat': 1., 'dog': 0.5, 'owl': 2/3}
     assert isinstance(got, dict) and set(got) == set(want), f"expected a dict with keys {sorted(want)}, got {got!r}"
     assert all(abs(float(got[k]) - v) < 1e-6 for k, v in want.items()), f"expected {want}, got {got}"
 
@@ -74,11 +74,11 @@ def flip_tta(learn, dl):
 
 # %% tags=["check"]
 with check('flip_tta'):
-    learn = tiny_learner()
-    got = flip_tta(learn, dls.valid)
+    try_learn = tiny_learner()
+    got = flip_tta(try_learn, tiny_dls.valid)
     assert isinstance(got, torch.Tensor), f"return the predictions only (a tensor), got {type(got).__name__}"
-    xv = dls.valid.ds.x
-    with torch.no_grad(): want = (learn.model(xv).softmax(-1) + learn.model(xv.flip(-1)).softmax(-1)) / 2
+    xv = tiny_dls.valid.ds.x
+    with torch.no_grad(): want = (try_learn.model(xv).softmax(-1) + try_learn.model(xv.flip(-1)).softmax(-1)) / 2
     assert got.shape == want.shape, f"expected predictions of shape {tuple(want.shape)}, got {tuple(got.shape)}"
     assert torch.allclose(got, want, atol=1e-6), "expected the mean of the probabilities for the images and their flips"
 

@@ -6,14 +6,14 @@ from minitrain.all import *
 
 # %%
 set_seed(0)
-x, y = torch.randn(64, 8), torch.randint(0, 2, (64,))
-dls = DataLoaders.from_dsets(Dataset(x[:48], y[:48]), Dataset(x[48:], y[48:]), bs=16, shuffle=False)  # 3 training batches, 1 validation batch
+tx, ty = torch.randn(64, 8), torch.randint(0, 2, (64,))
+tiny_dls = DataLoaders.from_dsets(Dataset(tx[:48], ty[:48]), Dataset(tx[48:], ty[48:]), bs=16, shuffle=False)  # 3 training batches, 1 validation batch
 def tiny_model():
     set_seed(0)
     return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 2))
-def tiny_fit(model, *cbs):
+def tiny_fit(net, *cbs):
     "One epoch at learning rate 0 (the weights stay as they are, so the check can recompute what the hooks saw)."
-    Learner(model, dls, F.cross_entropy, lr=0., cbs=[TrainCB(), *cbs]).fit(1)
+    Learner(net, tiny_dls, F.cross_entropy, lr=0., cbs=[TrainCB(), *cbs]).fit(1)
 
 # %% [markdown]
 # ### 1. A hook that records shapes
@@ -29,13 +29,13 @@ def record_shape(hook, mod, inp, outp):
 
 # %% tags=["check"]
 with check('record_shape'):
-    model = tiny_model()
-    with Hooks(model, record_shape) as hooks:
-        model(x[:5]); model(x[:3])
-        got = [h.shapes for h in hooks]
+    net = tiny_model()
+    with Hooks(net, record_shape) as hs:
+        net(tx[:5]); net(tx[:3])
+        got = [h.shapes for h in hs]
     want = [[(5, 16), (3, 16)]]*4 + [[(5, 2), (3, 2)]]
     assert got == want, f"expected the shapes {want}, got {got}"
-    assert not any(m._forward_hooks for m in model.modules()), "the hooks should be gone after the `with` block"
+    assert not any(m._forward_hooks for m in net.modules()), "the hooks should be gone after the `with` block"
 
 # %% [markdown]
 # ### 2. How many ReLUs are dead?
@@ -51,12 +51,12 @@ def zero_frac(hook, mod, inp, outp):
 
 # %% tags=["check"]
 with check('zero_frac'):
-    model, hc = tiny_model(), HooksCallback(zero_frac, mod_filter=nn.ReLU)
-    tiny_fit(model, hc)
-    got = {h.name: h.zeros for h in hc}
+    net, zc = tiny_model(), HooksCallback(zero_frac, mod_filter=nn.ReLU)
+    tiny_fit(net, zc)
+    got = {h.name: h.zeros for h in zc}
     want = {'1': [], '3': []}
-    for xb, _ in dls.train:
-        a1 = model[:2](xb); a3 = model[2:4](a1)
+    for xb, _ in tiny_dls.train:
+        a1 = net[:2](xb); a3 = net[2:4](a1)
         want['1'].append((a1 == 0).float().mean().item()); want['3'].append((a3 == 0).float().mean().item())
     assert set(got) == set(want), f"expected one hook per ReLU, named {sorted(want)}; got {sorted(got)}"
     for k in want:
@@ -79,16 +79,16 @@ class MaxActCB(HooksCallback):
 
 # %% tags=["check"]
 with check('MaxActCB'):
-    model, cb = tiny_model(), MaxActCB()
-    tiny_fit(model, cb)
+    net, cb = tiny_model(), MaxActCB()
+    tiny_fit(net, cb)
     want = {'0': 0., '2': 0., '4': 0.}
-    for xb, _ in dls.train:
-        for i in (0, 2, 4): want[str(i)] = max(want[str(i)], model[:i+1](xb).abs().max().item())
+    for xb, _ in tiny_dls.train:
+        for i in (0, 2, 4): want[str(i)] = max(want[str(i)], net[:i+1](xb).abs().max().item())
     got = getattr(cb, 'maxes', None)
     assert isinstance(got, dict), f"expected self.maxes to be a dict after fit, got {got!r}"
     assert set(got) == set(want), f"expected one entry per Linear layer, named {sorted(want)}; got {sorted(got)}"
     assert all(abs(float(got[k]) - v) < 1e-5 for k, v in want.items()), f"expected {want}, got {got}"
-    assert not any(m._forward_hooks for m in model.modules()), "HooksCallback removes its hooks at the end of fit"
+    assert not any(m._forward_hooks for m in net.modules()), "HooksCallback removes its hooks at the end of fit"
 
 # %% [markdown]
 # To explore in the notebook above: hook `nn.ReLU` instead of `nn.Conv2d` in `ActivationStats`: what does

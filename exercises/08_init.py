@@ -26,15 +26,15 @@ def kaiming_init(m: nn.Module):
 # %% tags=["check"]
 with check('kaiming_init'):
     set_seed(0)
-    c = nn.Conv2d(16, 64, 3).apply(kaiming_init)
+    cv = nn.Conv2d(16, 64, 3).apply(kaiming_init)
     want = math.sqrt(2 / (16*3*3))
-    assert abs(c.weight.std().item() - want) / want < 0.05, f"conv weights: expected std {want:.4f}, got {c.weight.std().item():.4f}"
-    assert abs(c.weight.mean().item()) < 0.01 and (c.bias == 0).all(), "expected mean-0 weights and zero biases"
-    bn = nn.BatchNorm1d(4); w = bn.weight.clone(); bn.apply(kaiming_init)
-    assert torch.equal(bn.weight, w), "other modules (here a BatchNorm) must be left as they are"
+    assert abs(cv.weight.std().item() - want) / want < 0.05, f"conv weights: expected std {want:.4f}, got {cv.weight.std().item():.4f}"
+    assert abs(cv.weight.mean().item()) < 0.01 and (cv.bias == 0).all(), "expected mean-0 weights and zero biases"
+    bn1 = nn.BatchNorm1d(4); w = bn1.weight.clone(); bn1.apply(kaiming_init)
+    assert torch.equal(bn1.weight, w), "other modules (here a BatchNorm) must be left as they are"
     set_seed(0)
-    net, xb = deep_relu_net().apply(kaiming_init), torch.randn(256, 100)
-    with torch.no_grad(): s = net(xb).std().item()
+    net, inp = deep_relu_net().apply(kaiming_init), torch.randn(256, 100)
+    with torch.no_grad(): s = net(inp).std().item()
     assert 0.2 < s < 5, f"after 30 ReLU layers the activations should keep a std near 1; got {s:.3g}"
 
 # %% [markdown]
@@ -52,9 +52,9 @@ def layer_stds(model, xb, mod_filter) -> list[float]:
 # %% tags=["check"]
 with check('layer_stds'):
     set_seed(0)
-    net, xb = deep_relu_net(depth=4, n=32), torch.randn(64, 32)
-    got = layer_stds(net, xb, nn.ReLU)
-    want, a = [], xb
+    net, inp = deep_relu_net(depth=4, n=32), torch.randn(64, 32)
+    got = layer_stds(net, inp, nn.ReLU)
+    want, a = [], inp
     with torch.no_grad():
         for i in range(0, 8, 2):
             a = net[i+1](net[i](a)); want.append(a.std().item())
@@ -62,10 +62,10 @@ with check('layer_stds'):
     assert all(abs(float(g) - w) < 1e-5 for g, w in zip(got, want)), f"expected {[round(w, 4) for w in want]}, got {got}"
     assert not any(m._forward_hooks for m in net.modules()), "remove the hooks (a `with Hooks(...)` block does it)"
     set_seed(0)
-    plain = layer_stds(deep_relu_net(), torch.randn(256, 100), nn.ReLU)
+    plain_stds = layer_stds(deep_relu_net(), torch.randn(256, 100), nn.ReLU)
     set_seed(0)
-    kaiming = layer_stds(deep_relu_net().apply(init_weights), torch.randn(256, 100), nn.ReLU)
-    print(f"std after the last ReLU: PyTorch's default init {plain[-1]:.2g}, Kaiming {kaiming[-1]:.2g}")
+    kaiming_stds = layer_stds(deep_relu_net().apply(init_weights), torch.randn(256, 100), nn.ReLU)
+    print(f"std after the last ReLU: PyTorch's default init {plain_stds[-1]:.2g}, Kaiming {kaiming_stds[-1]:.2g}")
 
 # %% [markdown]
 # ### 3. RMSNorm
@@ -86,15 +86,15 @@ class RMSNorm(nn.Module):
 # %% tags=["check"]
 with check('RMSNorm'):
     set_seed(0)
-    x = torch.randn(4, 3, 8) * 5 + 2
-    m, ref = RMSNorm(8), nn.RMSNorm(8, eps=1e-5)
+    xr = torch.randn(4, 3, 8) * 5 + 2
+    m, ref_rms = RMSNorm(8), nn.RMSNorm(8, eps=1e-5)
     assert isinstance(getattr(m, 'weight', None), nn.Parameter) and m.weight.shape == (8,), "expected a `weight` parameter of 8 values"
-    y = m(x)
-    assert y.shape == x.shape, f"expected the shape of the input {tuple(x.shape)}, got {tuple(y.shape)}"
-    assert torch.allclose(y, ref(x), atol=1e-5), "the output differs from torch.nn.RMSNorm's"
-    assert torch.allclose(y.square().mean(-1), torch.ones(4, 3), atol=1e-3), "each item should come out with a mean square of 1"
-    with torch.no_grad(): m.weight.fill_(2.); ref.weight.fill_(2.)
-    assert torch.allclose(m(x), ref(x), atol=1e-5), "multiply by `weight` at the end"
+    yr = m(xr)
+    assert yr.shape == xr.shape, f"expected the shape of the input {tuple(xr.shape)}, got {tuple(yr.shape)}"
+    assert torch.allclose(yr, ref_rms(xr), atol=1e-5), "the output differs from torch.nn.RMSNorm's"
+    assert torch.allclose(yr.square().mean(-1), torch.ones(4, 3), atol=1e-3), "each item should come out with a mean square of 1"
+    with torch.no_grad(): m.weight.fill_(2.); ref_rms.weight.fill_(2.)
+    assert torch.allclose(m(xr), ref_rms(xr), atol=1e-5), "multiply by `weight` at the end"
 
 # %% [markdown]
 # To explore in the notebook above: replace `BatchNorm` by `LayerNorm`-style normalisation

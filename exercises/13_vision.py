@@ -27,9 +27,9 @@ def name_label(o) -> str:
 
 # %% tags=["check"]
 with check('name_label'):
-    got = [name_label(f) for f in pets]
+    res = [name_label(f) for f in pets]
     want = ['great_pyrenees', 'Bengal', 'staffordshire_bull_terrier', 'Bengal', 'yorkshire_terrier', 'great_pyrenees']
-    assert got == want, f"expected {want}, got {got}"
+    assert res == want, f"expected {want}, got {res}"
     assert name_label('a/b_c/cat_1.png') == 'cat', "only the file name counts, not the folders"
     try: name_label('images/cat.jpg')
     except ValueError as e: assert 'cat.jpg' in str(e), f"the error should name the file; it says: {e}"
@@ -51,11 +51,11 @@ class FuncSplitter:
 
 # %% tags=["check"]
 with check('FuncSplitter'):
-    got = FuncSplitter(lambda o: o.stem.endswith('0'))(pets)  # the files whose number ends in 0
+    res = FuncSplitter(lambda o: o.stem.endswith('0'))(pets)  # the files whose number ends in 0
     want = ([0, 1, 2], [3, 4, 5])
-    assert isinstance(got, tuple) and len(got) == 2, f"expected a pair (train_indices, valid_indices), got {got!r}"
-    assert tuple(map(list, got)) == want, f"expected {want} (the items whose number ends in 0 are 3, 4 and 5), got {got}"
-    assert all(isinstance(i, int) for s in got for i in s), "return lists of plain ints"
+    assert isinstance(res, tuple) and len(res) == 2, f"expected a pair (train_indices, valid_indices), got {res!r}"
+    assert tuple(map(list, res)) == want, f"expected {want} (the items whose number ends in 0 are 3, 4 and 5), got {res}"
+    assert all(isinstance(i, int) for s in res for i in s), "return lists of plain ints"
     for f in (lambda o: True, lambda o: False):
         try: FuncSplitter(f)(pets)
         except ValueError: pass

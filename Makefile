@@ -43,8 +43,9 @@ data:
 train: $(STAMP) data
 	$(BIN)/python -m minitrain train $(ARGS)
 
-# The notebooks are tested by "Run All" in the `minitrain` kernel, two at a time (one torch thread each): every cell, as a student runs
-# them (no error, no machine paths in outputs, nothing written in the repo, 120 s at most each). It runs every
+# The notebooks are tested by "Run All" in the `minitrain` kernel, two at a time with one torch thread each
+# (two kernels of two threads on two cores make torch's threads wait for one another): every cell, as a
+# student runs them (no error, no machine paths in outputs, nothing written in the repo, 120 s at most each). It runs every
 # cell nbdev_test runs, the same way (`jupyter_course.py check` makes each `#| slow` cell obey FULL_RUN), so
 # make test does not run nbdev_test too. Same here and in CI.
 test: $(KERNEL)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_dataloader.ipynb #b4c2b36a
 from __future__ import annotations
-import math, multiprocessing, pickle, queue, random, signal, sys, time, traceback
+import math, multiprocessing, pickle, queue, random, signal, sys, threading, time, traceback
 from collections.abc import Mapping
 from itertools import islice
 from multiprocessing.connection import wait
@@ -276,6 +276,21 @@ def _widen_pipe(conn):
     except OSError: pass  # the system's limit is lower: sends wait more, that is all
 
 # %% ../nbs/02_dataloader.ipynb #c3a7842e
+def _sender(results, outbox: queue.Queue, wid: int):
+    "A worker's thread: send each batch put in `outbox` through `results`, in order, so the worker makes its next batch meanwhile."
+    while True:
+        res = outbox.get()
+        try: _send_batch(results, res)
+        except BrokenPipeError: return  # the main process died
+        except Exception as e: _send_batch(results, _WorkerError(e, wid))  # the batch cannot be sent
+
+def _post(outbox: queue.Queue, sender: threading.Thread, res) -> bool:
+    "Hand `res` to the `sender` thread, waiting while it still has one to send; False if it has stopped."
+    while sender.is_alive():
+        try: outbox.put(res, timeout=_POLL_S); return True
+        except queue.Full: continue
+    return False
+
 def _worker_loop(dl, wid: int, seed: int, tasks, results, stop, others):
     "Worker `wid` of `dl`: fetch each batch of indices from `tasks` and send the batch (or its error) to `results`, until `stop`."
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the main process, which then stops us
@@ -283,6 +298,9 @@ def _worker_loop(dl, wid: int, seed: int, tasks, results, stop, others):
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
     for c in others: c.close()
     parent = multiprocessing.parent_process()
+    outbox = queue.Queue(maxsize=1)  # at most one batch waits for the pipe while the next one is made
+    sender = threading.Thread(target=_sender, args=(results, outbox, wid), name='sender', daemon=True)
+    sender.start()
     while not stop.is_set():
         try: idxs = tasks.get(timeout=_POLL_S)
         except queue.Empty:
@@ -291,9 +309,7 @@ def _worker_loop(dl, wid: int, seed: int, tasks, results, stop, others):
         if idxs is None or stop.is_set(): return
         try: res = dl.fetch(idxs)
         except Exception as e: res = _WorkerError(e, wid)
-        try: _send_batch(results, res)
-        except BrokenPipeError: return  # the main process died
-        except Exception as e: _send_batch(results, _WorkerError(e, wid))  # the batch cannot be sent
+        if not _post(outbox, sender, res): return  # the sender stopped: the main process died
 
 # %% ../nbs/02_dataloader.ipynb #1e71707b
 def _exit_reason(p) -> str:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_learner.ipynb #96ba5e45
 from __future__ import annotations
-import difflib, inspect, sys, time, warnings
+import difflib, inspect, sys, time, warnings, weakref
 from copy import copy, deepcopy
 from functools import partial, wraps
 from operator import attrgetter
@@ -155,15 +155,27 @@ def check_callback(cb):
     for attr, hint in _FOREIGN_ATTRS.items():
         if hasattr(type(cb), attr): warnings.warn(f"{nm}.{attr} is fastai's and does nothing here: {hint}", stacklevel=4)
 
+_BINDS_ONE = weakref.WeakKeyDictionary()  # function -> {bound as a method?: takes one argument?}
+
+def _binds_one_argument(f) -> bool:
+    "Whether `f(x)` is a valid call; remembered per function, because `inspect.signature` costs more than a training batch."
+    func, bound = getattr(f, '__func__', f), hasattr(f, '__func__')
+    try: return _BINDS_ONE[func][bound]
+    except (KeyError, TypeError): pass  # not seen yet, or not weak-referenceable (then it is not remembered)
+    try: inspect.signature(f).bind(None); ok = True
+    except TypeError: ok = False
+    except ValueError: ok = True  # no signature to check (a builtin)
+    try: _BINDS_ONE.setdefault(func, {})[bound] = ok
+    except TypeError: pass
+    return ok
+
 def check_signatures(cb):
     "Raise if an event or training-step method of `cb` cannot be called with the learner."
     for name in (*EVENTS, *STEP_METHODS):
         f = getattr(cb, name, None)
-        if not callable(f): continue
-        try: inspect.signature(f).bind(None)
-        except TypeError: raise TypeError(f"{type(cb).__name__}.{name} must take the learner: minitrain calls {name}(learn), so "
-                                          f"write `def {name}(self, learn): ...` (fastai's callbacks read self.learn instead)") from None
-        except ValueError: pass  # no signature to check (a builtin)
+        if callable(f) and not _binds_one_argument(f):
+            raise TypeError(f"{type(cb).__name__}.{name} must take the learner: minitrain calls {name}(learn), so "
+                            f"write `def {name}(self, learn): ...` (fastai's callbacks read self.learn instead)")
 
 # %% ../nbs/04_learner.ipynb #3de0d3b4
 class Learner:
@@ -824,8 +836,10 @@ def _set_cbs_cached(self, cbs):
     self._cbs_changed()
 
 def _cbs_changed(self):
-    "Check the callbacks and forget what was looked up for each event."
+    "Check the callbacks and forget what was looked up for each event, and the training-step methods kept as attributes."
     _check_cbs(self._cbs, self)
+    for key, f in vars(self).get('_cache', {}).items():
+        if isinstance(key, tuple) and f is not None and self.__dict__.get(key[1]) is f: del self.__dict__[key[1]]
     self._cache = {}
 
 def _cached_callback(self, event):
@@ -836,10 +850,12 @@ def _cached_callback(self, event):
     for f in fns: f(self)
 
 def _cached_provider(self, name):
-    "`_provider`, looked up once until the callbacks change."
+    "`_provider`, looked up once until the callbacks change, and kept as an attribute: `learn.predict` then skips `__getattr__`."
     key = ('provider', name)
     if key not in self._cache: self._cache[key] = _simple_provider(self, name)
-    return self._cache[key]
+    f = self._cache[key]
+    if f is not None and not hasattr(type(self), name): self.__dict__[name] = f  # a subclass's own method still wins
+    return f
 
 Learner.cbs = property(_get_cbs, _set_cbs_cached, doc="The callbacks: a `CallbackList`, so changing it directly is fine (so are `add_cb`/`remove_cb`).")
 Learner._cbs_changed, Learner.callback, Learner._provider = _cbs_changed, _cached_callback, _cached_provider

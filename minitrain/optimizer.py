@@ -43,6 +43,14 @@ class Optimizer(torch.optim.Optimizer):
             ps = [p for p in group['params'] if p.grad is not None]
             if ps: self._step_params(ps, hypers)
 
+    def zero_grad(self, set_to_none: bool = True):
+        "Forget the gradients: set them to None (which frees their memory), or fill them with zeros when not `set_to_none`."
+        for group in self.param_groups:
+            for p in group['params']:
+                if p.grad is None: continue
+                if set_to_none: p.grad = None
+                else: p.grad.detach_().zero_()
+
     def _step_params(self, ps, hypers: dict):
         "The readable step: for each parameter, every stepper in turn, with the parameter's state and the hypers."
         for p in ps:
@@ -123,12 +131,17 @@ def _checked_init(self, params, cbs, *args, **kwargs):
     _init_unchecked(self, _param_groups(params), cbs, *args, **kwargs)
     if not any(g['params'] for g in self.param_groups): raise ValueError(_NO_PARAMS)
 
+def _torch_method(name):
+    "`torch.optim.Optimizer`'s method `name` without its wrapper, which keeps torch.compile out of it by importing the compiler (torch._dynamo, about a second) the first time it runs: these methods are never compiled."
+    f = getattr(torch.optim.Optimizer, name)
+    return getattr(f, '__wrapped__', f)
+
 def add_param_group(self, param_group: dict):
     "Add a group: a dict with `params` and the hypers that differ from the defaults (torch's method, plus checks)."
     group, i = {**self.defaults, **param_group}, len(self.param_groups)
     _check_hypers(group, i)
     _check_needs(self.cbs, group, i)
-    super(Optimizer, self).add_param_group(param_group)
+    _torch_method('add_param_group')(self, param_group)
 
 @wraps(_step_groups_unchecked)
 def _checked_step_groups(self):
@@ -167,12 +180,12 @@ def _check_same_model(groups: list, sd: dict):
 
 def state_dict(self) -> dict:
     "torch's state dict (`state` by parameter index, `param_groups` with the hypers) plus the parameters' shapes."
-    return {**super(Optimizer, self).state_dict(), 'param_shapes': [list(p.shape) for g in self.param_groups for p in g['params']]}
+    return {**_torch_method('state_dict')(self), 'param_shapes': [list(p.shape) for g in self.param_groups for p in g['params']]}
 
 def load_state_dict(self, state_dict: dict):
     "Load what `state_dict()` returned, from an optimizer of a model with the same shapes; its tensors are copied."
     _check_same_model(self.param_groups, state_dict)
-    super(Optimizer, self).load_state_dict(state_dict)
+    _torch_method('load_state_dict')(self, state_dict)
     for state in self.state.values():
         for k, v in state.items():
             if isinstance(v, torch.Tensor): state[k] = v.clone()

@@ -19,9 +19,10 @@ from .augment import BatchTransformCB
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'IMAGENETTE_LABELS', 'imagenet_stats', 'DATASET_CHECKS', 'get_image_files', 'parent_label',
            'GrandparentSplitter', 'RandomSplitter', 'Vocab', 'Categorize', 'ImageError', 'to_mode', 'load_image',
-           'Pipeline', 'Resize', 'CenterCrop', 'RandomResizedCrop', 'ToTensor', 'ImageDataset', 'seeded', 'item_seed',
-           'SeededDataLoader', 'IntToFloatTensor', 'Normalize', 'verify_images', 'from_folder', 'batch_tfms_cb', 'URLs',
-           'data_cache_dir', 'file_checksum', 'download_url', 'UnsafeArchiveError', 'check_members', 'untar_data']
+           'Pipeline', 'Resize', 'CenterCrop', 'RandomResizedCrop', 'ToTensor', 'ImageDataset', 'reseed', 'seeded',
+           'item_seed', 'SeededDataLoader', 'IntToFloatTensor', 'Normalize', 'verify_images', 'from_folder',
+           'batch_tfms_cb', 'URLs', 'data_cache_dir', 'file_checksum', 'download_url', 'UnsafeArchiveError',
+           'check_members', 'untar_data']
 
 # %% ../nbs/13_vision.ipynb #c2da7d76
 IMAGE_EXTENSIONS = frozenset({'.bmp', '.gif', '.jpeg', '.jpg', '.png', '.ppm', '.pgm', '.tif', '.tiff', '.webp'})
@@ -252,12 +253,16 @@ class ImageDataset:
     def __repr__(self): return f"ImageDataset({len(self)} images, {len(self.vocab or ())} classes, train={self.train})"
 
 # %% ../nbs/13_vision.ipynb #818464d1
+def reseed(seed: int):
+    "Seed Python's `random` and torch's CPU generator with `seed`."
+    random.seed(seed); torch.default_generator.manual_seed(seed)
+
 @contextmanager
-def seeded(seed: int):
-    "Seed Python's `random` and torch's CPU generator with `seed` inside the block, and restore their states after it."
+def seeded(seed: int | None = None):
+    "Seed Python's `random` and torch's CPU generator with `seed` (if given) inside the block, and restore their states after it."
     g = torch.default_generator
     states = random.getstate(), g.get_state()
-    random.seed(seed); g.manual_seed(seed)
+    if seed is not None: reseed(seed)
     try: yield
     finally: random.setstate(states[0]); g.set_state(states[1])
 
@@ -275,10 +280,13 @@ class SeededDataLoader(DataLoader):
     def fetch(self, idxs):
         "The batch of the items at `idxs`, each made under `item_seed(epoch_seed, index)`."
         idxs = idxs.tolist() if isinstance(idxs, torch.Tensor) else list(idxs)
-        return self.collate_fn([self._item(i) for i in idxs])
+        with seeded():  # the generators' states are saved and restored once a batch (saving them costs more than seeding)
+            items = [self._item(i) for i in idxs]
+        return self.collate_fn(items)
 
     def _item(self, i: int):
-        with seeded(item_seed(self.epoch_seed, i)): return self.ds[i]
+        reseed(item_seed(self.epoch_seed, i))
+        return self.ds[i]
 
 # %% ../nbs/13_vision.ipynb #24b70fbc
 imagenet_stats = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])

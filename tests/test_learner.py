@@ -224,6 +224,26 @@ def test_subclass_method_wins_over_callback():
         learn = ce_learner(TrainLearner, cbs=[Half()])
     learn.fit(1)
 
+def test_provided_methods_follow_the_callbacks():
+    "The training-step methods kept as attributes are dropped when the callbacks change."
+    class Other(TrainCB):
+        def predict(self, learn): learn.preds = learn.model(*learn.xb) * 0
+    first, other = TrainCB(), Other()
+    learn = ce_learner(cbs=[first])
+    learn.fit(1, cbs=[SingleBatchCB()])
+    assert learn.preds.abs().sum() > 0
+    f = learn.predict
+    assert vars(learn)['predict'] is f is learn.predict  # kept: the next lookup is a plain one
+    learn.remove_cb(first); learn.add_cb(other)
+    learn.fit(1, cbs=[SingleBatchCB()])
+    assert learn.preds.abs().sum() == 0  # Other's predict, not the one kept for TrainCB
+    learn.cbs.remove(other)
+    assert 'predict' not in vars(learn)
+    with pytest.raises(AttributeError, match='no callback provides one'): learn.predict
+    learn.predict = own = lambda: None  # set by hand: kept when the callbacks change
+    learn.add_cb(TrainCB())
+    assert learn.predict is own
+
 def run_losses(learn, n_epochs=2):
     class Losses(Callback):
         def before_fit(self, learn): self.losses = []
@@ -523,3 +543,18 @@ def test_training_and_grad_mode_per_phase():
     assert seen == {(True, True, True), (False, False, False)}
     learn.training = True
     assert learn.model.training
+
+
+def test_signature_checks_are_remembered_per_function_not_per_name():
+    "The check is cached per function: a bad method on one callback is caught after a good one of the same name was seen."
+    class Good(Callback):
+        def before_fit(self, learn): pass
+    class Bad(Callback):
+        def before_fit(self): pass
+    learn = Learner(nn.Linear(1, 1), cbs=[Good()])
+    with pytest.raises(TypeError, match='Bad.before_fit must take the learner'): learn.add_cb(Bad())
+    with pytest.raises(TypeError, match='Bad.before_fit must take the learner'): learn.add_cb(Bad())  # the cached answer
+    cb = Good()
+    cb.after_fit = lambda: None  # an instance attribute, checked as itself
+    with pytest.raises(TypeError, match='Good.after_fit must take the learner'): learn.add_cb(cb)
+    learn.add_cb(Good())

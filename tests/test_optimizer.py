@@ -260,6 +260,21 @@ def test_is_a_torch_optimizer_and_zero_grad():
     opt.zero_grad()
     assert all(p.grad is None for p in a)
 
+def test_zero_grad_to_zeros_detaches_a_grad_with_history():
+    w = torch.ones(2, requires_grad=True)
+    (w**2).sum().backward(create_graph=True)  # w.grad now has a grad_fn
+    opt = SGD([w], lr=0.1)
+    opt.zero_grad(set_to_none=False)
+    assert w.grad.grad_fn is None and not w.grad.requires_grad and torch.equal(w.grad, torch.zeros(2))
+
+def test_training_never_imports_the_compiler():
+    "torch's wrapped base-class methods import torch._dynamo (about a second) on first use; ours are not wrapped."
+    code = ("import sys, torch; from minitrain.optimizer import Adam; w = torch.ones(3, requires_grad=True); "
+            "opt = Adam([{'params': [w]}], lr=0.1); opt.add_param_group({'params': [torch.ones(1, requires_grad=True)]}); "
+            "(w**2).sum().backward(); opt.step(); opt.zero_grad(); opt.load_state_dict(opt.state_dict()); "
+            "assert 'torch._dynamo' not in sys.modules, 'the optimizer imported torch._dynamo'")
+    subprocess.run([sys.executable, '-c', code], check=True)
+
 @pytest.mark.parametrize('make_sched', [partial(torch.optim.lr_scheduler.StepLR, step_size=3, gamma=0.5),
                                         partial(torch.optim.lr_scheduler.LambdaLR, lr_lambda=lambda i: 1 / (1 + i))],
                          ids=['StepLR', 'LambdaLR'])

@@ -146,12 +146,22 @@ def test_same_seed_same_batches_with_0_and_2_workers(folder):
     # each epoch draws new crops: the same item differs between the two epochs
     assert not torch.equal(torch.cat([b[0] for b in b0[:3]]), torch.cat([b[0] for b in b0[3:]]))
 
+def test_main_generators_move_the_same_with_and_without_workers(folder):
+    after = []
+    for nw in (0, 2):
+        batches(folder, nw, epochs=1)
+        after.append((random.random(), torch.rand(1)))
+    assert after[0] == after[1]
+
 def test_seeded_restores_generators():
     set_seed(5); want = (random.random(), torch.rand(1))
     set_seed(5)
     with seeded(123): inner = torch.rand(1)
     assert (random.random(), torch.rand(1)) == want
     with seeded(123): assert torch.equal(torch.rand(1), inner)
+    set_seed(5)
+    with seeded(): reseed(7); torch.rand(3)  # no seed: only saved and restored
+    assert (random.random(), torch.rand(1)) == want
     assert item_seed(1, 2) != item_seed(2, 1) and 0 <= item_seed(2**62, 10**9) < 2**63
 
 def test_from_folder_errors(tmp_path, folder):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_dataloader.ipynb #b4c2b36a
 from __future__ import annotations
-import math, multiprocessing, pickle, queue, random, signal, sys, threading, time, traceback
+import math, multiprocessing, os, pickle, queue, random, signal, sys, threading, time, traceback
 from collections.abc import Mapping
 from itertools import islice
 from multiprocessing.connection import wait
@@ -258,15 +258,39 @@ def _send_batch(conn, batch):
         return _TensorSpec(t.dtype, t.shape)
     skeleton = map_nested(spec, batch, torch.Tensor)  # fails here, before anything is sent, if a tensor cannot be sent
     conn.send(skeleton)
-    for d in data: conn.send_bytes(d)
+    for d in data: _write_all(conn, d)
 
 def _recv_batch(conn):
     "Receive a batch sent by `_send_batch`."
     def tensor(spec):
         t = torch.empty(spec.shape, dtype=spec.dtype)
-        conn.recv_bytes_into(_as_bytes(t))
+        _read_into(conn, _as_bytes(t))
         return t
     return map_nested(tensor, conn.recv(), _TensorSpec)
+
+def _write_all(conn, buf):
+    "Write the bytes of `buf` to the pipe behind `conn` as they are (the reader knows how many come from the specs)."
+    view = memoryview(buf).cast('B')
+    while view: view = view[os.write(conn.fileno(), view):]
+
+def _read_into(conn, buf):
+    "Fill `buf` with the next bytes of the pipe behind `conn`, straight into its memory; EOFError if the writer is gone."
+    view = memoryview(buf).cast('B')
+    while view:
+        n = os.readv(conn.fileno(), [view])
+        if not n: raise EOFError("the pipe was closed")
+        view = view[n:]
+
+def _discard(conn) -> bool:
+    "Read and drop what waits in the pipe behind `conn`; False once the writer is gone."
+    return bool(os.read(conn.fileno(), _PIPE_BYTES))
+
+if not hasattr(os, 'readv'):  # Windows, whose pipes are not file descriptors: Connection's own framing (which copies more)
+    def _write_all(conn, buf): conn.send_bytes(buf)
+    def _read_into(conn, buf): conn.recv_bytes_into(buf)
+    def _discard(conn) -> bool:
+        try: conn.recv_bytes(); return True
+        except EOFError: return False
 
 def _widen_pipe(conn):
     "Let the pipe behind `conn` hold `_PIPE_BYTES` on Linux, so that a worker can send a batch without waiting."
@@ -364,8 +388,7 @@ def close(self):
     deadline = time.monotonic() + _STOP_S
     for conn, p in zip(self.results, self.procs):
         while (ready := wait([conn, p.sentinel], timeout=max(0, deadline - time.monotonic()))) and p.sentinel not in ready:
-            try: conn.recv_bytes()  # a batch sent before the worker saw `stop`
-            except EOFError: break
+            if not _discard(conn): break  # what it sent before it saw `stop`
         if not ready: p.kill()
         p.join(_STOP_S)
     for q in self.tasks: q.cancel_join_thread(); q.close()

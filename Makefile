@@ -1,11 +1,17 @@
-# The README's two commands: `make train` (the main job) and `make test` (every test).
-# Each sets up what it needs: a virtual environment with the pinned versions, and data.
+# The README's commands: `make train` (the main job), `make test` (every test) and `make lab` (the course
+# in JupyterLab). Each sets up what it needs: a virtual environment with the pinned versions, and data.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LAB_STAMP := $(VENV)/.lab
+KERNEL := $(VENV)/share/jupyter/kernels/minitrain/kernel.json
+# `make lab` opens a browser where there is a display (or a Mac); elsewhere (ssh, containers) it prints
+# the URL to open instead. Root needs --allow-root. More options: `make lab LAB_ARGS="--port 8890"`.
+LAB_FLAGS := $(if $(DISPLAY)$(WAYLAND_DISPLAY)$(filter Darwin,$(shell uname -s)),,--no-browser) \
+             $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: train test data clean
+.PHONY: train test lab browser-test docs data clean
 
 # The venv's own pip.conf makes every pip run inside it honour constraints.txt, so no later
 # `pip install` (nbdev_install, nbdev_docs, a student's) can swap the pinned CPU torch for a CUDA build.
@@ -15,6 +21,17 @@ $(STAMP): setup.py settings.ini constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	$(BIN)/pip check
 	touch $(STAMP)
+
+# The kernel "minitrain" is registered inside the venv (ipykernel --sys-prefix): it goes away with the
+# venv, writes nothing to $HOME, and checkouts side by side each get their own. The notebooks name it
+# in their metadata. The same step adds the venv's Jupyter save hook (scripts/jupyter_course.py).
+$(KERNEL): $(STAMP) scripts/jupyter_course.py
+	$(BIN)/python scripts/jupyter_course.py install
+
+$(LAB_STAMP): $(STAMP)
+	$(BIN)/pip install -q -c constraints.txt jupyterlab
+	$(BIN)/pip check
+	touch $(LAB_STAMP)
 
 # Full Fashion-MNIST from Debian when we can install it; otherwise minitrain uses its embedded subset.
 data:
@@ -26,12 +43,35 @@ data:
 train: $(STAMP) data
 	$(BIN)/python -m minitrain train $(ARGS)
 
-# nbdev_test runs two notebooks at a time with one torch thread each: two notebooks of two threads each
-# on two cores make torch's threads wait for one another, and every notebook takes several times as long.
-test: $(STAMP)
+# The notebooks are tested by "Run All" in the `minitrain` kernel, two at a time with one torch thread each
+# (two kernels of two threads on two cores make torch's threads wait for one another): every cell, as a
+# student runs them (no error, no machine paths in outputs, nothing written in the repo, 120 s at most each). It runs every
+# cell nbdev_test runs, the same way (`jupyter_course.py check` makes each `#| slow` cell obey FULL_RUN), so
+# make test does not run nbdev_test too. Same here and in CI.
+test: $(KERNEL)
 	$(BIN)/python scripts/check_export.py
-	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2
+	$(BIN)/python scripts/jupyter_course.py check
+	$(BIN)/python scripts/check_docs.py
+	$(BIN)/python scripts/jupyter_course.py run-all --jobs 2
 	$(BIN)/python -m pytest -q tests
+
+lab: $(LAB_STAMP) $(KERNEL) data
+	$(BIN)/jupyter lab --ServerApp.root_dir=nbs $(LAB_FLAGS) $(LAB_ARGS)
+
+# Headless Chromium (Debian's chromium + chromium-driver, installed when run as root) opens 04_learner in
+# JupyterLab, runs all and checks for errors and a progress widget. Not part of `make test` (nor CI).
+browser-test: $(LAB_STAMP) $(KERNEL)
+	@if ! command -v chromedriver >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	  (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1) || \
+	  echo "could not install chromium: the browser test will be skipped"; fi
+	$(BIN)/pip install -q -c constraints.txt selenium
+	MINITRAIN_BROWSER=1 $(BIN)/python -m pytest -q -rs tests/test_browser.py
+
+# The website needs Quarto (https://quarto.org/docs/get-started/), which pip cannot install.
+docs: $(STAMP)
+	@command -v quarto >/dev/null || { echo "make docs needs Quarto: install it from https://quarto.org/docs/get-started/ (a .deb on Debian/Ubuntu), then run make docs again"; exit 1; }
+	$(BIN)/nbdev_docs
 
 clean:
 	rm -rf $(VENV) _proc _docs .pytest_cache

@@ -43,15 +43,16 @@ data:
 train: $(STAMP) data
 	$(BIN)/python -m minitrain train $(ARGS)
 
-# The notebooks are tested by "Run All" in the `minitrain` kernel, two at a time with one torch thread each
-# (two kernels of two threads on two cores make torch's threads wait for one another): every cell, as a
-# student runs them (no error, no machine paths in outputs, nothing written in the repo, 120 s at most each). It runs every
-# cell nbdev_test runs, the same way (`jupyter_course.py check` makes each `#| slow` cell obey FULL_RUN), so
-# make test does not run nbdev_test too. Same here and in CI.
+# The notebooks are tested twice, two at a time with one torch thread each (two of two threads on two cores
+# make torch's threads wait for one another): by nbdev_test, as nbdev runs them (without the `#| eval: false`
+# and `#| slow` cells, so a later cell cannot lean on one of those), and by "Run All" in the `minitrain`
+# kernel, every cell as a student runs them (no error, no machine paths in outputs, nothing written in the
+# repo, 120 s at most each). Same here and in CI.
 test: $(KERNEL)
 	$(BIN)/python scripts/check_export.py
 	$(BIN)/python scripts/jupyter_course.py check
 	$(BIN)/python scripts/check_docs.py
+	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2
 	$(BIN)/python scripts/jupyter_course.py run-all --jobs 2
 	$(BIN)/python -m pytest -q tests
 

@@ -268,6 +268,14 @@ def _recv_batch(conn):
         return t
     return map_nested(tensor, conn.recv(), _TensorSpec)
 
+def _widen_pipe(conn):
+    "Let the pipe behind `conn` hold `_PIPE_BYTES` on Linux, so that a worker can send a batch without waiting."
+    if not sys.platform.startswith('linux'): return
+    import fcntl
+    try: fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+    except OSError: pass  # the system's limit is lower: sends wait more, that is all
+
+# %% ../nbs/02_dataloader.ipynb #21083d33
 def _write_all(conn, buf):
     "Write the bytes of `buf` to the pipe behind `conn` as they are (the reader knows how many come from the specs)."
     view = memoryview(buf).cast('B')
@@ -292,12 +300,6 @@ if not hasattr(os, 'readv'):  # Windows, whose pipes are not file descriptors: C
         try: conn.recv_bytes(); return True
         except EOFError: return False
 
-def _widen_pipe(conn):
-    "Let the pipe behind `conn` hold `_PIPE_BYTES` on Linux, so that a worker can send a batch without waiting."
-    if not sys.platform.startswith('linux'): return
-    import fcntl
-    try: fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
-    except OSError: pass  # the system's limit is lower: sends wait more, that is all
 
 # %% ../nbs/02_dataloader.ipynb #c3a7842e
 def _worker_loop(dl, wid: int, seed: int, tasks, results, stop, others):

@@ -15,6 +15,15 @@ def _copy_bn(ref, ours):
         ref.weight.copy_(torch.rand_like(ref.weight) + 0.5); ref.bias.copy_(torch.randn_like(ref.bias))
         ours.mults.copy_(ref.weight); ours.adds.copy_(ref.bias)
 
+def assert_same_forward_backward(ours, ref, x):
+    "Feed `x` to both modules: the same outputs and, for one random output gradient, the same input gradients."
+    x, x_ref = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out, out_ref = ours(x), ref(x_ref)
+    assert torch.allclose(out, out_ref, atol=1e-5)
+    g = torch.randn_like(out)
+    out.backward(g); out_ref.backward(g)
+    assert torch.allclose(x.grad, x_ref.grad, atol=1e-5)
+
 @pytest.mark.parametrize('shape,ref_cls', [((6, 5, 7, 7), nn.BatchNorm2d), ((16, 5), nn.BatchNorm1d), ((4, 5, 9), nn.BatchNorm1d)])
 @pytest.mark.parametrize('mom', [0.1, 0.3])
 def test_batchnorm_matches_torch(shape, ref_cls, mom):
@@ -22,13 +31,7 @@ def test_batchnorm_matches_torch(shape, ref_cls, mom):
     ours, ref = BatchNorm(5, mom=mom), ref_cls(5, momentum=mom)
     _copy_bn(ref, ours)
     for step in range(4):
-        x = (torch.randn(*shape) * 3 + 2).requires_grad_()
-        x_ref = x.detach().clone().requires_grad_()
-        out, out_ref = ours(x), ref(x_ref)
-        assert torch.allclose(out, out_ref, atol=1e-5)
-        g = torch.randn_like(out)
-        out.backward(g); out_ref.backward(g)
-        assert torch.allclose(x.grad, x_ref.grad, atol=1e-5)
+        assert_same_forward_backward(ours, ref, torch.randn(*shape) * 3 + 2)
         assert torch.allclose(ours.mults.grad, ref.weight.grad, atol=1e-4) and torch.allclose(ours.adds.grad, ref.bias.grad, atol=1e-4)
         assert torch.allclose(ours.means, ref.running_mean, atol=1e-5) and torch.allclose(ours.vars, ref.running_var, atol=1e-5)
     ours.eval(); ref.eval()
@@ -60,13 +63,7 @@ def test_layernorm_matches_torch(shape, norm_shape):
     with torch.no_grad():
         ref.weight.copy_(torch.rand_like(ref.weight) + 0.5); ref.bias.copy_(torch.randn_like(ref.bias))
         ours.weight.copy_(ref.weight); ours.bias.copy_(ref.bias)
-    x = (torch.randn(*shape) * 2 - 1).requires_grad_()
-    x_ref = x.detach().clone().requires_grad_()
-    out, out_ref = ours(x), ref(x_ref)
-    assert torch.allclose(out, out_ref, atol=1e-5)
-    g = torch.randn_like(out)
-    out.backward(g); out_ref.backward(g)
-    assert torch.allclose(x.grad, x_ref.grad, atol=1e-5)
+    assert_same_forward_backward(ours, ref, torch.randn(*shape) * 2 - 1)
     assert torch.allclose(ours.weight.grad, ref.weight.grad, atol=1e-5) and torch.allclose(ours.bias.grad, ref.bias.grad, atol=1e-5)
 
 def test_layernorm_no_affine_and_bad_shape():

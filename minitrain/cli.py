@@ -162,7 +162,8 @@ def _check_images(args) -> str | None:
 def _image_data(args):
     "The DataLoaders, model, extra callbacks and a description of the image folder `args.images`."
     dls = DataLoaders.from_folder(args.images, valid='val', item_tfms=RandomResizedCrop(args.size, min_scale=0.35),
-                                  batch_tfms=Normalize.from_stats(*imagenet_stats), bs=args.bs, num_workers=args.workers)
+                                  batch_tfms=Normalize.from_stats(*imagenet_stats), bs=args.bs,
+                                  num_workers=args.workers, persistent_workers=args.workers > 0)
     n_train, n_valid, c_in = len(dls.train.ds), len(dls.valid.ds), dls.valid.ds[0][0].shape[0]
     print(f"data: image folder {args.images}, {len(dls.vocab)} classes, {n_train} train and {n_valid} valid images, "
           f"{c_in} channels, {args.size}×{args.size} crops")
@@ -176,7 +177,7 @@ def _fashion_data(args):
     full = len(fm.x_train) == 60_000
     what = 'full Fashion-MNIST' if full else 'a subset of Fashion-MNIST' + (' (the full data was not found)' if fm.source.startswith('embedded') else '')
     print(f"data: {what}, {len(fm.x_train)} train and {len(fm.x_valid)} valid images, from {fm.source}")
-    return fashion_dls(args.bs, fm, num_workers=args.workers), MODELS[args.model](), [], \
+    return fashion_dls(args.bs, fm, num_workers=args.workers, persistent_workers=args.workers > 0), MODELS[args.model](), [], \
         dict(n_train=len(fm.x_train), n_valid=len(fm.x_valid), source=fm.source, full=full)
 
 # %% ../nbs/16_cli.ipynb #7787d5b6

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_dataloader.ipynb #b4c2b36a
 from __future__ import annotations
-import math, multiprocessing, os, pickle, queue, random, signal, sys, time, traceback
+import math, multiprocessing, os, pickle, queue, random, signal, sys, time, traceback, weakref
 from collections.abc import Mapping
 from itertools import islice
 from multiprocessing.connection import wait
@@ -13,7 +13,6 @@ import numpy as np
 from typing import NamedTuple
 import torch
 from torch.utils.data import TensorDataset
-from .core import check_int, map_nested
 from .core import check_int, map_nested
 
 # %% auto #0
@@ -136,9 +135,10 @@ def _batch_sampler(ds, bs, shuffle, drop_last, sampler) -> BatchSampler:
 
 # %% ../nbs/02_dataloader.ipynb #a9452c02
 class DataLoader:
-    "Batches from the map-style dataset `ds`, by the batch sampler `batchs` or by `bs`/`shuffle`/`drop_last`/`sampler`, fetched here or by `num_workers` processes."
+    "Batches from the map-style dataset `ds`, by the batch sampler `batchs` or by `bs`/`shuffle`/`drop_last`/`sampler`, fetched here or by `num_workers` processes (kept between epochs if `persistent_workers`)."
     def __init__(self, ds, batchs=None, collate_fn=collate, *, bs: int | None = None, shuffle=False, drop_last=False,
-                 sampler=None, num_workers: int = 0, prefetch_factor: int = 2, timeout: float = 0):
+                 sampler=None, num_workers: int = 0, prefetch_factor: int = 2, timeout: float = 0,
+                 persistent_workers: bool = False):
         _check_dataset(ds)
         if not callable(collate_fn): raise TypeError(f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}")
         self.num_workers = check_int(num_workers, 'num_workers', 0, hint='0 loads in this process, n > 0 starts n worker processes')
@@ -146,6 +146,12 @@ class DataLoader:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout < float('inf'):
             raise ValueError(f"DataLoader: timeout must be a number of seconds >= 0 (0: wait as long as it takes), got {timeout!r}")
         self.timeout = timeout  # how long to wait for a worker's batch, as torch's DataLoader
+        if not isinstance(persistent_workers, bool):
+            raise TypeError(f"DataLoader: persistent_workers must be True or False, got {persistent_workers!r}")
+        if persistent_workers and not self.num_workers:
+            raise ValueError("DataLoader: persistent_workers=True keeps the worker processes from one epoch to the next, "
+                             "so it needs num_workers > 0; give num_workers=n or drop persistent_workers")
+        self.persistent_workers = persistent_workers  # as torch's DataLoader; see "Going faster"
         if isinstance(batchs, (int, np.integer)) and not isinstance(batchs, bool):
             if bs is not None: raise ValueError(f"DataLoader: batch size given twice ({batchs} and bs={bs}); give one")
             batchs, bs = None, batchs
@@ -302,20 +308,34 @@ if not hasattr(os, 'readv'):  # Windows, whose pipes are not file descriptors: C
 
 
 # %% ../nbs/02_dataloader.ipynb #c3a7842e
-def _worker_loop(dl, wid: int, seed: int, tasks, results, stop, others):
-    "Worker `wid` of `dl`: fetch each batch of indices from `tasks` and send the batch (or its error) to `results`, until `stop`."
+class _EpochStart(NamedTuple):
+    "A worker's first task in each epoch: its seed, and the attributes its copy of the DataLoader must take (`_worker_state`)."
+    seed: int
+    state: dict
+
+def _worker_state(self) -> dict:
+    "What the workers' copies of this DataLoader must be told at the start of each epoch: nothing here (`SeededDataLoader` tells its epoch seed)."
+    return {}
+
+DataLoader._worker_state = _worker_state
+
+def _worker_loop(dl, wid: int, tasks, results, stop, others):
+    "Worker `wid` of `dl`: for each task from `tasks`, start an epoch or send the batch of those indices (or its error) to `results`, until `stop`."
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the main process, which then stops us
     torch.set_num_threads(1)  # the workers share the cores already, and a forked OpenMP thread pool can hang
-    random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
     for c in others: c.close()
     parent = multiprocessing.parent_process()
     while not stop.is_set():
-        try: idxs = tasks.get(timeout=_POLL_S)
+        try: task = tasks.get(timeout=_POLL_S)
         except queue.Empty:
             if parent is not None and not parent.is_alive(): return  # the main process died
             continue
-        if idxs is None or stop.is_set(): return
-        try: res = dl.fetch(idxs)
+        if task is None or stop.is_set(): return
+        if isinstance(task, _EpochStart):
+            random.seed(task.seed); np.random.seed(task.seed); torch.manual_seed(task.seed)
+            vars(dl).update(task.state)
+            continue
+        try: res = dl.fetch(task)
         except Exception as e: res = _WorkerError(e, wid)
         try: _send_batch(results, res)
         except BrokenPipeError: return  # the main process died
@@ -329,20 +349,25 @@ def _exit_reason(p) -> str:
     return f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
 
 class _WorkerPool:
-    "Worker processes for one epoch of `dl`, one per seed in `seeds`; batch i is made by worker i % len(seeds)."
-    def __init__(self, dl, seeds: list[int]):
+    "`n` worker processes for `dl`; in each epoch, batch i is made by worker i % n."
+    def __init__(self, dl, n: int):
         ctx = _worker_context()
         self.stop = ctx.Event()
-        self.tasks = [ctx.Queue() for _ in seeds]
-        self.results, sends = zip(*[ctx.Pipe(duplex=False) for _ in seeds])
+        self.tasks = [ctx.Queue() for _ in range(n)]
+        self.results, sends = zip(*[ctx.Pipe(duplex=False) for _ in range(n)])
         for conn in self.results: _widen_pipe(conn)
         self.procs = [ctx.Process(target=_worker_loop, name=f'DataLoader worker {w}', daemon=True,
-                                  args=(dl, w, seed, self.tasks[w], sends[w], self.stop, self.results + sends[:w] + sends[w+1:]))
-                      for w, seed in enumerate(seeds)]
+                                  args=(dl, w, self.tasks[w], sends[w], self.stop, self.results + sends[:w] + sends[w+1:]))
+                      for w in range(n)]
         for p in self.procs: p.start()
         for conn in sends: conn.close()  # each worker has its own
         self.n_sent = self.n_done = 0
-        self.timeout = getattr(dl, 'timeout', 0)
+        self.timeout, self.closed = getattr(dl, 'timeout', 0), False
+
+    def start_epoch(self, seeds: list[int], state: dict):
+        "Start an epoch: each worker is seeded with its seed in `seeds` and takes `state`; batch 0 goes to worker 0."
+        for q, seed in zip(self.tasks, seeds, strict=True): q.put(_EpochStart(seed, state))
+        self.n_sent = self.n_done = 0
 
     def submit(self, todo):
         "Send the next batch of indices from the iterator `todo`, if any, to the worker whose turn it is."
@@ -369,6 +394,8 @@ def result(self):
 
 def close(self):
     "Stop the workers: each finishes at most the batch in hand (what it still sends is dropped); one still running after `_STOP_S` is killed."
+    if self.closed: return
+    self.closed = True
     self.stop.set()
     for q in self.tasks: q.put(None)  # wakes a worker waiting for work
     deadline = time.monotonic() + _STOP_S
@@ -382,18 +409,42 @@ def close(self):
 
 _WorkerPool.result, _WorkerPool.close = result, close
 
+# %% ../nbs/02_dataloader.ipynb #7a3bad17
+def _take_pool(dl) -> _WorkerPool:
+    "The workers for an epoch of `dl`: the pool kept from its last epoch if all its workers live, else a new one."
+    pool, dl._kept_pool = dl._kept_pool, None  # taken: the epoch that has it decides whether it is kept again
+    if pool is not None and all(p.is_alive() for p in pool.procs): return pool
+    if pool is not None: pool.close()
+    return _WorkerPool(dl, dl.num_workers)
+
+def _keep_pool(dl, pool: _WorkerPool):
+    "Keep `pool` for the next epoch of `dl` (closing it when `dl` is garbage collected or Python exits), unless one is kept already."
+    if dl._kept_pool is not None: return pool.close()  # two epochs of `dl` ran at once; one pool is enough
+    dl._kept_pool = pool
+    if not hasattr(pool, 'finalizer'): pool.finalizer = weakref.finalize(dl, pool.close)  # the pool does not refer to `dl`
+
+def _without_pool(self) -> dict:
+    "What pickle and `copy` keep of a DataLoader: everything but its kept worker processes, which belong to it alone."
+    return {k: v for k, v in vars(self).items() if k != '_kept_pool'}
+
+DataLoader._kept_pool, DataLoader.__getstate__ = None, _without_pool
+
 # %% ../nbs/02_dataloader.ipynb #b837a519
 def _worker_batches(dl, seed: int):
     "One epoch of `dl`'s batches, made by its workers (seeded from `seed`) at most `prefetch_factor` batches ahead each, in order."
-    pool = _WorkerPool(dl, _worker_seeds(seed, dl.num_workers))
+    pool, finished = _take_pool(dl), False
     try:
+        pool.start_epoch(_worker_seeds(seed, dl.num_workers), dl._worker_state())
         todo = iter(dl.batch_sampler)
         for _ in range(dl.num_workers*dl.prefetch_factor): pool.submit(todo)
         while pool.n_done < pool.n_sent:
             batch = pool.result()
             pool.submit(todo)
             yield batch
-    finally: pool.close()
+        finished = True
+    finally:
+        if finished and dl.persistent_workers: _keep_pool(dl, pool)
+        else: pool.close()
 
 _epoch_here = DataLoader._epoch  # the main path's epoch: every batch fetched in this process
 

@@ -274,8 +274,12 @@ class SeededDataLoader(DataLoader):
     "A DataLoader whose items are made under a seed of their own (the epoch's and the index): the same batches with any `num_workers`."
     epoch_seed = 0
     def __iter__(self):
-        self.epoch_seed = int(torch.randint(2**62, ()))  # workers start at the first batch, after this, and inherit it
+        self.epoch_seed = int(torch.randint(2**62, ()))
         return super().__iter__()
+
+    def _worker_state(self) -> dict:
+        "The epoch seed, which the workers are told at the start of each epoch (workers kept from the last one would not know it)."
+        return {'epoch_seed': self.epoch_seed}
 
     def fetch(self, idxs):
         "The batch of the items at `idxs`, each made under `item_seed(epoch_seed, index)`."

@@ -248,6 +248,8 @@ ds10 = Dataset(*make_xy(10))
     ((ds10,), dict(num_workers=-1), ValueError, "num_workers must be at least 0"),
     ((ds10,), dict(num_workers=1.5), TypeError, "num_workers must be an int"),
     ((ds10,), dict(num_workers=2, prefetch_factor=0), ValueError, "prefetch_factor"),
+    ((ds10,), dict(persistent_workers=True), ValueError, "persistent_workers=True .* needs num_workers > 0"),
+    ((ds10,), dict(num_workers=1, persistent_workers=1), TypeError, "persistent_workers must be True or False"),
     ((ds10, [[0, 1]]), dict(bs=4), ValueError, "batch sampler already decides the batches; drop bs"),
     ((ds10, [[0, 1]]), dict(shuffle=True), ValueError, "drop shuffle"),
     ((ds10, 4), dict(bs=4), ValueError, "given twice"),
@@ -416,6 +418,62 @@ def test_workers_send_batches_larger_than_the_pipe(no_leftover_workers):
     assert_same_batches(list(DataLoader(ds, bs=8, num_workers=2, prefetch_factor=3)), list(DataLoader(ds, bs=8)))
     big = Dataset(torch.randn(4, 1024, 1024), torch.arange(4))  # 8 MiB per batch
     assert_same_batches(list(DataLoader(big, bs=2, num_workers=1)), list(DataLoader(big, bs=2)))
+
+# ---------------------------------------------------------------- persistent workers
+def worker_pids(dl) -> list:
+    "The process ids of the workers kept on `dl` (empty if none are kept)."
+    return [p.pid for p in dl._kept_pool.procs] if dl._kept_pool is not None else []
+
+def test_persistent_workers_give_the_same_batches_as_new_ones(no_leftover_workers):
+    ds = Noisy(*make_xy(40))
+    set_seed(7); want = [noisy_epoch(DataLoader(ds, bs=4, shuffle=True, num_workers=2)) for _ in range(3)]
+    dl = DataLoader(ds, bs=4, shuffle=True, num_workers=2, persistent_workers=True)
+    set_seed(7); got = [noisy_epoch(dl) for _ in range(3)]
+    assert got == want and got[0] != got[1]                    # seeded anew each epoch, as new workers would be
+    del dl
+
+def test_persistent_workers_are_kept_between_epochs_and_stop_with_the_dataloader(no_leftover_workers):
+    dl = DataLoader(PerItem(*make_xy(30)), bs=4, num_workers=2, persistent_workers=True)
+    assert labels(dl) == list(range(30))
+    pids = worker_pids(dl)
+    assert len(pids) == 2 and sorted(p.pid for p in multiprocessing.active_children()) == sorted(pids)
+    assert labels(dl) == list(range(30)) and worker_pids(dl) == pids
+    del dl                                                     # the fixture checks that the workers are gone
+
+def test_persistent_workers_left_early_or_failed_are_replaced(no_leftover_workers):
+    class FailsOnce(PerItem):
+        fail = False
+        def __getitem__(self, i):
+            if self.fail and i == 9: raise KeyError(i)
+            return super().__getitem__(i)
+    ds = FailsOnce(*make_xy(30))
+    dl = DataLoader(ds, bs=4, num_workers=2, persistent_workers=True)
+    list(dl); first = worker_pids(dl)
+    for i, _ in enumerate(dl):
+        if i == 2: break                                       # left early: the pool is closed, not kept
+    assert dl._kept_pool is None and multiprocessing.active_children() == []
+    assert labels(dl) == list(range(30)) and worker_pids(dl) != first
+    dl._kept_pool.procs[0].kill(); dl._kept_pool.procs[0].join()  # a worker dies between epochs: the next epoch starts new ones
+    assert labels(dl) == list(range(30))
+    ds.fail = True; dl._kept_pool.close(); dl._kept_pool = None  # new workers, which see `fail`
+    with pytest.raises(KeyError): list(dl)
+    assert dl._kept_pool is None and multiprocessing.active_children() == []
+
+def test_a_dataloader_with_kept_workers_copies_and_pickles_without_them(no_leftover_workers):
+    import copy, pickle
+    dl = DataLoader(Dataset(*make_xy(12)), bs=4, num_workers=1, persistent_workers=True)
+    list(dl)
+    for other in (copy.deepcopy(dl), pickle.loads(pickle.dumps(dl))):
+        assert other._kept_pool is None and labels(other) == list(range(12))
+        del other
+    assert len(multiprocessing.active_children()) == 1
+    del dl
+
+def test_two_epochs_of_one_persistent_dataloader_at_once(no_leftover_workers):
+    dl = DataLoader(Dataset(*make_xy(12)), bs=4, num_workers=1, persistent_workers=True)
+    assert [(a[1].tolist(), b[1].tolist()) for a, b in zip(dl, dl)] == [([i, i+1, i+2, i+3],)*2 for i in (0, 4, 8)]
+    assert len(multiprocessing.active_children()) == 1         # one pool kept, the other closed
+    del dl
 
 # ---------------------------------------------------------------- PyTorch interop
 def test_torch_dataloader_takes_our_dataset():

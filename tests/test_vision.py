@@ -1,5 +1,5 @@
 "Image folders: files, labels, splits, vocabulary, Pillow modes, item transforms, seeded loading, batch transforms, untar_data."
-import functools, http.server, io, os, random, tarfile, threading, warnings
+import functools, gc, http.server, io, multiprocessing, os, random, tarfile, threading, warnings
 from pathlib import Path
 import numpy as np
 import pytest
@@ -133,8 +133,8 @@ def test_dataset_item_tfm_matches_validation(folder):
     assert torch.equal(ds.item_tfm(ds.files[1]), x) and torch.equal(ds.item_tfm(Image.open(ds.files[1])), x)
     assert ds.vocab[int(y)] == parent_label(ds.files[1]) and dls.train.ds.vocab is ds.vocab
 
-def batches(folder, nw, seed=0, epochs=2):
-    dls = DataLoaders.from_folder(folder, item_tfms=RandomResizedCrop(16, min_scale=0.2), bs=4, num_workers=nw)
+def batches(folder, nw, seed=0, epochs=2, **kwargs):
+    dls = DataLoaders.from_folder(folder, item_tfms=RandomResizedCrop(16, min_scale=0.2), bs=4, num_workers=nw, **kwargs)
     set_seed(seed)
     return [b for _ in range(epochs) for b in dls.train]
 
@@ -145,6 +145,12 @@ def test_same_seed_same_batches_with_0_and_2_workers(folder):
     assert not all(torch.equal(u[0], v[0]) for u, v in zip(b0, b1))
     # each epoch draws new crops: the same item differs between the two epochs
     assert not torch.equal(torch.cat([b[0] for b in b0[:3]]), torch.cat([b[0] for b in b0[3:]]))
+
+def test_persistent_workers_are_told_each_epoch_seed(folder):
+    b0, b2 = batches(folder, 0, epochs=3), batches(folder, 2, epochs=3, persistent_workers=True)
+    assert all(torch.equal(p, q) for u, v in zip(b0, b2, strict=True) for p, q in zip(u, v))
+    gc.collect()
+    assert multiprocessing.active_children() == []
 
 def test_main_generators_move_the_same_with_and_without_workers(folder):
     after = []

@@ -5,7 +5,7 @@
 # %% ../nbs/04_learner.ipynb #96ba5e45
 from __future__ import annotations
 import difflib, inspect, sys, time, warnings, weakref
-from copy import copy, deepcopy
+from copy import copy
 from functools import partial, wraps
 from operator import attrgetter
 import torch
@@ -670,18 +670,19 @@ Learner.metrics = property(_get_metrics, _set_metrics, doc="The `MetricsCB` of t
 
 # %% ../nbs/04_learner.ipynb #1faeaf37
 def _check_metric_batch(self, learn):
-    "Feed a copy of each metric the first batch: an error names the metric and the shapes, before any optimizer step."
+    "Feed each metric the first batch, then reset it: an error names the metric and the shapes, before any optimizer step."
     preds, targ = learn.preds.detach(), learn.yb[0]
     for k, m in self.metrics.items():
         n = getattr(m, 'num_classes', None)
         if n is not None and preds.ndim == 2 and preds.shape[1] not in (n, 1):
             raise ValueError(f"MetricsCB: metric {k!r} counts num_classes={n}, but the model predicts {preds.shape[1]} "
                              f"classes: create it with num_classes={preds.shape[1]}")
-        try: deepcopy(m).to(preds.device).update(preds, targ)
+        try: m.to(preds.device).update(preds, targ)
         except Exception as e:
             raise ValueError(f"MetricsCB: metric {k!r} ({type(m).__name__}) cannot take predictions of shape {tuple(preds.shape)} "
                              f"and targets of shape {tuple(targ.shape)}: {e}; give it the model's outputs and targets "
                              "(num_classes, task) or remove it") from e
+        m.reset()  # as `before_epoch` left it (a copy to feed instead costs more than the rest of a short fit's set-up)
 
 MetricsCB.check_batch = _check_metric_batch
 

@@ -5,7 +5,9 @@
 Writes `--images` JPEGs of Imagenette-160's shape (160 pixels on the short side, 160-240 on the long
 one) to a temporary folder, then times one epoch of `DataLoaders.from_folder(...).train` (shuffled,
 bs=64, `RandomResizedCrop(size, min_scale=0.35)`, uint8 batches) and prints ratios of
-throughput, each side the best of `--repeats` rounds, the rounds of all sides interleaved:
+throughput from `--repeats` rounds that time every side once, one after the other. Each ratio is given
+twice: the median of the rounds' own ratios (both sides ran seconds apart, so the drift of a shared
+machine's speed, often 20% over a minute, mostly cancels), and the ratio of each side's best time:
 
 1. our DataLoader with num_workers=2 vs num_workers=0 (target >= 1.6 on two idle cores), with new
    workers each epoch and with `persistent_workers=True` (the workers of the last epoch kept, which
@@ -16,7 +18,7 @@ throughput, each side the best of `--repeats` rounds, the rounds of all sides in
 Workers need free cores: other programs on the machine lower ratio 1 most. The load average is
 printed before and after; read the ratios with it.
 """
-import argparse, os, tempfile, time
+import argparse, os, statistics, tempfile, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -38,19 +40,24 @@ def epoch(dl):
     "Go through one epoch of `dl`; the number of images."
     return sum(len(xb) for xb, yb in dl)
 
-def best_times(fns: dict, repeats: int) -> dict:
-    "The best wall time of each function in `fns`, over `repeats` rounds that run each once."
-    best = {k: float('inf') for k in fns}
+def round_times(fns: dict, repeats: int) -> dict:
+    "The wall times of each function in `fns` (a list, one per round) over `repeats` rounds that run each once."
+    times = {k: [] for k in fns}
     for _ in range(repeats):
         for k, f in fns.items():
-            t = time.perf_counter(); f(); best[k] = min(best[k], time.perf_counter() - t)
-    return best
+            t = time.perf_counter(); f(); times[k].append(time.perf_counter() - t)
+    return times
+
+def ratio(times: dict, slow: str, fast: str) -> str:
+    "How many times faster `fast` ran than `slow`: the median of the rounds' ratios, and the ratio of the best times."
+    rounds = statistics.median(s/f for s, f in zip(times[slow], times[fast]))
+    return f"{rounds:.2f} (best times: {min(times[slow])/min(times[fast]):.2f})"
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--images', type=int, default=1024)
     ap.add_argument('--size', type=int, default=128)
-    ap.add_argument('--repeats', type=int, default=3)
+    ap.add_argument('--repeats', type=int, default=5)
     a = ap.parse_args()
     torch.set_num_threads(1)
     print(f"load average before: {' '.join(open('/proc/loadavg').read().split()[:3]) if os.path.exists('/proc/loadavg') else 'n/a'}")
@@ -61,15 +68,15 @@ def main():
         mk_torch = lambda **kw: torch.utils.data.DataLoader(ours2.ds, batch_size=64, shuffle=True, num_workers=2, **kw)
         torch2, torch2p = mk_torch(), mk_torch(persistent_workers=True)
         assert epoch(ours0) == epoch(torch2) == a.images
-        t = best_times({'ours, 0 workers': lambda: epoch(ours0), 'ours, 2 workers': lambda: epoch(ours2),
+        t = round_times({'ours, 0 workers': lambda: epoch(ours0), 'ours, 2 workers': lambda: epoch(ours2),
                         'torch, 2 workers': lambda: epoch(torch2), 'ours, 2 persistent': lambda: epoch(ours2p),
                         'torch, 2 persistent': lambda: epoch(torch2p)}, a.repeats)
         del ours2p, torch2p  # their workers stop with them, before the folder goes
-    for k, v in t.items(): print(f"{k:20s} {a.images/v:8.0f} images/s")
-    print(f"ratio 1, ours 2 workers / 0 workers: new each epoch {t['ours, 0 workers']/t['ours, 2 workers']:.2f}, "
-          f"persistent {t['ours, 0 workers']/t['ours, 2 persistent']:.2f}  (target >= 1.6)")
-    print(f"ratio 2, ours / torch DataLoader, 2 workers: new each epoch {t['torch, 2 workers']/t['ours, 2 workers']:.2f}, "
-          f"persistent {t['torch, 2 persistent']/t['ours, 2 persistent']:.2f}  (target >= 1.0)")
+    for k, v in t.items(): print(f"{k:20s} {a.images/statistics.median(v):8.0f} images/s (median), {a.images/min(v):8.0f} best")
+    print(f"ratio 1, ours 2 workers / 0 workers (target >= 1.6): new each epoch {ratio(t, 'ours, 0 workers', 'ours, 2 workers')}, "
+          f"persistent {ratio(t, 'ours, 0 workers', 'ours, 2 persistent')}")
+    print(f"ratio 2, ours / torch DataLoader, 2 workers (target >= 1.0): new each epoch {ratio(t, 'torch, 2 workers', 'ours, 2 workers')}, "
+          f"persistent {ratio(t, 'torch, 2 persistent', 'ours, 2 persistent')}")
     print(f"load average after: {' '.join(open('/proc/loadavg').read().split()[:3]) if os.path.exists('/proc/loadavg') else 'n/a'}")
 
 if __name__ == '__main__': main()

@@ -299,13 +299,20 @@ def _discard(conn) -> bool:
     "Read and drop what waits in the pipe behind `conn`; False once the writer is gone."
     return bool(os.read(conn.fileno(), _PIPE_BYTES))
 
-if not hasattr(os, 'readv'):  # Windows, whose pipes are not file descriptors: Connection's own framing (which copies more)
-    def _write_all(conn, buf): conn.send_bytes(buf)
-    def _read_into(conn, buf): conn.recv_bytes_into(buf)
-    def _discard(conn) -> bool:
-        try: conn.recv_bytes(); return True
-        except EOFError: return False
+def _framed_write_all(conn, buf):
+    "`_write_all` through Connection's own framing: for pipes that are not file descriptors (Windows); it copies more."
+    conn.send_bytes(buf)
 
+def _framed_read_into(conn, buf):
+    "`_read_into` through Connection's own framing."
+    conn.recv_bytes_into(buf)
+
+def _framed_discard(conn) -> bool:
+    "`_discard` through Connection's own framing."
+    try: conn.recv_bytes(); return True
+    except EOFError: return False
+
+if not hasattr(os, 'readv'): _write_all, _read_into, _discard = _framed_write_all, _framed_read_into, _framed_discard
 
 # %% ../nbs/02_dataloader.ipynb #c3a7842e
 class _EpochStart(NamedTuple):

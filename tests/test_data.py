@@ -419,6 +419,30 @@ def test_workers_send_batches_larger_than_the_pipe(no_leftover_workers):
     big = Dataset(torch.randn(4, 1024, 1024), torch.arange(4))  # 8 MiB per batch
     assert_same_batches(list(DataLoader(big, bs=2, num_workers=1)), list(DataLoader(big, bs=2)))
 
+@pytest.fixture
+def framed_transport(monkeypatch):
+    "Send batches through Connection's framing, the transport for pipes that are not file descriptors (Windows)."
+    import minitrain.data as md
+    for name in ('_write_all', '_read_into', '_discard'): monkeypatch.setattr(md, name, getattr(md, '_framed' + name))
+
+def test_the_framed_transport_sends_every_kind_of_batch(no_leftover_workers, framed_transport):
+    assert_same(list(DataLoader(Mixed(), bs=4, num_workers=2)), list(DataLoader(Mixed(), bs=4)))
+    big = Dataset(torch.randn(6, 512, 512), torch.arange(6))   # 2 MiB batches, more than the pipe holds
+    assert_same_batches(list(DataLoader(big, bs=2, num_workers=2)), list(DataLoader(big, bs=2)))
+
+def test_the_framed_transport_stops_workers_with_batches_in_flight(no_leftover_workers, framed_transport):
+    big = Dataset(torch.randn(16, 256, 256), torch.arange(16))
+    for i, _ in enumerate(DataLoader(big, bs=2, num_workers=2, prefetch_factor=3)):
+        if i == 1: break                                       # `close` drains what the workers still send
+
+def test_the_framed_transport_reports_a_dead_worker(no_leftover_workers, framed_transport):
+    class Dying(PerItem):
+        def __getitem__(self, i):
+            if i == 5: os._exit(3)
+            return super().__getitem__(i)
+    with pytest.raises(RuntimeError, match="worker 1 .* died unexpectedly"):
+        list(DataLoader(Dying(*make_xy(20)), bs=4, num_workers=2))
+
 # ---------------------------------------------------------------- persistent workers
 def worker_pids(dl) -> list:
     "The process ids of the workers kept on `dl` (empty if none are kept)."

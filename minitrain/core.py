@@ -12,7 +12,8 @@ import torch
 
 # %% auto #0
 __all__ = ['def_device', 'best_device', 'map_nested', 'to_device', 'to_cpu', 'ArgumentError', 'check_int', 'listify',
-           'clean_stale_temps', 'atomic_write', 'set_seed', 'default_threads', 'get_rng_states', 'set_rng_states']
+           'clean_stale_temps', 'atomic_write', 'set_seed', 'default_threads', 'get_rng_states', 'set_rng_states',
+           'unwrap_model']
 
 # %% ../nbs/00_core.ipynb #915084c2
 def best_device() -> str:
@@ -164,3 +165,9 @@ def set_rng_states(s: dict):
     torch.set_rng_state(s['torch'])
     if s['cuda'] and torch.cuda.is_available():
         for i, state in enumerate(s['cuda'][:torch.cuda.device_count()]): torch.cuda.set_rng_state(state, i)
+
+# %% ../nbs/00_core.ipynb #ec5d46df
+def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
+    "`model` without a `DistributedDataParallel` or `DataParallel` wrapper around it: the module whose layers and weights count."
+    wrappers = (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)
+    return model.module if isinstance(model, wrappers) else model

@@ -9,8 +9,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
-from .core import get_rng_states, set_rng_states
+from .core import get_rng_states, set_rng_states, unwrap_model
 from .datasets import subplots
 from .learner import Learner, Callback, CancelFitException
 
@@ -55,13 +54,9 @@ def _module_filter(f):
     if not callable(f): raise TypeError(f"mod_filter must be a function of a module or a module class, got {f!r}")
     return f
 
-def _bare(model: nn.Module) -> nn.Module:
-    "`model` without a `DistributedDataParallel`/`DataParallel` wrapper: the modules worth hooking are inside."
-    return model.module if isinstance(model, (DistributedDataParallel, nn.DataParallel)) else model
-
 def find_modules(model: nn.Module, mod_filter=None) -> list[tuple[str, nn.Module]]:
     "The `(name, module)` pairs of `model` (unwrapped from DDP) that `mod_filter` picks; an error if it picks none."
-    model, f = _bare(model), _module_filter(mod_filter)
+    model, f = unwrap_model(model), _module_filter(mod_filter)
     res = [(n or type(model).__name__, m) for n, m in model.named_modules() if f(m)]
     if not res:
         types = sorted({type(m).__name__ for m in model.modules()})
@@ -79,7 +74,7 @@ class HooksCallback(Callback):
         self.hooks = Hooks([], None)
 
     def before_fit(self, learn):
-        names = {id(m): n for n, m in _bare(learn.model).named_modules()}
+        names = {id(m): n for n, m in unwrap_model(learn.model).named_modules()}
         pairs = [(names.get(id(m), type(m).__name__), m) for m in self.mods] if self.mods is not None \
             else find_modules(learn.model, self.mod_filter)
         self.hooks = Hooks([m for _, m in pairs], partial(self._hookfunc, learn))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from .core import atomic_write, check_int, get_rng_states, set_rng_states
+from .core import atomic_write, check_int, get_rng_states, set_rng_states, unwrap_model
 from .learner import Learner, Callback, CancelFitException, MetricsCB
 from .schedule import BaseSchedCB
 
@@ -211,7 +211,7 @@ def _check_safe(o, where='checkpoint'):
 def bare_model(learn) -> torch.nn.Module:
     "`learn.model`, or the model inside the wrapper a callback put around it for this fit (`learn.inner_model`, which a distributed fit sets): checkpoints hold its weights."
     m = learn.model if learn.inner_model is None else learn.inner_model
-    return m.module if isinstance(m, torch.nn.parallel.DistributedDataParallel) else m  # a model wrapped by hand, without DistributedCB
+    return unwrap_model(m)  # a model wrapped by hand, without DistributedCB
 
 # %% ../nbs/11_tracking.ipynb #75becbcf
 def sync_outcome(err: Exception | None, what: str):

@@ -511,3 +511,14 @@ def test_checkpoints_hold_the_bare_model_under_ddp(tmp_path):
         plain.load(tmp_path/'ckpt.pth', model_only=True)
         assert torch.equal(plain.model.weight, model.weight)
     finally: dist.destroy_process_group()
+
+def test_checkpoints_hold_the_bare_model_under_data_parallel(tmp_path):
+    from torch import nn
+    from minitrain.learner import Learner
+    from minitrain.tracking import bare_model
+    model = nn.Linear(2, 1)
+    learn = Learner(nn.DataParallel(model))
+    assert bare_model(learn) is model
+    learn.opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    learn.save(tmp_path/'ckpt.pth')
+    assert set(torch.load(tmp_path/'ckpt.pth', weights_only=True)['model']) == {'weight', 'bias'}  # no 'module.' prefix

@@ -194,13 +194,18 @@ def rand_erase(x, pct=0.2, max_num=4):
     noise = (torch.randn(int(mask.sum()), device=x.device, dtype=x.dtype) * std + mean).clamp(x.min(), x.max())
     return x.masked_scatter(mask, noise)  # the noise fills the masked pixels in order
 
-class RandErase(nn.Module):
-    "`rand_erase` as a module."
+class _PatchModule(nn.Module):
+    "A patch augmentation `fn(x, pct, max_num)` as a module, its arguments checked when it is made."
+    fn = None
     def __init__(self, pct=0.2, max_num=4):
         super().__init__()
-        _check_patches(pct, max_num, 'RandErase')
+        _check_patches(pct, max_num, type(self).__name__)
         self.pct, self.max_num = pct, max_num
-    def forward(self, x): return rand_erase(x, self.pct, self.max_num)
+    def forward(self, x): return type(self).fn(x, self.pct, self.max_num)
+
+class RandErase(_PatchModule):
+    "`rand_erase` as a module."
+    fn = staticmethod(rand_erase)
 
 # %% ../nbs/09_augment.ipynb #5169b1a6
 def rand_copy(x, pct=0.2, max_num=4):
@@ -219,13 +224,9 @@ def rand_copy(x, pct=0.2, max_num=4):
         x = x.flatten(2).scatter(2, idx[:, None].expand(-1, c, -1), patch.flatten(2)).view(n, c, h, w)
     return x
 
-class RandCopy(nn.Module):
+class RandCopy(_PatchModule):
     "`rand_copy` as a module."
-    def __init__(self, pct=0.2, max_num=4):
-        super().__init__()
-        _check_patches(pct, max_num, 'RandCopy')
-        self.pct, self.max_num = pct, max_num
-    def forward(self, x): return rand_copy(x, self.pct, self.max_num)
+    fn = staticmethod(rand_copy)
 
 # %% ../nbs/09_augment.ipynb #8281c9aa
 def beta_sample(alpha: float, n: int) -> torch.Tensor:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from .core import check_int
-from .learner import Callback, DeviceCB
+from .learner import Callback
 
 # %% auto #0
 __all__ = ['rand_flip', 'RandFlip', 'rand_crop', 'RandCrop', 'rand_resized_crop', 'RandResizedCrop', 'rand_erase', 'RandErase',

@@ -198,8 +198,10 @@ def _check_new_inputs(tfm, old, new) -> tuple:
     return tuple(new)
 
 # %% ../nbs/05_inference.ipynb #6549f5c0
-def get_preds(self: Learner, dl=None, with_input=False, with_loss=False, with_decoded=False, act=None, reorder=True, tfms=None):
-    "Predictions and targets over `dl` (default `dls.valid`) through the callbacks, on the CPU: `([inputs,] preds, targs[, decoded][, losses])`."
+def get_preds(self: Learner, dl=None, with_input=False, with_loss=False, with_decoded=False, act=None, reorder=True,
+              tfms=None):
+    """Predictions and targets over `dl` (default `dls.valid`) through the callbacks, on the CPU:
+    `([inputs,] preds, targs[, decoded][, losses])`."""
     dl = self.dls.valid if dl is None else dl
     if reorder: dl = in_order(dl)
     _check_get_preds(self, dl, with_loss, act, tfms)

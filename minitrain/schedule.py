@@ -344,7 +344,7 @@ def suggest_lrs(lrs, losses) -> SuggestedLRs:
 from .inference import probe
 
 def lr_find(self: Learner, lr_mult=1.3, max_mult=3, start_lr=1e-5, max_epochs=10, plot=True) -> SuggestedLRs:
-    "Grow the lr from `start_lr` by `lr_mult` a batch until the loss explodes; plot, restore the learner, and suggest lrs."
+    "Grow the lr from `start_lr` by `lr_mult` a batch until the loss explodes; plot, restore the learner, suggest lrs."
     cb = LRFinderCB(lr_mult, max_mult)
     with probe(self, weights=True):  # leaves out the callbacks that log, print, save or stop (in_probes False)
         self.fit(max_epochs, valid=False, cbs=[cb], lr=start_lr)

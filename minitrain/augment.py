@@ -9,48 +9,16 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from .core import check_int
-from .learner import Callback, DeviceCB
+from .learner import Callback
 
 # %% auto #0
-__all__ = ['BatchTransformCB', 'rand_flip', 'RandFlip', 'rand_crop', 'RandCrop', 'rand_resized_crop', 'RandResizedCrop',
-           'rand_erase', 'RandErase', 'rand_copy', 'RandCopy', 'beta_sample', 'MixUpCB', 'CutMixCB',
-           'LabelSmoothingCrossEntropy', 'tta']
+__all__ = ['rand_flip', 'RandFlip', 'rand_crop', 'RandCrop', 'rand_resized_crop', 'RandResizedCrop', 'rand_erase', 'RandErase',
+           'rand_copy', 'RandCopy', 'beta_sample', 'MixUpCB', 'CutMixCB', 'LabelSmoothingCrossEntropy', 'tta',
+           'BatchTransformCB']
 
 # %% ../nbs/09_augment.ipynb #ebb733c5
-class BatchTransformCB(Callback):
-    "Replace the batch's inputs `xs` by `tfm(*xs)` on the device (after `DeviceCB`), in training (`on_train`) and/or validation (`on_val`) batches."
-    order = DeviceCB.order + 1  # after DeviceCB: transform the batch where it will be used
-    def __init__(self, tfm, on_train=True, on_val=False):
-        _check_tfm_args(tfm, on_train, on_val)
-        self.tfm, self.on_train, self.on_val = tfm, on_train, on_val
-
-    def before_batch(self, learn):
-        if not (self.on_train if learn.training else self.on_val): return
-        xs = self.tfm(*learn.xb)
-        learn.xb = _check_new_inputs(self.tfm, learn.xb, xs if learn.n_inp > 1 else (xs,))
-
-# %% ../nbs/09_augment.ipynb #4ae0e7bd
-def _check_tfm_args(tfm, on_train, on_val):
-    "Raise if `BatchTransformCB` was given a `tfm` that is not callable, or flags that are not booleans."
-    if not callable(tfm): raise TypeError(f"BatchTransformCB: tfm must be a function of the inputs, got {type(tfm).__name__} {tfm!r}")
-    for nm, v in (('on_train', on_train), ('on_val', on_val)):
-        if not isinstance(v, bool): raise TypeError(f"BatchTransformCB: {nm} must be True or False, got {v!r}")
-    if not (on_train or on_val): raise ValueError("BatchTransformCB: on_train=False and on_val=False would never transform anything")
-
-def _name(f) -> str:
-    "A short name for the function or module `f`, for messages."
-    return getattr(f, '__qualname__', type(f).__name__)
-
-def _check_new_inputs(tfm, old, new) -> tuple:
-    "`new`, the inputs `tfm` returned for the inputs `old`, as a tuple; raise unless they are tensors with the batch's length."
-    if len(new) != len(old) or not all(isinstance(o, torch.Tensor) for o in new):
-        raise TypeError(f"BatchTransformCB: {_name(tfm)} must return {len(old)} tensor(s), one per input "
-                        f"(got {len(new)} value(s) of type {', '.join(type(o).__name__ for o in new)})")
-    for o, n in zip(old, new):
-        if len(n) != len(o):
-            raise ValueError(f"BatchTransformCB: {_name(tfm)} changed the batch size from {len(o)} to {len(n)}; a batch "
-                             "transform must return one item per input item (the targets are not transformed)")
-    return tuple(new)
+from .inference import BatchTransformCB
+_all_ = ['BatchTransformCB']  # made in the inference stage (test-time transforms), exported here too
 
 # %% ../nbs/09_augment.ipynb #0149e452
 def _check_images(x, where: str):

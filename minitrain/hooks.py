@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from torch import nn
-from .core import get_rng_states, set_rng_states, unwrap_model
+from .core import unwrap_model
 from .datasets import subplots
 from .learner import Learner, Callback, CancelFitException
 
@@ -284,21 +284,20 @@ class _SummaryCB(Callback):
         for h in self.handles: h.remove()
 
 # %% ../nbs/07_hooks.ipynb #12a806d4
+from .inference import probe
+
 def summary(self: Learner, mod_filter=None) -> Summary:
-    "A table of the modules (`mod_filter`; default the layers, modules without children) with input and output shapes, parameters and MACs, from one validation batch."
+    """A table of the modules (`mod_filter`; default the layers, modules without children) with input and output
+    shapes, parameters and MACs, from one validation batch."""
     mod_filter = (lambda m: not any(m.children())) if mod_filter is None else mod_filter
     cb = _SummaryCB(find_modules(self.model, mod_filter))
-    state = self.opt, self.model.training, get_rng_states(), list(self.cbs)
-    self.cbs = self.probe_cbs  # leaves out metrics, progress bars, hooks: every callback whose `in_probes` is False
-    try: self.fit(1, train=False, valid=True, cbs=[cb])
-    except Exception as e:
-        if not cb.running: raise
-        n, m = cb.pairs[cb.running[-1]]
-        raise RuntimeError(f"summary: the model failed on the batch (inputs of shape {cb.shape}) in layer {n!r} "
-                           f"({m!r}): {e}. Check that the data and the model's first layers match") from e
-    finally:
-        self.cbs = state[3]
-        self.opt = state[0]; self.model.train(state[1]); set_rng_states(state[2])
+    with probe(self):  # leaves out metrics, progress bars, hooks: every callback whose `in_probes` is False
+        try: self.fit(1, train=False, valid=True, cbs=[cb])
+        except Exception as e:
+            if not cb.running: raise
+            n, m = cb.pairs[cb.running[-1]]
+            raise RuntimeError(f"summary: the model failed on the batch (inputs of shape {cb.shape}) in layer {n!r} "
+                               f"({m!r}): {e}. Check that the data and the model's first layers match") from e
     if not cb.rows: raise RuntimeError("summary: no batch reached the model: is learn.dls.valid empty?")
     return Summary(cb.rows[n] for n, _ in cb.pairs if n in cb.rows)
 

@@ -5,6 +5,7 @@
 # %% ../nbs/05_inference.ipynb #61e9ebca
 from __future__ import annotations
 import inspect
+from contextlib import contextmanager
 from functools import partial
 import torch
 from torch import nn
@@ -13,13 +14,13 @@ from torch.utils.data import DataLoader as TorchDataLoader, RandomSampler
 from .core import to_cpu, get_rng_states, set_rng_states
 from .datasets import show_images
 from .data import Sampler, DataLoader, DataLoaders
-from .learner import Learner, Callback, CancelBatchException
+from .learner import Learner, Callback, CancelBatchException, DeviceCB
 
 # %% auto #0
-__all__ = ['GatherPredsCB', 'computes_preds', 'probe_run', 'loss_activation', 'loss_decodes', 'NoneReduce', 'item_losses',
-           'in_order', 'InputTfmCB', 'get_preds', 'vocab_of', 'predict_batch', 'predict_item', 'show_batch',
-           'show_results', 'confusion_matrix', 'plot_confusion_matrix', 'most_confused', 'Interpretation', 'top_losses',
-           'plot_top_losses']
+__all__ = ['GatherPredsCB', 'computes_preds', 'probe', 'probe_run', 'loss_activation', 'loss_decodes', 'NoneReduce',
+           'item_losses', 'in_order', 'BatchTransformCB', 'get_preds', 'vocab_of', 'predict_batch', 'predict_item',
+           'show_batch', 'show_results', 'confusion_matrix', 'plot_confusion_matrix', 'most_confused', 'Interpretation',
+           'top_losses', 'plot_top_losses']
 
 # %% ../nbs/05_inference.ipynb #c6dcedce
 def _one_or_tuple(parts: tuple):
@@ -48,25 +49,39 @@ class GatherPredsCB(Callback):
 
 # %% ../nbs/05_inference.ipynb #698e03a2
 def computes_preds(cb) -> bool:
-    "Whether the callback `cb` takes part in computing predictions: it provides `predict`/`get_loss` or acts before the batch, after predict or after the loss."
-    return any(getattr(cb, nm, None) is not None for nm in ('predict', 'get_loss', 'before_batch', 'after_predict', 'after_loss'))
+    """Whether the callback `cb` takes part in computing predictions: it provides `predict`/`get_loss` or acts
+    before the batch, after predict or after the loss."""
+    nms = ('predict', 'get_loss', 'before_batch', 'after_predict', 'after_loss')
+    return any(getattr(cb, nm, None) is not None for nm in nms)
 
-def probe_run(learn: Learner, dl, cbs=()):
-    "Run the validation phase of `learn` over `dl` with the callbacks that compute predictions plus `cbs`; then put the learner back as it was."
-    keep = [cb for cb in learn.probe_cbs if computes_preds(cb)]
-    saved = [(o, dict(vars(o))) for o in (learn, *keep)]
-    modes = [(m, m.training) for m in learn.model.modules()]
-    grads, rng = [(p, p.grad) for p in learn.model.parameters()], get_rng_states()
+@contextmanager
+def probe(self: Learner, keep=None, weights=False):
+    """A probe run in the `with` block, with the callbacks whose `in_probes` is true (and `keep(cb)`, if given);
+    on leaving, the attributes of the learner and of those callbacks, the modules' modes, the gradients,
+    the RNG states (and with `weights` the model's weights) are as they were."""
+    cbs = [cb for cb in self.probe_cbs if keep is None or keep(cb)]
+    saved = [(o, dict(vars(o))) for o in (self, *cbs)]
+    modes = [(m, m.training) for m in self.model.modules()]
+    grads, rng = [(p, p.grad) for p in self.model.parameters()], get_rng_states()
+    sd = {k: v.detach().clone() for k, v in self.model.state_dict().items()} if weights else None
     try:
-        learn.cbs = keep
-        learn.dls = DataLoaders(getattr(learn.dls, 'train', None), dl)
-        learn.fit(1, train=False, cbs=list(cbs))
+        self.cbs = cbs
+        yield self
     finally:
         for o, d in saved:
             vars(o).clear(); vars(o).update(d)
+        if sd is not None: self.model.load_state_dict(sd)
         for m, mode in modes: m.training = mode
         for p, g in grads: p.grad = g
         set_rng_states(rng)
+
+Learner.probe = probe
+
+def probe_run(learn: Learner, dl, cbs=()):
+    "Run the validation phase of `learn` over `dl` with the callbacks that compute predictions plus `cbs`, as a probe."
+    with learn.probe(keep=computes_preds):
+        learn.dls = DataLoaders(getattr(learn.dls, 'train', None), dl)
+        learn.fit(1, train=False, cbs=list(cbs))
 
 # %% ../nbs/05_inference.ipynb #d2b54ec1
 def _identity(x): return x
@@ -144,15 +159,49 @@ def _cat(batches):
     if isinstance(batches[0], tuple): return tuple(_cat(list(o)) for o in zip(*batches))
     return torch.cat(batches) if isinstance(batches[0], torch.Tensor) else [o for b in batches for o in b]
 
-class InputTfmCB(Callback):
-    "Apply `tfm` to each input of every batch, after the other callbacks have prepared it: a test-time augmentation."
-    order = GatherPredsCB.order - 1
-    def __init__(self, tfm): self.tfm = tfm
-    def before_batch(self, learn): learn.xb = tuple(map(self.tfm, learn.xb))
+# %% ../nbs/05_inference.ipynb #01558644
+class BatchTransformCB(Callback):
+    """Replace the batch's inputs `xs` by `tfm(*xs)` (with `each`, by `tfm` of each input) in training (`on_train`)
+    and/or validation (`on_val`) batches; `order` (default: after `DeviceCB`) places it among the callbacks."""
+    order = DeviceCB.order + 1  # after DeviceCB: transform the batch where it will be used
+    def __init__(self, tfm, on_train=True, on_val=False, each=False, order=None):
+        _check_tfm_args(tfm, on_train, on_val)
+        self.tfm, self.on_train, self.on_val, self.each = tfm, on_train, on_val, each
+        if order is not None: self.order = order
+
+    def before_batch(self, learn):
+        if not (self.on_train if learn.training else self.on_val): return
+        if self.each: xs = tuple(map(self.tfm, learn.xb))
+        else: xs = self.tfm(*learn.xb)
+        learn.xb = _check_new_inputs(self.tfm, learn.xb, xs if self.each or learn.n_inp > 1 else (xs,))
+
+# %% ../nbs/05_inference.ipynb #9a11f387
+def _check_tfm_args(tfm, on_train, on_val):
+    "Raise if `BatchTransformCB` was given a `tfm` that is not callable, or flags that are not booleans."
+    if not callable(tfm):
+        raise TypeError(f"BatchTransformCB: tfm must be a function of the inputs, got {type(tfm).__name__} {tfm!r}")
+    for nm, v in (('on_train', on_train), ('on_val', on_val)):
+        if not isinstance(v, bool): raise TypeError(f"BatchTransformCB: {nm} must be True or False, got {v!r}")
+    if not (on_train or on_val):
+        raise ValueError("BatchTransformCB: on_train=False and on_val=False would never transform anything")
+
+def _check_new_inputs(tfm, old, new) -> tuple:
+    """`new`, the inputs `tfm` returned for the inputs `old`, as a tuple; raise unless they are tensors with the
+    batch's length."""
+    if len(new) != len(old) or not all(isinstance(o, torch.Tensor) for o in new):
+        raise TypeError(f"BatchTransformCB: {_name(tfm)} must return {len(old)} tensor(s), one per input "
+                        f"(got {len(new)} value(s) of type {', '.join(type(o).__name__ for o in new)})")
+    for o, n in zip(old, new):
+        if len(n) != len(o):
+            raise ValueError(f"BatchTransformCB: {_name(tfm)} changed the batch size from {len(o)} to {len(n)}; "
+                             "a batch transform must return one item per input item (the targets are not transformed)")
+    return tuple(new)
 
 # %% ../nbs/05_inference.ipynb #6549f5c0
-def get_preds(self: Learner, dl=None, with_input=False, with_loss=False, with_decoded=False, act=None, reorder=True, tfms=None):
-    "Predictions and targets over `dl` (default `dls.valid`) through the callbacks, on the CPU: `([inputs,] preds, targs[, decoded][, losses])`."
+def get_preds(self: Learner, dl=None, with_input=False, with_loss=False, with_decoded=False, act=None, reorder=True,
+              tfms=None):
+    """Predictions and targets over `dl` (default `dls.valid`) through the callbacks, on the CPU:
+    `([inputs,] preds, targs[, decoded][, losses])`."""
     dl = self.dls.valid if dl is None else dl
     if reorder: dl = in_order(dl)
     _check_get_preds(self, dl, with_loss, act, tfms)
@@ -163,7 +212,8 @@ def get_preds(self: Learner, dl=None, with_input=False, with_loss=False, with_de
     preds, tfms = act(_cat(cb.preds)), list(tfms or [])
     for tfm in tfms:
         aug = GatherPredsCB()
-        probe_run(self, dl, [InputTfmCB(tfm), aug])
+        tfm_cb = BatchTransformCB(tfm, on_train=False, on_val=True, each=True, order=GatherPredsCB.order - 1)
+        probe_run(self, dl, [tfm_cb, aug])
         preds = preds + act(_cat(aug.preds))
     if tfms: preds = preds / (1 + len(tfms))
     res = [preds, None if cb.targs[0] is None else _cat(cb.targs)]

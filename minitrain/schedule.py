@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from .optimizer import Optimizer
 from .learner import Learner, Callback, CancelFitException, CancelEpochException
-from .core import listify, get_rng_states, set_rng_states
+from .core import listify
 
 # %% auto #0
 __all__ = ['ParamScheduler', 'Recorder', 'annealer', 'sched_lin', 'sched_cos', 'sched_no', 'sched_exp', 'combine_scheds',
@@ -341,19 +341,13 @@ def suggest_lrs(lrs, losses) -> SuggestedLRs:
     return SuggestedLRs(lrs[valley(losses)], lrs[minimum(losses)]/10, lrs[steep(losses)], list(lrs), list(losses))
 
 # %% ../nbs/06_schedule.ipynb #71e59860
+from .inference import probe
+
 def lr_find(self: Learner, lr_mult=1.3, max_mult=3, start_lr=1e-5, max_epochs=10, plot=True) -> SuggestedLRs:
-    "Grow the lr from `start_lr` by `lr_mult` a batch until the loss explodes; plot, restore the learner, and suggest lrs."
-    model_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-    opt, training, rng, cbs = self.opt, self.model.training, get_rng_states(), list(self.cbs)
+    "Grow the lr from `start_lr` by `lr_mult` a batch until the loss explodes; plot, restore the learner, suggest lrs."
     cb = LRFinderCB(lr_mult, max_mult)
-    self.cbs = self.probe_cbs  # a probe: leaves out the callbacks that log, print, save or stop (in_probes False)
-    try: self.fit(max_epochs, valid=False, cbs=[cb], lr=start_lr)
-    finally:
-        self.cbs = cbs
-        self.model.load_state_dict(model_state)
-        self.model.train(training)
-        self.opt = opt
-        set_rng_states(rng)
+    with probe(self, weights=True):  # leaves out the callbacks that log, print, save or stop (in_probes False)
+        self.fit(max_epochs, valid=False, cbs=[cb], lr=start_lr)
     res = suggest_lrs(cb.lrs, cb.losses)
     if plot:
         ax = cb.plot()

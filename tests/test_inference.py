@@ -16,7 +16,7 @@ from minitrain.data import Dataset, DataLoader, DataLoaders
 from minitrain.learner import Learner, Callback, TrainCB, DeviceCB, MetricsCB, ProgressCB, TrainLearner
 from minitrain.optimizer import SGD
 from minitrain.inference import (NoneReduce, GatherPredsCB, Interpretation, show_batch, loss_activation, loss_decodes,
-                                 confusion_matrix, most_confused, in_order, vocab_of, computes_preds)
+                                 confusion_matrix, most_confused, in_order, vocab_of, computes_preds, BatchTransformCB)
 
 N_CLS = 4
 
@@ -355,3 +355,19 @@ def test_probe_respects_in_probes(learn):
     learn.add_cb(Marks())
     learn.get_preds()
     assert seen == []
+
+def test_batch_transform_whole_inputs_or_each():
+    "BatchTransformCB (get_preds' test-time transforms too): `tfm(*xb)` by default, `tfm` of each input with each=True."
+    x, y = torch.randn(8, 3), torch.randint(0, N_CLS, (8,))
+    dls = DataLoaders([(x, x[:, :2], y)], [(x, x[:, :2], y)])
+    learn = Learner(TwoInputs(), dls, F.cross_entropy, cbs=[TrainCB(n_inp=2)])
+    seen = []
+    class Rec(Callback):
+        order = 100
+        def before_batch(self, learn): seen.append(learn.xb)
+    each = BatchTransformCB(lambda t: t * 2, on_train=False, on_val=True, each=True, order=99)
+    assert each.order == 99 and BatchTransformCB.order == DeviceCB.order + 1
+    learn.fit(1, train=False, cbs=[each, Rec()])
+    assert len(seen[-1]) == 2 and torch.equal(seen[-1][0], x * 2) and torch.equal(seen[-1][1], x[:, :2] * 2)
+    learn.fit(1, train=False, cbs=[BatchTransformCB(lambda a, b: (a * 3, b), on_val=True), Rec()])
+    assert torch.equal(seen[-1][0], x * 3) and torch.equal(seen[-1][1], x[:, :2])

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import math, multiprocessing, os, pickle, queue, random, signal, sys, time, traceback, weakref
 from collections.abc import Mapping
+from copy import copy
 from itertools import islice
 from multiprocessing.connection import wait
 from numbers import Number
@@ -16,7 +17,7 @@ from torch.utils.data import TensorDataset
 from .core import check_int, map_nested
 
 # %% auto #0
-__all__ = ['Dataset', 'Sampler', 'BatchSampler', 'collate', 'batch_tensors', 'DataLoader', 'DataLoaders']
+__all__ = ['Dataset', 'Sampler', 'BatchSampler', 'batch_tensors', 'collate', 'index_list', 'DataLoader', 'DataLoaders']
 
 # %% ../nbs/02_dataloader.ipynb #cd2be1a3
 class Dataset:
@@ -71,6 +72,14 @@ class BatchSampler:
             if self.drop_last and len(b) < self.bs: return
             yield b
 
+# %% ../nbs/02_dataloader.ipynb #92c5a3ea
+def batch_tensors(ds) -> tuple | None:
+    "The tensors whose rows are the items of `ds`, for a `Dataset` over tensors or a `TensorDataset` (`__getitem__` not overridden); else None."
+    getitem = type(ds).__getitem__
+    if getitem is Dataset.__getitem__:
+        return (ds.x, ds.y) if isinstance(ds.x, torch.Tensor) and isinstance(ds.y, torch.Tensor) else None
+    return ds.tensors if getitem is TensorDataset.__getitem__ else None
+
 # %% ../nbs/02_dataloader.ipynb #b1578319
 def _stack(ts: list, where: str) -> torch.Tensor:
     "`ts` stacked along a new first dimension; differing shapes give an error that names them."
@@ -107,20 +116,31 @@ def collate(b):
     if len(b) == 0: raise ValueError("collate: got an empty list of samples; a batch needs at least one")
     return _collate(list(b), 'sample')
 
-# %% ../nbs/02_dataloader.ipynb #92c5a3ea
-def batch_tensors(ds) -> tuple | None:
-    "The tensors whose rows are the items of `ds`, for a `Dataset` over tensors or a `TensorDataset` (`__getitem__` not overridden); else None."
-    getitem = type(ds).__getitem__
-    if getitem is Dataset.__getitem__:
-        return (ds.x, ds.y) if isinstance(ds.x, torch.Tensor) and isinstance(ds.y, torch.Tensor) else None
-    return ds.tensors if getitem is TensorDataset.__getitem__ else None
-
 # %% ../nbs/02_dataloader.ipynb #811c92f8
 def _check_dataset(ds):
     "Raise unless `ds` is a non-empty map-style dataset: `len(ds)` and `ds[i]`."
     if not (hasattr(ds, '__len__') and hasattr(ds, '__getitem__')):
-        raise TypeError(f"DataLoader needs a map-style dataset with __len__ and __getitem__ (like Dataset(x, y)), got {type(ds).__name__}")
-    if len(ds) == 0: raise ValueError("DataLoader got an empty dataset (length 0): nothing to load; check how it was built or filtered")
+        raise TypeError("DataLoader needs a map-style dataset with __len__ and __getitem__ (like Dataset(x, y)), "
+                        f"got {type(ds).__name__}")
+    if len(ds) == 0:
+        raise ValueError("DataLoader got an empty dataset (length 0): nothing to load; check how it was built or filtered")
+
+def _check_collate(collate_fn):
+    "Raise unless `collate_fn` can be called."
+    if not callable(collate_fn): raise TypeError(f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}")
+
+def _worker_args(num_workers, prefetch_factor, timeout, persistent_workers) -> tuple:
+    "The settings of the worker processes (see \"Going faster\"), checked: `(num_workers, prefetch_factor, timeout, persistent_workers)`."
+    num_workers = check_int(num_workers, 'num_workers', 0, hint='0 loads in this process, n > 0 starts n worker processes')
+    prefetch_factor = check_int(prefetch_factor, 'prefetch_factor', 1, hint='batches each worker prepares ahead')
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout < float('inf'):
+        raise ValueError(f"DataLoader: timeout must be a number of seconds >= 0 (0: wait as long as it takes), got {timeout!r}")
+    if not isinstance(persistent_workers, bool):
+        raise TypeError(f"DataLoader: persistent_workers must be True or False, got {persistent_workers!r}")
+    if persistent_workers and not num_workers:
+        raise ValueError("DataLoader: persistent_workers=True keeps the worker processes from one epoch to the next, "
+                         "so it needs num_workers > 0; give num_workers=n or drop persistent_workers")
+    return num_workers, prefetch_factor, timeout, persistent_workers
 
 def _batch_sampler(ds, bs, shuffle, drop_last, sampler) -> BatchSampler:
     "The batch sampler of the familiar form: `BatchSampler(sampler or Sampler(ds, shuffle), bs, drop_last)`."
@@ -133,73 +153,72 @@ def _batch_sampler(ds, bs, shuffle, drop_last, sampler) -> BatchSampler:
                          "use a smaller bs or drop_last=False")
     return res
 
+def _batch_sampler_of(ds, batchs, bs, shuffle, drop_last, sampler):
+    "The batch sampler `batchs` (an int there is a batch size), or with none the one `_batch_sampler` builds."
+    if isinstance(batchs, (int, np.integer)) and not isinstance(batchs, bool):
+        if bs is not None: raise ValueError(f"DataLoader: batch size given twice ({batchs} and bs={bs}); give one")
+        batchs, bs = None, batchs
+    if isinstance(batchs, Sampler):
+        raise TypeError("DataLoader: the second argument is a batch sampler, and a Sampler gives single indices; "
+                        "pass BatchSampler(sampler, bs) there, or sampler=sampler and bs=")
+    if batchs is None: return _batch_sampler(ds, bs, shuffle, drop_last, sampler)
+    given = [k for k, v in dict(bs=bs, shuffle=shuffle, drop_last=drop_last, sampler=sampler).items() if v is not None and v is not False]
+    if given: raise ValueError(f"DataLoader: the batch sampler already decides the batches; drop {', '.join(given)} "
+                               "or drop the batch sampler and let the DataLoader build one")
+    return batchs
+
 # %% ../nbs/02_dataloader.ipynb #a9452c02
+def index_list(idxs) -> list:
+    "The indices `idxs` (a tensor or an iterable) as a list of ints."
+    return idxs.tolist() if isinstance(idxs, torch.Tensor) else list(idxs)
+
 class DataLoader:
     "Batches from the map-style dataset `ds`, by the batch sampler `batchs` or by `bs`/`shuffle`/`drop_last`/`sampler`, fetched here or by `num_workers` processes (kept between epochs if `persistent_workers`)."
     def __init__(self, ds, batchs=None, collate_fn=collate, *, bs: int | None = None, shuffle=False, drop_last=False,
                  sampler=None, num_workers: int = 0, prefetch_factor: int = 2, timeout: float = 0,
                  persistent_workers: bool = False):
-        _check_dataset(ds)
-        if not callable(collate_fn): raise TypeError(f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}")
-        self.num_workers = check_int(num_workers, 'num_workers', 0, hint='0 loads in this process, n > 0 starts n worker processes')
-        self.prefetch_factor = check_int(prefetch_factor, 'prefetch_factor', 1, hint='batches each worker prepares ahead')
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout < float('inf'):
-            raise ValueError(f"DataLoader: timeout must be a number of seconds >= 0 (0: wait as long as it takes), got {timeout!r}")
-        self.timeout = timeout  # how long to wait for a worker's batch, as torch's DataLoader
-        if not isinstance(persistent_workers, bool):
-            raise TypeError(f"DataLoader: persistent_workers must be True or False, got {persistent_workers!r}")
-        if persistent_workers and not self.num_workers:
-            raise ValueError("DataLoader: persistent_workers=True keeps the worker processes from one epoch to the next, "
-                             "so it needs num_workers > 0; give num_workers=n or drop persistent_workers")
-        self.persistent_workers = persistent_workers  # as torch's DataLoader; see "Going faster"
-        if isinstance(batchs, (int, np.integer)) and not isinstance(batchs, bool):
-            if bs is not None: raise ValueError(f"DataLoader: batch size given twice ({batchs} and bs={bs}); give one")
-            batchs, bs = None, batchs
-        if isinstance(batchs, Sampler):
-            raise TypeError("DataLoader: the second argument is a batch sampler, and a Sampler gives single indices; "
-                            "pass BatchSampler(sampler, bs) there, or sampler=sampler and bs=")
-        if batchs is None: batchs = _batch_sampler(ds, bs, shuffle, drop_last, sampler)
-        else:
-            given = [k for k, v in dict(bs=bs, shuffle=shuffle, drop_last=drop_last, sampler=sampler).items() if v is not None and v is not False]
-            if given: raise ValueError(f"DataLoader: the batch sampler already decides the batches; drop {', '.join(given)} "
-                                       "or drop the batch sampler and let the DataLoader build one")
-        self.ds, self.batch_sampler, self.collate_fn = ds, batchs, collate_fn
-        self.batched_fetch = collate_fn is collate and batch_tensors(ds) is not None
+        _check_dataset(ds); _check_collate(collate_fn)
+        self.ds, self.collate_fn = ds, collate_fn
+        self.num_workers, self.prefetch_factor, self.timeout, self.persistent_workers = _worker_args(
+            num_workers, prefetch_factor, timeout, persistent_workers)
+        self.batch_sampler = _batch_sampler_of(ds, batchs, bs, shuffle, drop_last, sampler)
 
     def __len__(self): return len(self.batch_sampler)
 
-# %% ../nbs/02_dataloader.ipynb #c5575779
-def fetch(self, idxs):
-    "The batch of the items at `idxs`: one `index_select` per tensor when `batched_fetch`, else `collate_fn` of the items one by one."
-    if not self.batched_fetch: return self.collate_fn([self.ds[i] for i in _as_list(idxs)])
-    idxs = torch.as_tensor(idxs, dtype=torch.long)
-    return tuple(t.index_select(0, idxs.to(t.device)) for t in batch_tensors(self.ds))
+    def fetch(self, idxs):
+        "The batch of the items at `idxs`: one `index_select` per tensor when `batched_fetch`, else `collate_fn` of the items."
+        ts = batch_tensors(self.ds) if self.collate_fn is collate else None
+        if ts is None: return self.collate_fn([self.ds[i] for i in index_list(idxs)])
+        idxs = torch.as_tensor(idxs, dtype=torch.long)
+        return tuple(t.index_select(0, idxs.to(t.device)) for t in ts)
 
-def __iter__(self):
-    "One epoch of batches, in the batch sampler's order; draws the workers' seed from torch's RNG, with or without workers."
-    seed = int(torch.empty((), dtype=torch.int64).random_())
-    return self._epoch(seed)
+    def __iter__(self):
+        "One epoch of batches, in the batch sampler's order: fetched here, or by `num_workers` worker processes."
+        seed = int(torch.empty((), dtype=torch.int64).random_())  # the workers' seed, drawn with or without them
+        return _worker_batches(self, seed) if self.num_workers else map(self.fetch, self.batch_sampler)
 
-def _epoch(self, seed: int):
-    "The batches of one epoch, fetched in this process; `seed` is for worker processes (\"Going faster\" adds them)."
-    return map(self.fetch, self.batch_sampler)
+    @property
+    def batched_fetch(self) -> bool:
+        "Whether `fetch` takes the fast path: `collate_fn` is `collate` and `batch_tensors(ds)` finds the tensors."
+        return self.collate_fn is collate and batch_tensors(self.ds) is not None
 
-DataLoader.fetch, DataLoader.__iter__, DataLoader._epoch = fetch, __iter__, _epoch
+    def new(self, batchs=None, *, bs: int | None = None, shuffle: bool | None = None, drop_last: bool | None = None,
+            sampler=None):
+        "A copy (same class, collate and worker settings) with the batch sampler `batchs`, or one built from `sampler` or `shuffle`, `bs` and `drop_last`, each this one's unless given."
+        if batchs is None:
+            if sampler is None and shuffle is None: sampler = self.sampler
+            bs = self.bs if bs is None else bs
+            drop_last = getattr(self.batch_sampler, 'drop_last', False) if drop_last is None else drop_last
+        res = copy(self)
+        res.batch_sampler = _batch_sampler_of(self.ds, batchs, bs, bool(shuffle), drop_last, sampler)
+        return res
 
-def _as_list(idxs) -> list:
-    "The indices `idxs` (a tensor or an iterable) as a list of ints."
-    return idxs.tolist() if isinstance(idxs, torch.Tensor) else list(idxs)
-
-# %% ../nbs/02_dataloader.ipynb #6b82ea1f
-def _get_dataset(self): "The dataset (PyTorch's name for `ds`)."; return self.ds
-
-def _get_sampler(self): "The sampler the batch sampler draws from (None if it has none)."; return getattr(self.batch_sampler, 'sampler', None)
-
-def _get_bs(self): "The batch size (None if the batch sampler does not say)."; return getattr(self.batch_sampler, 'bs', None)
-
-DataLoader.dataset = property(_get_dataset)
-DataLoader.sampler = property(_get_sampler)
-DataLoader.bs = property(_get_bs)
+    @property
+    def dataset(self): "The dataset (PyTorch's name for `ds`)."; return self.ds
+    @property
+    def sampler(self): "The sampler the batch sampler draws from (None if it has none)."; return getattr(self.batch_sampler, 'sampler', None)
+    @property
+    def bs(self): "The batch size (None if the batch sampler does not say)."; return getattr(self.batch_sampler, 'bs', None)
 
 # %% ../nbs/02_dataloader.ipynb #edd0190e
 class DataLoaders:
@@ -282,12 +301,12 @@ def _widen_pipe(conn):
     except OSError: pass  # the system's limit is lower: sends wait more, that is all
 
 # %% ../nbs/02_dataloader.ipynb #21083d33
-def _write_all(conn, buf):
+def _fd_write_all(conn, buf):
     "Write the bytes of `buf` to the pipe behind `conn` as they are (the reader knows how many come from the specs)."
     view = memoryview(buf).cast('B')
     while view: view = view[os.write(conn.fileno(), view):]
 
-def _read_into(conn, buf):
+def _fd_read_into(conn, buf):
     "Fill `buf` with the next bytes of the pipe behind `conn`, straight into its memory; EOFError if the writer is gone."
     view = memoryview(buf).cast('B')
     while view:
@@ -295,24 +314,36 @@ def _read_into(conn, buf):
         if not n: raise EOFError("the pipe was closed")
         view = view[n:]
 
-def _discard(conn) -> bool:
+def _fd_discard(conn) -> bool:
     "Read and drop what waits in the pipe behind `conn`; False once the writer is gone."
     return bool(os.read(conn.fileno(), _PIPE_BYTES))
 
 def _framed_write_all(conn, buf):
-    "`_write_all` through Connection's own framing: for pipes that are not file descriptors (Windows); it copies more."
+    "`_fd_write_all` through Connection's own framing: for pipes that are not file descriptors (Windows); it copies more."
     conn.send_bytes(buf)
 
 def _framed_read_into(conn, buf):
-    "`_read_into` through Connection's own framing."
+    "`_fd_read_into` through Connection's own framing."
     conn.recv_bytes_into(buf)
 
 def _framed_discard(conn) -> bool:
-    "`_discard` through Connection's own framing."
+    "`_fd_discard` through Connection's own framing."
     try: conn.recv_bytes(); return True
     except EOFError: return False
 
-if not hasattr(os, 'readv'): _write_all, _read_into, _discard = _framed_write_all, _framed_read_into, _framed_discard
+_FD_PIPES = hasattr(os, 'readv')  # pipes are file descriptors we can read and write as they are (not on Windows)
+
+def _write_all(conn, buf):
+    "Write the bytes of `buf` to the pipe behind `conn`: `_fd_write_all`, or `_framed_write_all` where pipes are not file descriptors."
+    return (_fd_write_all if _FD_PIPES else _framed_write_all)(conn, buf)
+
+def _read_into(conn, buf):
+    "Fill `buf` from the pipe behind `conn`: `_fd_read_into`, or `_framed_read_into` where pipes are not file descriptors."
+    return (_fd_read_into if _FD_PIPES else _framed_read_into)(conn, buf)
+
+def _discard(conn) -> bool:
+    "Drop what waits in the pipe behind `conn`: `_fd_discard`, or `_framed_discard` where pipes are not file descriptors."
+    return (_fd_discard if _FD_PIPES else _framed_discard)(conn)
 
 # %% ../nbs/02_dataloader.ipynb #c3a7842e
 class _EpochStart(NamedTuple):
@@ -380,7 +411,7 @@ class _WorkerPool:
         "Send the next batch of indices from the iterator `todo`, if any, to the worker whose turn it is."
         idxs = next(todo, None)
         if idxs is None: return
-        self.tasks[self.n_sent % len(self.procs)].put(_as_list(idxs))
+        self.tasks[self.n_sent % len(self.procs)].put(index_list(idxs))
         self.n_sent += 1
 
 # %% ../nbs/02_dataloader.ipynb #e7dc9814
@@ -452,11 +483,3 @@ def _worker_batches(dl, seed: int):
     finally:
         if finished and dl.persistent_workers: _keep_pool(dl, pool)
         else: pool.close()
-
-_epoch_here = DataLoader._epoch  # the main path's epoch: every batch fetched in this process
-
-def _epoch(self, seed: int):
-    "The batches of one epoch: made by `num_workers` worker processes seeded from `seed`, or fetched here without workers."
-    return _worker_batches(self, seed) if self.num_workers else _epoch_here(self, seed)
-
-DataLoader._epoch = _epoch

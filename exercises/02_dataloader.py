@@ -4,26 +4,29 @@ from minitrain.all import *
 
 # %%
 ds = Dataset(torch.arange(10.), torch.arange(10) % 2)
+seqs = Dataset([torch.arange(1., n + 1) for n in (3, 1, 4, 2)], torch.tensor([0, 1, 0, 1]))  # inputs of 4 lengths
 
 # %% [markdown]
-# ### 1. Your own collate
+# ### 1. A collate that pads
 #
-# A batch sampler hands the data loader a list of indices, and `ds[i]` gives an `(x, y)` pair for each.
-# Write `my_collate(b)` which turns a list of pairs into one pair `(xs, ys)` of stacked tensors, as
-# `collate` does for this simple case.
+# `collate` refuses items whose tensors differ in shape, and its error says what to do: pass a
+# `collate_fn` that pads. Write `pad_collate(b)` for `(x, y)` pairs whose inputs `x` are 1-D tensors of
+# different lengths: it returns `(xs, ys)`, where `xs` stacks the inputs, each padded with zeros at
+# its end to the length of the longest one in the batch, and `ys` stacks the targets.
 
 # %% tags=["exercise"]
-def my_collate(b):
-    "A list of `(x, y)` pairs as one pair of stacked tensors."
+def pad_collate(b):
+    "A list of `(x, y)` pairs with 1-D inputs of any length as `(xs, ys)`: the inputs zero-padded to the longest."
     raise NotImplementedError
 
 # %% tags=["check"]
-with check('my_collate'):
-    b = [ds[i] for i in (3, 1, 4)]
-    xs, ys = my_collate(b)
-    assert torch.equal(xs, torch.tensor([3., 1., 4.])) and torch.equal(ys, torch.tensor([1, 1, 0])), f"got {xs}, {ys}"
-    dl = DataLoader(ds, BatchSampler(Sampler(ds), 4), collate_fn=my_collate)
-    assert [len(x) for x, y in dl] == [4, 4, 2], "a DataLoader using my_collate should give batches of 4, 4 and 2"
+with check('pad_collate'):
+    xs, ys = pad_collate([seqs[i] for i in (0, 1)])
+    assert torch.equal(xs, torch.tensor([[1., 2., 3.], [1., 0., 0.]])), f"expected [[1, 2, 3], [1, 0, 0]], got {xs}"
+    assert torch.equal(ys, torch.tensor([0, 1])), f"expected the targets [0, 1], got {ys}"
+    dl = DataLoader(seqs, bs=2, collate_fn=pad_collate)
+    shapes = [tuple(x.shape) for x, y in dl]
+    assert shapes == [(2, 3), (2, 4)], f"each batch pads to its own longest input: expected (2, 3) and (2, 4), got {shapes}"
 
 # %% [markdown]
 # ### 2. A sampler of your own

@@ -90,12 +90,11 @@ def shard_dl(dl, rank: int, world_size: int, seed: int = 0, pad=True) -> DataLoa
         raise TypeError(f"shard_dl: can shard a minitrain DataLoader built with bs/shuffle (drawing from a Sampler), "
                         f"not a {type(dl).__name__} drawing from {type(s).__name__}; build yours with "
                         "sampler=ShardedSampler(ds, rank, world_size, ...) (torch's DataLoader: sampler=DistributedSampler(ds))")
-    res = copy(dl)
-    res.batch_sampler = BatchSampler(ShardedSampler(dl.ds, rank, world_size, s.shuffle, seed, pad), dl.bs, dl.batch_sampler.drop_last)
-    if len(res) == 0:
-        raise ValueError(f"shard_dl: rank {rank}'s shard has {len(res.sampler)} items, fewer than bs={dl.bs} with "
+    sampler = ShardedSampler(dl.ds, rank, world_size, s.shuffle, seed, pad)
+    if dl.batch_sampler.drop_last and len(sampler) < dl.bs:
+        raise ValueError(f"shard_dl: rank {rank}'s shard has {len(sampler)} items, fewer than bs={dl.bs} with "
                          "drop_last=True, so no batches; use a smaller bs, drop_last=False or fewer processes")
-    return res
+    return dl.new(sampler=sampler)  # its class, bs, drop_last, collate and worker settings kept
 
 # %% ../nbs/12_distributed.ipynb #383cb194
 def _gather_states(metrics: dict) -> list[dict]:

@@ -149,7 +149,7 @@ def in_order(dl):
     if isinstance(dl, DataLoader):
         s = dl.sampler
         if (isinstance(s, Sampler) and s.shuffle) or getattr(dl.batch_sampler, 'drop_last', False):
-            return DataLoader(dl.ds, bs=dl.bs, collate_fn=dl.collate_fn, num_workers=dl.num_workers)
+            return dl.new(shuffle=False, drop_last=False)  # its class, collate and worker settings kept
     elif isinstance(dl, TorchDataLoader) and dl.batch_size is not None and (isinstance(dl.sampler, RandomSampler) or dl.drop_last):
         return TorchDataLoader(dl.dataset, batch_size=dl.batch_size, collate_fn=dl.collate_fn, num_workers=dl.num_workers)
     return dl

@@ -13,7 +13,7 @@ from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 from .core import atomic_write
 from .datasets import ChecksumError
-from .data import DataLoader, DataLoaders
+from .data import DataLoader, DataLoaders, index_list
 from .augment import BatchTransformCB
 
 # %% auto #0
@@ -283,9 +283,8 @@ class SeededDataLoader(DataLoader):
 
     def fetch(self, idxs):
         "The batch of the items at `idxs`, each made under `item_seed(epoch_seed, index)`."
-        idxs = idxs.tolist() if isinstance(idxs, torch.Tensor) else list(idxs)
         with seeded():  # the generators' states are saved and restored once a batch (saving them costs more than seeding)
-            items = [self._item(i) for i in idxs]
+            items = [self._item(i) for i in index_list(idxs)]
         return self.collate_fn(items)
 
     def _item(self, i: int):

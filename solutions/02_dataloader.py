@@ -1,9 +1,10 @@
 # Solutions to the "Try it" exercises of nbs/02_dataloader.ipynb, one cell per exercise, in order.
 # %%
-def my_collate(b):
-    "A list of `(x, y)` pairs as one pair of stacked tensors."
+def pad_collate(b):
+    "A list of `(x, y)` pairs with 1-D inputs of any length as `(xs, ys)`: the inputs zero-padded to the longest."
     xs, ys = zip(*b)
-    return torch.stack(xs), torch.stack(ys)
+    n = max(len(x) for x in xs)
+    return torch.stack([torch.cat([x, x.new_zeros(n - len(x))]) for x in xs]), torch.stack(ys)
 
 # %%
 class ReverseSampler(Sampler):

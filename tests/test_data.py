@@ -221,6 +221,27 @@ def test_fast_path_follows_the_dataset_tensors():
     ds.x = x * 2                                               # the fast path reads the tensors at each batch
     assert torch.equal(next(iter(dl))[0], x[:4] * 2)
 
+@pytest.mark.parametrize('num_workers', [0, 1])
+def test_a_collate_set_after_construction_is_called(no_leftover_workers, num_workers):
+    "batched_fetch is derived when a batch is made: a collate_fn set on the loader later is used (it was ignored)."
+    calls = []
+    def counting(b): calls.append(len(b)); return collate(b)
+    dl = DataLoader(Dataset(*make_xy(10)), bs=4, num_workers=num_workers)
+    assert dl.batched_fetch
+    dl.collate_fn = counting
+    assert not dl.batched_fetch and labels(dl) == list(range(10))
+    if not num_workers: assert calls == [4, 4, 2]
+    dl.collate_fn = collate                                    # and back to the fast path
+    assert dl.batched_fetch and labels(dl) == list(range(10))
+
+def test_a_dataset_set_after_construction_is_used():
+    x, y = make_xy(10)
+    dl = DataLoader(Dataset(x, y), bs=4)
+    dl.ds = PerItem(x, y + 100)                                # fetched item by item now
+    assert not dl.batched_fetch and labels(dl) == list(range(100, 110))
+    dl.ds = TensorDataset(x, y + 200)                          # the fast path again
+    assert dl.batched_fetch and labels(dl) == list(range(200, 210)) and dl.dataset is dl.ds
+
 def test_fast_path_with_non_contiguous_tensors():
     x = torch.arange(60.).reshape(3, 20).t()                   # 20 items of 3 values, as a transposed view
     fast, slow = DataLoader(Dataset(x, torch.arange(20)), bs=6), DataLoader(PerItem(x, torch.arange(20)), bs=6)
@@ -527,6 +548,35 @@ def test_our_dataloader_takes_a_torch_dataset_of_dicts():
         def __getitem__(self, i): return {'x': torch.full((2,), float(i)), 'y': i}
     ours, theirs = next(iter(DataLoader(Dicts(), bs=4))), next(iter(torch.utils.data.DataLoader(Dicts(), batch_size=4)))
     assert torch.equal(ours['x'], theirs['x']) and torch.equal(ours['y'], theirs['y'])
+
+# ---------------------------------------------------------------- variants: DataLoader.new
+class Tagged(DataLoader):
+    "A subclass with an attribute of its own, which `new` must keep."
+    tag = None
+
+def test_new_keeps_the_class_and_every_setting(no_leftover_workers):
+    custom = lambda b: collate(b)
+    dl = Tagged(PerItem(*make_xy(10)), bs=3, shuffle=True, drop_last=True, collate_fn=custom, num_workers=1,
+                prefetch_factor=3, timeout=7.5, persistent_workers=True)
+    dl.tag = 'mine'
+    for v in (dl.new(shuffle=False, drop_last=False), dl.new(sampler=[9, 8, 7]), dl.new(BatchSampler(Sampler(dl.ds), 5))):
+        assert type(v) is Tagged and v.tag == 'mine' and v.collate_fn is custom and v.ds is dl.ds
+        assert (v.num_workers, v.prefetch_factor, v.timeout, v.persistent_workers) == (1, 3, 7.5, True)
+        assert v._kept_pool is None
+    assert labels(dl.new(shuffle=False, drop_last=False)) == list(range(10))
+    assert labels(dl.new(sampler=[9, 8, 7, 6])) == [9, 8, 7]             # bs=3 and drop_last kept
+    assert labels(dl.new(BatchSampler(Sampler(dl.ds), 5))) == list(range(10))
+    assert dl.sampler.shuffle and dl.bs == 3 and dl.batch_sampler.drop_last  # the original is unchanged
+    del dl; gc.collect()
+
+def test_new_defaults_to_this_loaders_sampler_and_checks_like_the_constructor():
+    ds = Dataset(*make_xy(10))
+    dl = DataLoader(ds, bs=4, sampler=[3, 1, 4, 1, 5])
+    assert labels(dl.new()) == [3, 1, 4, 1, 5] and labels(dl.new(bs=2)) == [3, 1, 4, 1, 5] and dl.new(bs=2).bs == 2
+    assert labels(dl.new(drop_last=True)) == [3, 1, 4, 1]
+    with pytest.raises(ValueError, match='not both'): dl.new(sampler=[0], shuffle=True)
+    with pytest.raises(ValueError, match='already decides'): dl.new([[0, 1]], bs=2)
+    with pytest.raises(ValueError, match='gives no batches'): dl.new(bs=11, drop_last=True)
 
 # ---------------------------------------------------------------- DataLoaders
 def test_dataloaders_from_dsets():

@@ -75,6 +75,15 @@ def test_shard_dl_copies_and_keeps_bs_and_drop_last():
     assert batches[0] == [b.tolist() for b in shards[0].sampler.indices().split(8)[:3]]
     assert not set(sum(batches[0], [])) & set(sum(batches[1], []))
 
+def test_shard_dl_keeps_the_class_and_the_worker_settings():
+    from minitrain.vision import SeededDataLoader
+    custom = lambda b: tuple(torch.stack(o) for o in zip(*b))
+    dl = SeededDataLoader(ds(20), bs=3, shuffle=True, collate_fn=custom, num_workers=2, timeout=9, prefetch_factor=4,
+                          persistent_workers=True)
+    s = shard_dl(dl, 1, 2, seed=3)
+    assert type(s) is SeededDataLoader and isinstance(s.sampler, ShardedSampler) and s.bs == 3 and s.collate_fn is custom
+    assert (s.num_workers, s.timeout, s.prefetch_factor, s.persistent_workers) == (2, 9, 4, True)
+
 def test_shard_dl_keeps_order_when_not_shuffled():
     shard = shard_dl(DataLoader(ds(7), bs=2), 1, 2, pad=False)
     assert [y.tolist() for _, y in shard] == [[1, 3], [5]]

@@ -371,3 +371,16 @@ def test_batch_transform_whole_inputs_or_each():
     assert len(seen[-1]) == 2 and torch.equal(seen[-1][0], x * 2) and torch.equal(seen[-1][1], x[:, :2] * 2)
     learn.fit(1, train=False, cbs=[BatchTransformCB(lambda a, b: (a * 3, b), on_val=True), Rec()])
     assert torch.equal(seen[-1][0], x * 3) and torch.equal(seen[-1][1], x[:, :2])
+
+def test_in_order_keeps_the_class_and_the_worker_settings():
+    "in_order makes its copy with DataLoader.new: a SeededDataLoader stays one, with its timeout, prefetch and workers."
+    from minitrain.vision import SeededDataLoader
+    x, y = torch.randn(20, 3), torch.arange(20)
+    dl = SeededDataLoader(Dataset(x, y), bs=6, shuffle=True, drop_last=True, num_workers=1, timeout=9,
+                          prefetch_factor=4, persistent_workers=True)
+    o = in_order(dl)
+    assert type(o) is SeededDataLoader and o is not dl and o.bs == 6 and not o.batch_sampler.drop_last
+    assert (o.num_workers, o.timeout, o.prefetch_factor, o.persistent_workers) == (1, 9, 4, True)
+    assert o.collate_fn is dl.collate_fn and not o.sampler.shuffle
+    o.num_workers, o.persistent_workers = 0, False             # iterate here: no processes to start in this test
+    assert torch.cat([yb for _, yb in o]).tolist() == list(range(20))

@@ -8,7 +8,7 @@ import math
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .core import check_int
+from .core import check_int, fn_name, hw_pair
 from .learner import Callback
 
 # %% auto #0
@@ -25,7 +25,8 @@ def _check_images(x, where: str):
     "Raise unless `x` is a batch of images: a 4-D tensor N×C×H×W."
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         got = f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{where}: expected a batch of images N×C×H×W, got {got} (add a channel axis with x[:, None])")
+        raise ValueError(f"{where}: expected a batch of images N×C×H×W, got {got} "
+                         "(add a channel axis with x[:, None])")
 
 def _check_range(where: str, name: str, v, lo, hi, lo_open=False):
     "`v` as a float after checking that it is a number in [lo, hi] (or (lo, hi] when `lo_open`)."
@@ -36,13 +37,15 @@ def _check_range(where: str, name: str, v, lo, hi, lo_open=False):
 def _check_floats(x, where: str):
     "Raise unless the batch `x` holds floating-point numbers."
     if not x.is_floating_point():
-        raise TypeError(f"{where}: needs floating-point images, got {x.dtype}; convert first (x.float()/255, or normalise)")
+        raise TypeError(f"{where}: needs floating-point images, got {x.dtype}; convert first (x.float()/255, or "
+                        "normalise)")
 
 # %% ../nbs/09_augment.ipynb #9c56dfe9
 def rand_flip(x, p=0.5, dim=-1):
     "Flip each image of the batch `x` (N×C×H×W) along `dim` (-1: left-right, -2: up-down) with probability `p`."
     _check_images(x, 'rand_flip'); _check_range('rand_flip', 'p', p, 0, 1)
-    if dim not in (-1, -2, 2, 3): raise ValueError(f"rand_flip: dim must be -1 (left-right) or -2 (up-down), got {dim!r}")
+    if dim not in (-1, -2, 2, 3):
+        raise ValueError(f"rand_flip: dim must be -1 (left-right) or -2 (up-down), got {dim!r}")
     flip = torch.rand(len(x), device=x.device) < p
     return torch.where(flip[:, None, None, None], x.flip(dim), x)
 
@@ -55,7 +58,8 @@ class RandFlip(nn.Module):
 
 # %% ../nbs/09_augment.ipynb #b9d7b38a
 def _pixel_numbers(rows, cols, w):
-    "The numbers `row*w + col` of the pixels at rows `rows[i]` (N×h) and columns `cols[i]` (N×w) of each image: N×(h·w)."
+    """The numbers `row*w + col` of the pixels at rows `rows[i]` (N×h) and columns `cols[i]` (N×w) of each image:
+    N×(h·w)."""
     return (rows[:, :, None] * w + cols[:, None, :]).flatten(1)
 
 def _take(x, rows, cols):
@@ -65,19 +69,14 @@ def _take(x, rows, cols):
     return x.flatten(2).gather(2, idx[:, None].expand(-1, c, -1)).view(n, c, rows.shape[1], cols.shape[1])
 
 # %% ../nbs/09_augment.ipynb #910234e9
-def _pair(v, where: str) -> tuple[int, int]:
-    "`v` (an int or a pair of ints, each at least 1) as (height, width)."
-    hw = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
-    if len(hw) != 2: raise ValueError(f"{where}: size must be an int or a pair (height, width), got {v!r}")
-    return tuple(check_int(o, 'size', 1, hint='pixels', where=where) for o in hw)
-
 def _check_crop(size, padding, where: str):
     "The crop size (None or a pair) after checking it and `padding`."
     check_int(padding, 'padding', 0, hint='pixels on each side', where=where)
-    return None if size is None else _pair(size, where)
+    return None if size is None else hw_pair(size, where)
 
 def rand_crop(x, size=None, padding=4, fill=None):
-    "A random `size` window (default: the image size) of each image of `x` padded by `padding` pixels: repeated edges, or `fill`."
+    """A random `size` window (default: the image size) of each image of `x` padded by `padding` pixels: repeated edges,
+    or `fill`."""
     _check_images(x, 'rand_crop')
     size = _check_crop(size, padding, 'rand_crop')
     n, _, h, w = x.shape
@@ -103,19 +102,26 @@ class RandCrop(nn.Module):
 # %% ../nbs/09_augment.ipynb #85247680
 def _check_rrc(scale, ratio, where: str):
     "Raise unless `scale` is a range within (0, 1] and `ratio` a positive range."
-    ok = lambda r, hi: (isinstance(r, (tuple, list)) and len(r) == 2 and all(isinstance(o, (int, float)) and not isinstance(o, bool) for o in r)
+    num = lambda o: isinstance(o, (int, float)) and not isinstance(o, bool)
+    ok = lambda r, hi: (isinstance(r, (tuple, list)) and len(r) == 2 and all(num(o) for o in r)
                         and 0 < r[0] <= r[1] <= hi)
-    if not ok(scale, 1): raise ValueError(f"{where}: scale must be (min, max) with 0 < min <= max <= 1 (fractions of the image's area), got {scale!r}")
-    if not ok(ratio, math.inf): raise ValueError(f"{where}: ratio must be (min, max) with 0 < min <= max (width/height), got {ratio!r}")
+    if not ok(scale, 1):
+        raise ValueError(f"{where}: scale must be (min, max) with 0 < min <= max <= 1 (fractions of the image's area), "
+                         f"got {scale!r}")
+    if not ok(ratio, math.inf):
+        raise ValueError(f"{where}: ratio must be (min, max) with 0 < min <= max (width/height), got {ratio!r}")
 
 def rand_resized_crop(x, size=None, scale=(0.35, 1.), ratio=(3/4, 4/3)):
-    "Resample a random rectangle of each image of `x` (a fraction `scale` of its area, aspect `ratio`) to `size` (default: the image size)."
-    _check_images(x, 'rand_resized_crop'); _check_floats(x, 'rand_resized_crop'); _check_rrc(scale, ratio, 'rand_resized_crop')
+    """Resample a random rectangle of each image of `x` (a fraction `scale` of its area, aspect `ratio`) to `size`
+    (default: the image size)."""
+    _check_images(x, 'rand_resized_crop'); _check_floats(x, 'rand_resized_crop')
+    _check_rrc(scale, ratio, 'rand_resized_crop')
     n, c, h, w = x.shape
-    size = (h, w) if size is None else _pair(size, 'rand_resized_crop')
+    size = (h, w) if size is None else hw_pair(size, 'rand_resized_crop')
     u = lambda lo, hi: torch.empty(n, device=x.device).uniform_(lo, hi)
     area, logr = u(*scale), u(math.log(ratio[0]), math.log(ratio[1]))
-    bw, bh = (area * logr.exp()).sqrt().clamp(max=1), (area / logr.exp()).sqrt().clamp(max=1)  # fractions of the width, height
+    # the fractions of the width and height
+    bw, bh = (area * logr.exp()).sqrt().clamp(max=1), (area / logr.exp()).sqrt().clamp(max=1)
     cx, cy = (u(-1, 1) * (1 - bw)), (u(-1, 1) * (1 - bh))  # centres, so that the rectangle stays inside
     zero = torch.zeros_like(bw)
     theta = torch.stack([torch.stack([bw, zero, cx], 1), torch.stack([zero, bh, cy], 1)], 1).to(x.dtype)
@@ -127,7 +133,7 @@ class RandResizedCrop(nn.Module):
     def __init__(self, size=None, scale=(0.35, 1.), ratio=(3/4, 4/3)):
         super().__init__()
         _check_rrc(scale, ratio, 'RandResizedCrop')
-        self.size, self.scale, self.ratio = None if size is None else _pair(size, 'RandResizedCrop'), scale, ratio
+        self.size, self.scale, self.ratio = None if size is None else hw_pair(size, 'RandResizedCrop'), scale, ratio
     def forward(self, x): return rand_resized_crop(x, self.size, self.scale, self.ratio)
 
 # %% ../nbs/09_augment.ipynb #5122a07b
@@ -136,7 +142,8 @@ def _rand_start(shape, size, extent, device):
     return (torch.rand(shape, device=device) * (extent - size + 1)).long()
 
 def _box_mask(top, left, bh, bw, h, w):
-    "An N×1×h×w mask, True in the union of each image's K boxes of `bh`×`bw` pixels (ints or N×K) whose corners are at `top`, `left` (N×K)."
+    """An N×1×h×w mask, True in the union of each image's K boxes of `bh`×`bw` pixels (ints or N×K) whose corners
+    are at `top`, `left` (N×K)."""
     ys, xs = torch.arange(h, device=top.device), torch.arange(w, device=top.device)
     in_rows = (ys >= top[..., None]) & (ys < (top + bh)[..., None])    # N×K×h
     in_cols = (xs >= left[..., None]) & (xs < (left + bw)[..., None])  # N×K×w
@@ -149,7 +156,8 @@ def _check_patches(pct, max_num, where: str):
 
 # %% ../nbs/09_augment.ipynb #6c07717b
 def rand_erase(x, pct=0.2, max_num=4):
-    "Cover 0 to `max_num` rectangles (`pct` of the height by `pct` of the width) of each image of `x` with noise of the batch's mean, std and range."
+    """Cover 0 to `max_num` rectangles (`pct` of the height by `pct` of the width) of each image of `x` with noise of
+    the batch's mean, std and range."""
     _check_images(x, 'rand_erase'); _check_floats(x, 'rand_erase'); _check_patches(pct, max_num, 'rand_erase')
     n, _, h, w = x.shape
     bh, bw = max(1, int(pct*h)), max(1, int(pct*w))
@@ -177,16 +185,19 @@ class RandErase(_PatchModule):
 
 # %% ../nbs/09_augment.ipynb #5169b1a6
 def rand_copy(x, pct=0.2, max_num=4):
-    "Copy 0 to `max_num` rectangles (`pct` of the height by `pct` of the width) of each image of `x` to random places in the same image."
+    """Copy 0 to `max_num` rectangles (`pct` of the height by `pct` of the width) of each image of `x` to random places
+    in the same image."""
     _check_images(x, 'rand_copy'); _check_patches(pct, max_num, 'rand_copy')
     n, c, h, w = x.shape
     bh, bw = max(1, int(pct*h)), max(1, int(pct*w))
     num = torch.randint(0, max_num + 1, (n, 1), device=x.device)
     box_rows, box_cols = torch.arange(bh, device=x.device), torch.arange(bw, device=x.device)
     for k in range(max_num):
-        src_t, src_l, dst_t, dst_l = (_rand_start((n, 1), s, e, x.device) for s, e in ((bh, h), (bw, w), (bh, h), (bw, w)))
+        sizes = ((bh, h), (bw, w), (bh, h), (bw, w))
+        src_t, src_l, dst_t, dst_l = (_rand_start((n, 1), s, e, x.device) for s, e in sizes)
         used = num > k
-        src_t, src_l = torch.where(used, src_t, dst_t), torch.where(used, src_l, dst_l)  # not used: copy the box onto itself
+        # a box not used is copied onto itself
+        src_t, src_l = torch.where(used, src_t, dst_t), torch.where(used, src_l, dst_l)
         patch = _take(x, src_t + box_rows, src_l + box_cols)
         idx = _pixel_numbers(dst_t + box_rows, dst_l + box_cols, w)
         x = x.flatten(2).scatter(2, idx[:, None].expand(-1, c, -1), patch.flatten(2)).view(n, c, h, w)
@@ -198,8 +209,10 @@ class RandCopy(_PatchModule):
 
 # %% ../nbs/09_augment.ipynb #8281c9aa
 def beta_sample(alpha: float, n: int) -> torch.Tensor:
-    "`n` draws of Beta(`alpha`, `alpha`), sampled in log space so that a small `alpha` gives values near 0 and 1 (not 0.5)."
-    log_x = torch.distributions.Gamma(torch.tensor(alpha + 1.), 1.).sample((2, n)).log() + (1 - torch.rand(2, n)).log()/alpha
+    """`n` draws of Beta(`alpha`, `alpha`), sampled in log space so that a small `alpha` gives values near 0 and 1 (not
+    0.5)."""
+    gamma = torch.distributions.Gamma(torch.tensor(alpha + 1.), 1.)
+    log_x = gamma.sample((2, n)).log() + (1 - torch.rand(2, n)).log()/alpha
     return torch.sigmoid(log_x[0] - log_x[1])
 
 # %% ../nbs/09_augment.ipynb #ffbbeab3
@@ -207,7 +220,8 @@ from .inference import NoneReduce
 
 # %% ../nbs/09_augment.ipynb #a25d4a45
 class MixUpCB(Callback):
-    "MixUp in training batches: blend each image with another of the batch by a Beta(`alpha`, `alpha`) weight `t` (`max(t, 1-t)`), and the two targets' losses likewise."
+    """MixUp in training batches: blend each image with another of the batch by a Beta(`alpha`, `alpha`) weight `t`
+    (`max(t, 1-t)`), and the two targets' losses likewise."""
     order = BatchTransformCB.order + 1  # after the batch transforms: mix augmented images
     def __init__(self, alpha=0.4): self.alpha = _check_alpha(alpha, type(self).__name__)
 
@@ -240,26 +254,30 @@ class MixUpCB(Callback):
 def _check_alpha(alpha, where: str) -> float:
     "`alpha` as a float after checking that it is a positive number."
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0 or math.isinf(alpha):
-        raise ValueError(f"{where}: alpha must be a positive number (the Beta distribution's parameter; 0.4 for MixUp and 1 "
-                         f"for CutMix are usual), got {alpha!r}")
+        raise ValueError(f"{where}: alpha must be a positive number (the Beta distribution's parameter; 0.4 for MixUp "
+                         f"and 1 for CutMix are usual), got {alpha!r}")
     return float(alpha)
 
 def _one_target(learn, where: str) -> tuple:
     "`learn.yb` after checking that it holds one target."
-    if len(learn.yb) != 1: raise ValueError(f"{where} mixes one input with one target; this batch has {len(learn.yb)} targets")
+    if len(learn.yb) != 1:
+        raise ValueError(f"{where} mixes one input with one target; this batch has {len(learn.yb)} targets")
     return learn.yb
 
 def _check_mix_learner(learn, where: str):
     "Raise unless `learn` has one input and one target and a loss that `NoneReduce` can turn into per-item losses."
-    if learn.n_inp != 1: raise ValueError(f"{where} mixes one input with one target; this learner has n_inp={learn.n_inp}")
+    if learn.n_inp != 1:
+        raise ValueError(f"{where} mixes one input with one target; this learner has n_inp={learn.n_inp}")
     try: NoneReduce(learn.loss_func)
     except TypeError as e:
-        raise TypeError(f"{where} needs one loss per item to mix the two targets' losses, so the loss must have a `reduction` "
-                        f"(a loss object's attribute, like nn.CrossEntropyLoss(), or a function's argument, like F.cross_entropy)") from e
+        raise TypeError(f"{where} needs one loss per item to mix the two targets' losses, so the loss must have a "
+                        "`reduction` (a loss object's attribute, like nn.CrossEntropyLoss(), or a function's argument, "
+                        "like F.cross_entropy)") from e
 
 # %% ../nbs/09_augment.ipynb #c6b5cbd8
 class CutMixCB(MixUpCB):
-    "CutMix in training batches: paste into each image a rectangle of another (a fraction 1-t of the area, t ~ Beta(`alpha`, `alpha`)) and weight the targets' losses by area."
+    """CutMix in training batches: paste into each image a rectangle of another (a fraction 1-t of the area, t ~
+    Beta(`alpha`, `alpha`)) and weight the targets' losses by area."""
     def __init__(self, alpha=1.0): super().__init__(alpha)
 
     def draw(self, n): return beta_sample(self.alpha, n)
@@ -277,12 +295,14 @@ class CutMixCB(MixUpCB):
 
 # %% ../nbs/09_augment.ipynb #bbe0af64
 class LabelSmoothingCrossEntropy(nn.Module):
-    "Cross-entropy against targets smoothed by `eps` (the Imagenette tutorial's `LabelSmoothingCE`); `activation` and `decodes` for predictions."
+    """Cross-entropy against targets smoothed by `eps` (the Imagenette tutorial's `LabelSmoothingCE`); `activation` and
+    `decodes` for predictions."""
     def __init__(self, eps=0.1, reduction='mean'):
         super().__init__()
         self.eps = _check_range('LabelSmoothingCrossEntropy', 'eps', eps, 0, 1)
         if reduction not in ('mean', 'sum', 'none'):
-            raise ValueError(f"LabelSmoothingCrossEntropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+            raise ValueError("LabelSmoothingCrossEntropy: reduction must be 'mean', 'sum' or 'none', "
+                             f"got {reduction!r}")
         self.reduction = reduction
 
     def forward(self, output, target):
@@ -302,7 +322,8 @@ from functools import partial
 from .learner import Learner
 
 class _Reseeded:
-    "`tfm` drawing from its own random stream: torch's RNG seeded by `seed` plus the number of calls so far, restored afterwards."
+    """`tfm` drawing from its own random stream: torch's RNG seeded by `seed` plus the number of calls so far, restored
+    afterwards."""
     def __init__(self, tfm, seed): self.tfm, self.seed, self.calls = tfm, seed, 0
     def __call__(self, x):
         with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
@@ -311,7 +332,8 @@ class _Reseeded:
             return self.tfm(x)
 
 def tta(self: Learner, dl=None, tfms=None, n=1, **kwargs):
-    "`get_preds` (with `kwargs`) averaged over the original inputs and `n` passes of each transform in `tfms` (default: a left-right flip)."
+    """`get_preds` (with `kwargs`) averaged over the original inputs and `n` passes of each transform in `tfms`
+    (default: a left-right flip)."""
     tfms = [partial(rand_flip, p=1.)] if tfms is None else list(tfms)
     check_int(n, 'n', 1, hint='passes per transform', where='tta')
     with torch.random.fork_rng(devices=[]):  # seeds that repeat with the seed, leaving torch's RNG as it was

@@ -6,14 +6,15 @@
 from __future__ import annotations
 import os, random, tempfile, warnings
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['def_device', 'best_device', 'map_nested', 'to_device', 'to_cpu', 'ArgumentError', 'check_int', 'listify',
-           'clean_stale_temps', 'atomic_write', 'set_seed', 'default_threads', 'get_rng_states', 'set_rng_states',
-           'unwrap_model']
+__all__ = ['def_device', 'best_device', 'map_nested', 'to_device', 'to_cpu', 'ArgumentError', 'check_int', 'listify', 'fn_name',
+           'hw_pair', 'clean_stale_temps', 'atomic_write', 'set_seed', 'default_threads', 'get_rng_states',
+           'set_rng_states', 'check_rng_states', 'unwrap_model']
 
 # %% ../nbs/00_core.ipynb #915084c2
 def best_device() -> str:
@@ -27,7 +28,8 @@ def_device = best_device()
 
 # %% ../nbs/00_core.ipynb #a58f1a29
 def map_nested(f, x, leaf=torch.Tensor):
-    "`x` with `f` applied to every instance of `leaf` in it, through dicts, lists and tuples (named ones keep their type); other values stay as they are."
+    """`x` with `f` applied to every instance of `leaf` in it, through dicts, lists and tuples (named ones keep their
+    type); other values stay as they are."""
     if isinstance(x, leaf): return f(x)
     if isinstance(x, Mapping): return {k: map_nested(f, v, leaf) for k, v in x.items()}
     if isinstance(x, list): return [map_nested(f, o, leaf) for o in x]
@@ -55,23 +57,47 @@ def to_cpu(x):
 
 # %% ../nbs/00_core.ipynb #a1376cf0
 class ArgumentError(TypeError, ValueError):
-    "A bad argument: both a `TypeError` and a `ValueError`, so code catching either (as earlier versions raised) still catches it."
+    """A bad argument: both a `TypeError` and a `ValueError`, so code catching either (as earlier versions raised) still
+    catches it."""
 
 def check_int(v, name: str, lo: int | None = None, hi: int | None = None, hint: str = '', where: str = '') -> int:
-    "`v` as an `int` if it is an integer (not a bool) with `lo <= v < hi`; else an `ArgumentError` naming `name`, the allowed range and `hint`, prefixed by `where`."
-    rng = f' in [{lo}, {hi})' if lo is not None and hi is not None else f' >= {lo}' if lo is not None else f' < {hi}' if hi is not None else ''
+    """`v` as an `int` if it is an integer (not a bool) with `lo <= v < hi`; else an `ArgumentError` naming `name`, the
+    allowed range and `hint`, prefixed by `where`."""
+    rng = (f' in [{lo}, {hi})' if lo is not None and hi is not None else f' >= {lo}' if lo is not None
+           else f' < {hi}' if hi is not None else '')
     ok = not isinstance(v, bool) and isinstance(v, (int, np.integer))
-    fix = ('pass an int (a bool is not a number here)' if not ok else f'too small: {name} must be at least {lo}' if lo is not None and v < lo
+    fix = ('pass an int (a bool is not a number here)' if not ok
+           else f'too small: {name} must be at least {lo}' if lo is not None and v < lo
            else f'too large: {name} must be below {hi}' if hi is not None and v >= hi else None)
     if fix is None: return int(v)
     got = f'{type(v).__name__} {v!r}' if not ok else repr(v)
-    raise ArgumentError(f"{where + ': ' if where else ''}{name} must be an integer{rng}{f' ({hint})' if hint else ''}, got {got}; {fix}")
+    raise ArgumentError(f"{where + ': ' if where else ''}{name} must be an integer{rng}{f' ({hint})' if hint else ''}, "
+                        f"got {got}; {fix}")
 
 # %% ../nbs/00_core.ipynb #407e906f
 def listify(o) -> list:
     "`o` as a list: None gives [], a list or tuple its items, anything else [o]."
     if o is None: return []
     return list(o) if isinstance(o, (list, tuple)) else [o]
+
+# %% ../nbs/00_core.ipynb #47909c6d
+def fn_name(f) -> str:
+    """`f`'s name for messages: its `__name__` (`<lambda>` for a lambda), `name(args, key=value)` for a
+    `functools.partial`, else the name of its type (a callable object: a module, a loss)."""
+    if isinstance(f, partial):
+        args = [repr(a) for a in f.args] + [f'{k}={v!r}' for k, v in f.keywords.items()]
+        return f"{fn_name(f.func)}({', '.join(args)})"
+    return getattr(f, '__name__', type(f).__name__)
+
+# %% ../nbs/00_core.ipynb #97a4b888
+def hw_pair(size, where: str = '') -> tuple[int, int]:
+    """`size` as `(height, width)`: an int is a square, else a pair of ints, each at least 1 (an `ArgumentError`
+    naming `where` if not)."""
+    hw = tuple(size) if isinstance(size, (tuple, list, torch.Size)) else (size, size)
+    if len(hw) != 2:
+        raise ArgumentError(f"{where + ': ' if where else ''}size must be an int or a pair (height, width), got "
+                            f"{size!r}")
+    return tuple(check_int(o, 'size', 1, hint='pixels', where=where) for o in hw)
 
 # %% ../nbs/00_core.ipynb #c4aeeb2c
 def _alive(pid: int) -> bool:
@@ -83,7 +109,8 @@ def _alive(pid: int) -> bool:
     return True
 
 def clean_stale_temps(path) -> list[Path]:
-    "Remove the temporary files that `atomic_write`s to `path` by processes no longer running left behind (warning about each); warn about those of unknown origin. Returns the removed ones."
+    """Remove the temporary files that `atomic_write`s to `path` by processes no longer running left behind (warning
+    about each); warn about those of unknown origin. Returns the removed ones."""
     path, removed = Path(path), []
     start = f'.{path.name}.'
     if not path.parent.is_dir(): return removed
@@ -91,12 +118,14 @@ def clean_stale_temps(path) -> list[Path]:
         if not (f.name.startswith(start) and f.name.endswith('.tmp')) or f.is_symlink() or not f.is_file(): continue
         pid = f.name[len(start):].split('.')[0]
         if not pid.isdigit():
-            warnings.warn(f"{f} looks like the temporary file of an interrupted write to {path.name}; remove it if no such write is running")
+            warnings.warn(f"{f} looks like the temporary file of an interrupted write to {path.name}; remove it if no "
+                          "such write is running")
         elif not _alive(int(pid)):
             size = f.stat().st_size
             f.unlink(missing_ok=True)
             removed.append(f)
-            warnings.warn(f"removed {f.name} ({size:,} bytes) beside {path.name}: the temporary file of a write killed before it finished (process {pid})")
+            warnings.warn(f"removed {f.name} ({size:,} bytes) beside {path.name}: the temporary file of a write killed "
+                          f"before it finished (process {pid})")
     return removed
 
 # %% ../nbs/00_core.ipynb #f7d2f074
@@ -108,7 +137,8 @@ def _fsync_dir(folder: Path):
     finally: os.close(fd)
 
 def atomic_write(path, write, text: bool = False) -> Path:
-    "Call `write(f)` on a new temporary file beside `path` (text mode if `text`), flush it to disk, then rename it to `path`; removed if anything fails."
+    """Call `write(f)` on a new temporary file beside `path` (text mode if `text`), flush it to disk, then rename it to
+    `path`; removed if anything fails."""
     path = Path(path)
     clean_stale_temps(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp')
@@ -143,13 +173,15 @@ def set_seed(seed: int, deterministic: bool = False):
 _TORCH_THREADS = torch.get_num_threads()  # what torch chose at start: physical cores, or OMP_NUM_THREADS
 
 def default_threads() -> int:
-    "CPU threads for a run: the cores this process may run on (`os.sched_getaffinity`), at most the threads torch started with."
+    """CPU threads for a run: the cores this process may run on (`os.sched_getaffinity`), at most the threads torch
+    started with."""
     n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
     return max(1, min(n, _TORCH_THREADS))
 
 # %% ../nbs/00_core.ipynb #4644d52f
 def get_rng_states() -> dict:
-    "The states of Python's, numpy's, torch's CPU and (if started) CUDA random number generators, as plain values and tensors."
+    """The states of Python's, numpy's, torch's CPU and (if started) CUDA random number generators, as plain values and
+    tensors."""
     name, key, pos, has_gauss, gauss = np.random.get_state()
     return {'python': random.getstate(),
             'numpy': {'name': name, 'key': torch.from_numpy(key.astype(np.int64)), 'pos': int(pos),
@@ -157,17 +189,29 @@ def get_rng_states() -> dict:
             'torch': torch.get_rng_state(),
             'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []}
 
+def _numpy_state(n: dict) -> tuple:
+    "numpy's state tuple from the plain values `get_rng_states` keeps."
+    return (n['name'], n['key'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss'])
+
 def set_rng_states(s: dict):
     "Set the random number generators to the states `s` from `get_rng_states`."
     random.setstate(s['python'])
-    n = s['numpy']
-    np.random.set_state((n['name'], n['key'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
+    np.random.set_state(_numpy_state(s['numpy']))
     torch.set_rng_state(s['torch'])
     if s['cuda'] and torch.cuda.is_available():
         for i, state in enumerate(s['cuda'][:torch.cuda.device_count()]): torch.cuda.set_rng_state(state, i)
 
+def check_rng_states(s: dict):
+    """Raise if the states `s` (from `get_rng_states`) cannot be set: tried on throwaway generators, the global ones
+    untouched."""
+    random.Random().setstate(s['python'])
+    np.random.RandomState().set_state(_numpy_state(s['numpy']))
+    torch.Generator().set_state(s['torch'])
+    if not isinstance(s['cuda'], (list, tuple)): raise TypeError(f"cuda states are a {type(s['cuda']).__name__}")
+
 # %% ../nbs/00_core.ipynb #ec5d46df
 def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
-    "`model` without a `DistributedDataParallel` or `DataParallel` wrapper around it: the module whose layers and weights count."
+    """`model` without a `DistributedDataParallel` or `DataParallel` wrapper around it: the module whose layers and
+    weights count."""
     wrappers = (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)
     return model.module if isinstance(model, wrappers) else model

@@ -4,20 +4,18 @@
 
 # %% ../nbs/01_datasets.ipynb #aab411c8
 from __future__ import annotations
-import gzip, hashlib, http.client, importlib.resources, json, os, urllib.error, urllib.request
+import gzip, hashlib, http.client, importlib.resources, json, math, os, urllib.error, urllib.request
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np
 import torch
 from .core import atomic_write
-from .core import atomic_write
-from .core import atomic_write
 
 # %% auto #0
 __all__ = ['IDX_DTYPES', 'GZIP_MAGIC', 'FASHION_CLASSES', 'FASHION_FILES', 'FASHION_SHA256', 'FASHION_URL', 'FASHION_ENV',
            'DEBIAN_DIR', 'EMBEDDED_DIR', 'SOURCES', 'IDXError', 'parse_idx', 'read_idx', 'idx_bytes', 'write_idx',
-           'fashion_cache_dir', 'ChecksumError', 'DownloadError', 'FashionMNIST', 'download_fashion_mnist',
-           'load_fashion_mnist', 'verify_files', 'show_image', 'subplots', 'show_images']
+           'cache_root', 'fashion_cache_dir', 'ChecksumError', 'DownloadError', 'FashionMNIST', 'url_chunks',
+           'download_fashion_mnist', 'load_fashion_mnist', 'verify_files', 'show_image', 'subplots', 'show_images']
 
 # %% ../nbs/01_datasets.ipynb #fe3cf742
 IDX_DTYPES = {0x08: np.dtype('u1'), 0x09: np.dtype('i1'), 0x0B: np.dtype('>i2'),
@@ -42,7 +40,8 @@ def parse_idx(data: bytes, name='<bytes>') -> np.ndarray:
     "Parse the bytes of an IDX file into a numpy array (native byte order); `name` is used in errors."
     if len(data) < 4: raise IDXError(f"{name}: only {len(data)} bytes, too short for an IDX header")
     if data[0] != 0 or data[1] != 0:
-        raise IDXError(f"{name}: bad magic number {data[:4].hex()} (an IDX file starts with two zero bytes); is this an IDX file?")
+        raise IDXError(f"{name}: bad magic number {data[:4].hex()} (an IDX file starts with two zero bytes); is this "
+                       "an IDX file?")
     code, ndim = data[2], data[3]
     if code not in IDX_DTYPES:
         known = ', '.join(f'0x{c:02X}' for c in IDX_DTYPES)
@@ -55,7 +54,8 @@ def parse_idx(data: bytes, name='<bytes>') -> np.ndarray:
     expected = header_len + int(np.prod(shape, dtype=np.int64))*dtype.itemsize
     if len(data) != expected:
         what = 'truncated' if len(data) < expected else 'has trailing bytes'
-        raise IDXError(f"{name}: {what}: header says shape {shape} of {dtype.name} ({expected} bytes in all), file has {len(data)} bytes")
+        raise IDXError(f"{name}: {what}: header says shape {shape} of {dtype.name} ({expected} bytes in all), file has "
+                       f"{len(data)} bytes")
     arr = np.frombuffer(data, dtype=dtype, offset=header_len).reshape(shape)
     return arr.astype(dtype.newbyteorder('='))
 
@@ -105,9 +105,13 @@ DEBIAN_DIR = Path('/usr/share/datasets/fashion-mnist')
 EMBEDDED_DIR = Path(str(importlib.resources.files('minitrain')))/'assets'/'fashion-mnist-subset'
 SOURCES = ('path', 'env', 'cache', 'debian', 'download', 'embedded')
 
+def cache_root() -> Path:
+    "The folder minitrain keeps its downloads in: `$XDG_CACHE_HOME/minitrain` (`~/.cache/minitrain`)."
+    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'minitrain'
+
 def fashion_cache_dir() -> Path:
-    "Where downloads of Fashion-MNIST are kept: `$XDG_CACHE_HOME/minitrain/fashion-mnist`."
-    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'minitrain'/'fashion-mnist'
+    "Where downloads of Fashion-MNIST are kept: `fashion-mnist` in the `cache_root()`."
+    return cache_root()/'fashion-mnist'
 
 class ChecksumError(IOError):
     "A downloaded file whose content is not what it should be."
@@ -125,21 +129,32 @@ class FashionMNIST(NamedTuple):
     source: str
 
 # %% ../nbs/01_datasets.ipynb #1fea0ba5
-def _fetch_bytes(url: str, timeout: float = 60) -> bytes:
-    "The body of `url`; a `DownloadError` that says what happened if there is none."
-    fix = "check the address (base_url) and the network, or use another source (path=, Debian's package)"
+def url_chunks(url: str, size: int | None = None, timeout: float = 60, fix: str = "check the address and the network"):
+    """The body of `url` in chunks of up to 1 MiB. A `DownloadError` says what happened (then `fix`) if the server
+    refuses it, cannot be reached or breaks off; a `ChecksumError` if it announces a length other than `size`."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r: return r.read()
-    except urllib.error.HTTPError as e: raise DownloadError(f"{url}: the server answered {e.code} {e.reason}; {fix}") from e
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            announced = r.headers.get('Content-Length')
+            if size is not None and announced is not None and int(announced) != size:
+                raise ChecksumError(f"{url}: the server announces {announced} bytes, expected {size}; not downloaded")
+            while chunk := r.read(2**20): yield chunk
+    except (ChecksumError, DownloadError): raise
+    except urllib.error.HTTPError as e:
+        raise DownloadError(f"{url}: the server answered {e.code} {e.reason}; {fix}") from e
     except urllib.error.URLError as e: raise DownloadError(f"{url}: cannot connect ({e.reason}); {fix}") from e
-    except (OSError, http.client.HTTPException) as e: raise DownloadError(f"{url}: the download failed ({type(e).__name__}: {e}); {fix}") from e
+    except (OSError, http.client.HTTPException) as e:
+        raise DownloadError(f"{url}: the download failed ({type(e).__name__}: {e}); {fix}") from e
 
 # %% ../nbs/01_datasets.ipynb #16981403
+_FASHION_FIX = "check the address (base_url) and the network, or use another source (path=, Debian's package)"
+
 def _sha256_of_content(path: Path) -> str:
+    "The SHA-256 of the decompressed content of the file at `path`."
     return hashlib.sha256(_read_bytes(path)).hexdigest()
 
 def download_fashion_mnist(dest=None, base_url: str | None = None) -> Path:
-    "Download the four Fashion-MNIST files from `base_url` (default `FASHION_URL`) into `dest` (default: the cache folder), verified by checksum."
+    """Download the four Fashion-MNIST files from `base_url` (default `FASHION_URL`) into `dest` (default: the cache
+    folder), verified by checksum."""
     base_url = base_url or FASHION_URL
     dest = Path(dest) if dest is not None else fashion_cache_dir()
     dest.mkdir(parents=True, exist_ok=True)
@@ -148,9 +163,10 @@ def download_fashion_mnist(dest=None, base_url: str | None = None) -> Path:
         if final.is_file() and _sha256_of_content(final) == sha: continue
         def fetch(f, url=base_url + fname, sha=sha):
             "Copy `url` into `f`, then check the checksum of the content (raising makes atomic_write drop the file)."
-            data = _fetch_bytes(url)
+            data = b"".join(url_chunks(url, fix=_FASHION_FIX))
             try: got = hashlib.sha256(_decompressed(data, url)).hexdigest()
-            except IDXError as e: raise DownloadError(f"{e}: the download was cut short; try again, or use another source") from e
+            except IDXError as e:
+                raise DownloadError(f"{e}: the download was cut short; try again, or use another source") from e
             if got != sha:
                 raise ChecksumError(f"{url}: checksum mismatch: content sha256 {got}, expected {sha}; "
                                     "the file was not kept, try again or use another source")
@@ -180,14 +196,18 @@ def _find_source(path, source, download) -> tuple[str, Path]:
     if env and source in (None, 'env'): return 'env', _named_folder(env, f'${FASHION_ENV}')
     if source == 'env': raise ValueError(f"source='env' but ${FASHION_ENV} is not set")
     if source in (None, 'cache') and _has_all(fashion_cache_dir()): return 'cache', verify_files(fashion_cache_dir())
-    if source == 'cache': raise FileNotFoundError(f"no Fashion-MNIST in the cache {fashion_cache_dir()}; use download=True to fill it")
+    if source == 'cache':
+        raise FileNotFoundError(f"no Fashion-MNIST in the cache {fashion_cache_dir()}; use download=True to fill it")
     if source in (None, 'debian') and _has_all(DEBIAN_DIR): return 'debian', DEBIAN_DIR
-    if source == 'debian': raise FileNotFoundError(f"no Fashion-MNIST in {DEBIAN_DIR}; `apt-get install dataset-fashion-mnist` puts it there")
+    if source == 'debian':
+        raise FileNotFoundError(f"no Fashion-MNIST in {DEBIAN_DIR}; `apt-get install dataset-fashion-mnist` puts it "
+                                "there")
     if source == 'download' or (source is None and download): return 'download', download_fashion_mnist()
     return 'embedded', EMBEDDED_DIR
 
 def load_fashion_mnist(path=None, source: str | None = None, download: bool = False) -> FashionMNIST:
-    "Fashion-MNIST from `path`, `$MINITRAIN_FASHION_MNIST`, the cache, Debian's package, a download (if asked) or the embedded subset."
+    """Fashion-MNIST from `path`, `$MINITRAIN_FASHION_MNIST`, the cache, Debian's package, a download (if asked) or the
+    embedded subset."""
     name, folder = _find_source(path, source, download)
     arrs = {k: torch.from_numpy(read_idx(folder/f)) for k, f in FASHION_FILES.items()}
     for split in ('train', 'valid'):
@@ -204,14 +224,16 @@ def load_fashion_mnist(path=None, source: str | None = None, download: bool = Fa
 def _check_content(x: torch.Tensor, y: torch.Tensor, folder, split: str):
     "Raise unless `x` holds 28×28 images and `y` labels of the ten classes."
     if tuple(x.shape[1:]) != (28, 28):
-        raise IDXError(f"{folder}: the {split} images are {'×'.join(map(str, x.shape[1:]))}, Fashion-MNIST's are 28×28: "
-                       "give the folder of the Fashion-MNIST files (other images need their own model and DataLoaders)")
+        shape = '×'.join(map(str, x.shape[1:]))
+        raise IDXError(f"{folder}: the {split} images are {shape}, Fashion-MNIST's are 28×28: give the folder of the "
+                       "Fashion-MNIST files (other images need their own model and DataLoaders)")
     if len(y) and not (0 <= int(y.min()) and int(y.max()) < len(FASHION_CLASSES)):
-        raise IDXError(f"{folder}: the {split} labels range from {int(y.min())} to {int(y.max())}, Fashion-MNIST's from 0 to "
-                       f"{len(FASHION_CLASSES)-1}: the labels file is damaged or of another dataset")
+        raise IDXError(f"{folder}: the {split} labels range from {int(y.min())} to {int(y.max())}, Fashion-MNIST's "
+                       f"from 0 to {len(FASHION_CLASSES)-1}: the labels file is damaged or of another dataset")
 
 def verify_files(folder) -> Path:
-    "`folder`, once each Fashion-MNIST file in it has the right checksum (a `ChecksumError` otherwise); files verified before and unchanged since are not read again."
+    """`folder`, once each Fashion-MNIST file in it has the right checksum (a `ChecksumError` otherwise); files verified
+    before and unchanged since are not read again."""
     folder = Path(folder)
     rec_path = folder/'verified.json'
     try: rec = json.loads(rec_path.read_text())
@@ -221,16 +243,13 @@ def verify_files(folder) -> Path:
         st = (folder/fname).stat()
         key = [st.st_size, st.st_mtime_ns, sha]
         if rec.get(fname) != key and (got := _sha256_of_content(folder/fname)) != sha:
-            raise ChecksumError(f"{folder/fname}: checksum mismatch (content sha256 {got}, expected {sha}): the file changed or "
-                                "is damaged; delete it and download again (download_fashion_mnist())")
+            raise ChecksumError(f"{folder/fname}: checksum mismatch (content sha256 {got}, expected {sha}): the file "
+                                "changed or is damaged; delete it and download again (download_fashion_mnist())")
         new[fname] = key
     if new != rec:
         try: atomic_write(rec_path, lambda f: json.dump(new, f), text=True)
         except OSError: pass  # a read-only cache is verified again next time
     return folder
-
-# %% ../nbs/01_datasets.ipynb #7d85a5ea
-import math
 
 # %% ../nbs/01_datasets.ipynb #545b3b61
 def show_image(im, ax=None, figsize=None, title=None, noframe=True, **kwargs):

@@ -106,9 +106,10 @@ def loss_decodes(loss_func):
     if (f := getattr(loss_func, 'decodes', None)) is not None: return f
     return {'ce': partial(torch.argmax, dim=-1), 'bce': _above_half}.get(_loss_kind(loss_func), _identity)
 
-# %% ../nbs/05_inference.ipynb #ddcd2d41
-def _name(f) -> str: return getattr(f, '__name__', type(f).__name__)
+# %% ../nbs/05_inference.ipynb #83e83dc0
+from .core import fn_name
 
+# %% ../nbs/05_inference.ipynb #ddcd2d41
 def _takes_reduction(f) -> bool:
     "Whether the function `f` accepts a `reduction` argument (or any keyword)."
     try: ps = inspect.signature(f).parameters.values()
@@ -116,13 +117,14 @@ def _takes_reduction(f) -> bool:
     return any(p.name == 'reduction' or p.kind == p.VAR_KEYWORD for p in ps)
 
 class NoneReduce:
-    "Context manager giving `loss_func` with `reduction='none'`: sets a loss object's `reduction` (restored on exit), or passes the argument to a function."
+    """Context manager giving `loss_func` with `reduction='none'`: sets a loss object's `reduction` (restored on exit),
+    or passes the argument to a function."""
     def __init__(self, loss_func):
         self.loss_func, self.is_attr = loss_func, hasattr(loss_func, 'reduction')
         if not self.is_attr and not _takes_reduction(loss_func):
-            raise TypeError(f"NoneReduce: the loss {_name(loss_func)} has no `reduction` attribute or argument, so it cannot give "
-                            "one loss per item (get_preds(with_loss=True) and Interpretation need that): give it a `reduction` "
-                            "that 'none' turns off, as PyTorch's losses have")
+            raise TypeError(f"NoneReduce: the loss {fn_name(loss_func)} has no `reduction` attribute or argument, so "
+                            "it cannot give one loss per item (get_preds(with_loss=True) and Interpretation need "
+                            "that): give it a `reduction` that 'none' turns off, as PyTorch's losses have")
 
     def __enter__(self):
         if not self.is_attr: return partial(self.loss_func, reduction='none')
@@ -139,8 +141,8 @@ def item_losses(loss_func, learn) -> torch.Tensor:
     with NoneReduce(loss_func) as lf: loss = lf(preds, *ys)
     n = len(ys[0])
     if not isinstance(loss, torch.Tensor) or loss.ndim == 0 or loss.shape[0] != n:
-        raise ValueError(f"the loss {_name(loss_func)} with reduction='none' gave {getattr(loss, 'shape', loss)!r} for a batch of "
-                         f"{n} items: it must give one loss per item (does it honour its `reduction`?)")
+        raise ValueError(f"the loss {fn_name(loss_func)} with reduction='none' gave {getattr(loss, 'shape', loss)!r} "
+                         f"for a batch of {n} items: it must give one loss per item (does it honour its `reduction`?)")
     return loss.flatten(1).mean(1) if loss.ndim > 1 else loss
 
 # %% ../nbs/05_inference.ipynb #a69d0c91
@@ -189,11 +191,11 @@ def _check_new_inputs(tfm, old, new) -> tuple:
     """`new`, the inputs `tfm` returned for the inputs `old`, as a tuple; raise unless they are tensors with the
     batch's length."""
     if len(new) != len(old) or not all(isinstance(o, torch.Tensor) for o in new):
-        raise TypeError(f"BatchTransformCB: {_name(tfm)} must return {len(old)} tensor(s), one per input "
+        raise TypeError(f"BatchTransformCB: {fn_name(tfm)} must return {len(old)} tensor(s), one per input "
                         f"(got {len(new)} value(s) of type {', '.join(type(o).__name__ for o in new)})")
     for o, n in zip(old, new):
         if len(n) != len(o):
-            raise ValueError(f"BatchTransformCB: {_name(tfm)} changed the batch size from {len(o)} to {len(n)}; "
+            raise ValueError(f"BatchTransformCB: {fn_name(tfm)} changed the batch size from {len(o)} to {len(n)}; "
                              "a batch transform must return one item per input item (the targets are not transformed)")
     return tuple(new)
 
@@ -282,7 +284,9 @@ def predict_item(self: Learner, item):
 Learner.predict_batch, Learner.predict_item = predict_batch, predict_item
 
 # %% ../nbs/05_inference.ipynb #a6f178bc
-def _desc(x) -> str: return f"{x.dtype} tensor of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+def _desc(x) -> str:
+    "What `x` is, for messages: a tensor's dtype and shape, else its type."
+    return f"{x.dtype} tensor of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
 
 def _check_item(xs, ds, tfm):
     "Raise unless the inputs `xs` of one item are tensors shaped and typed like the first item of the dataset `ds`."
@@ -290,8 +294,10 @@ def _check_item(xs, ds, tfm):
     for i, x in enumerate(xs):
         want = ref[i] if ref is not None else None
         if isinstance(x, torch.Tensor) and (want is None or (x.shape == want.shape and x.dtype == want.dtype)): continue
-        how = (f"the dataset's item_tfm {_name(tfm)} turned it into" if tfm is not None else "it is") + f" a {_desc(x)}"
-        raise ValueError(f"predict_item: {how}, but the dataset's items are {_desc(want) if want is not None else 'tensors'}; "
+        how = f"the dataset's item_tfm {fn_name(tfm)} turned it into" if tfm is not None else "it is"
+        how += f" a {_desc(x)}"
+        raise ValueError(f"predict_item: {how}, but the dataset's items are "
+                         f"{_desc(want) if want is not None else 'tensors'}; "
                          "pass an item like the raw data (or give the dataset an `item_tfm` that prepares one)")
 
 # %% ../nbs/05_inference.ipynb #5a869614

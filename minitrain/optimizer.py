@@ -5,218 +5,24 @@
 # %% ../nbs/03_optimizer.ipynb #98777161
 from __future__ import annotations
 import inspect, math
-from functools import partial, wraps
+from functools import partial
 import torch
 from torch.optim.adam import adam as _torch_adam  # torch's functional Adam runs the fused kernel (Going faster)
+from .core import fn_name
 
 # %% auto #0
-__all__ = ['sgd_step', 'Optimizer', 'average_grad', 'momentum_step', 'average_sqr_grad', 'rms_prop_step', 'step_stat', 'debias',
-           'adam_step', 'weight_decay', 'l2_reg', 'SGD', 'RMSProp', 'Adam']
+__all__ = ['sgd_step', 'average_grad', 'momentum_step', 'average_sqr_grad', 'rms_prop_step', 'step_stat', 'debias', 'adam_step',
+           'weight_decay', 'l2_reg', 'Optimizer', 'SGD', 'RMSProp', 'Adam']
 
 # %% ../nbs/03_optimizer.ipynb #fb8db496
 def sgd_step(p, lr, **kwargs):
     "SGD: move `p` against its gradient, `p -= lr * p.grad`."
     p.add_(p.grad, alpha=-lr)
 
-# %% ../nbs/03_optimizer.ipynb #ba8cfb8e
-class Optimizer(torch.optim.Optimizer):
-    "Update `params` by running the steppers `cbs`, in order, on each parameter that has a gradient; `defaults` are the hypers."
-    _fused = False  # torch's fused Adam kernel in place of the steppers: see "Going faster"
-    def __init__(self, params, cbs, foreach: bool | None = None, fused: bool = False, **defaults):
-        self.cbs, self.foreach = list(cbs), foreach  # set before torch's __init__, which calls `add_param_group`
-        if fused: self.fused = True
-        super().__init__(params, defaults)
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        "Run the steppers on each parameter that has a gradient; `closure` (as in torch.optim) recomputes the loss first."
-        loss = None
-        if closure is not None:
-            with torch.enable_grad(): loss = closure()
-        self._step_groups()
-        return loss
-
-    def _step_groups(self):
-        "One step of every parameter group: its hypers, and the parameters that have a gradient."
-        for group in self.param_groups:
-            hypers = {k: v for k, v in group.items() if k != 'params'}
-            ps = [p for p in group['params'] if p.grad is not None]
-            if ps: self._step_params(ps, hypers)
-
-    def zero_grad(self, set_to_none: bool = True):
-        "Forget the gradients: set them to None (which frees their memory), or fill them with zeros when not `set_to_none`."
-        for group in self.param_groups:
-            for p in group['params']:
-                if p.grad is None: continue
-                if set_to_none: p.grad = None
-                else: p.grad.detach_().zero_()
-
-    def _step_params(self, ps, hypers: dict):
-        "The readable step: for each parameter, every stepper in turn, with the parameter's state and the hypers."
-        for p in ps:
-            state = self.state[p]
-            for cb in self.cbs: state.update(_call(cb, cb, (p,), {**state, **hypers}))
-
-def _call(stepper, fn, args: tuple, kwargs: dict) -> dict:
-    "`fn(*args, **kwargs)` as a dict of new state (`fn` is `stepper`, or in the last section its vectorised version)."
-    res = fn(*args, **kwargs)
-    return res if isinstance(res, dict) else {}
-
-# %% ../nbs/03_optimizer.ipynb #bbfb5193
-_NO_PARAMS = ("Optimizer got no parameters to optimize. Pass `model.parameters()` of a model that has some; "
-              "note that a generator like `model.parameters()` is used up by the first optimizer it is given")
-
-def _param_groups(params) -> list:
-    "`params` as torch.optim takes it: tensors, or dicts (one per group); fastai's lists of lists of tensors become dicts."
-    if isinstance(params, torch.nn.Module):
-        raise TypeError("Optimizer got a model: pass its parameters, `model.parameters()`")
-    if isinstance(params, torch.Tensor):
-        raise TypeError("Optimizer: `params` must be an iterable of tensors, got a single tensor; wrap it in a list: `[t]`")
-    params = list(params)
-    if not params: raise ValueError(_NO_PARAMS)
-    if all(isinstance(g, (list, tuple)) and all(isinstance(p, torch.Tensor) for p in g) for g in params):
-        return [{'params': list(g)} for g in params]
-    return params
-
-def _name(cb) -> str:
-    "A stepper's name for messages: `average_grad`, or `average_grad(dampening=True)` for a `functools.partial`."
-    if isinstance(cb, partial):
-        args = [repr(a) for a in cb.args] + [f'{k}={v!r}' for k, v in cb.keywords.items()]
-        return f"{_name(cb.func)}({', '.join(args)})"
-    return getattr(cb, '__name__', repr(cb))
-
-def _required(f, n_args=1) -> list[str]:
-    "Names of the arguments `f` needs by keyword: those without a default, after its first `n_args` positional ones."
-    params = list(inspect.signature(f).parameters.values())[n_args:]
-    return [q.name for q in params if q.default is q.empty and q.kind in (q.POSITIONAL_OR_KEYWORD, q.KEYWORD_ONLY)]
-
-def _steppers(cbs) -> list:
-    "`cbs` as a list of steppers, checked: functions that take `**kwargs`."
-    cbs = [cbs] if callable(cbs) else list(cbs or [])
-    if not cbs: raise ValueError("Optimizer needs at least one stepper, e.g. `Optimizer(params, [sgd_step], lr=0.1)`")
-    for cb in cbs:
-        if not callable(cb): raise TypeError(f"Optimizer: a stepper must be a function, got {cb!r}")
-        if not any(q.kind is q.VAR_KEYWORD for q in inspect.signature(cb).parameters.values()):
-            raise TypeError(f"stepper `{_name(cb)}` must take `**kwargs`: each stepper is called with all the "
-                            "hyper-parameters and state, and picks the ones it names")
-    return cbs
-
-# %% ../nbs/03_optimizer.ipynb #55270aa9
-# The shared hyper-parameter names, each with its valid range [low, high)
-_HYPER_RANGES = {'lr': (0, math.inf), 'mom': (0, 1), 'sqr_mom': (0, 1), 'eps': (0, math.inf), 'wd': (0, math.inf)}
-
-def _check_hypers(group: dict, i: int):
-    "Raise if a shared hyper in `group` (parameter group `i`) is not a number in its range (NaN is not)."
-    for name, (lo, hi) in _HYPER_RANGES.items():
-        if name not in group: continue
-        v = group[name]
-        try: ok = bool(lo <= v < hi)
-        except TypeError: ok = False
-        if not ok: raise ValueError(f"Optimizer: {name}={v!r} in parameter group {i}: {name} must be a number in [{lo}, {hi})")
-
-def _check_needs(cbs, group: dict, i: int):
-    "Raise if a stepper in `cbs` needs a shared hyper that parameter group `i` does not set."
-    for cb in cbs:
-        for name in _required(cb):
-            if name in _HYPER_RANGES and name not in group:
-                raise TypeError(f"stepper `{_name(cb)}` needs the hyper-parameter `{name}`, but parameter group {i} "
-                                f"does not set it: pass `{name}=...` to the optimizer (or put it in the group's dict)")
-
-# %% ../nbs/03_optimizer.ipynb #251dc400
-_init_unchecked, _step_groups_unchecked = Optimizer.__init__, Optimizer._step_groups  # the versions above
-
-@wraps(_init_unchecked)
-def _checked_init(self, params, cbs, *args, **kwargs):
-    cbs = _steppers(cbs)
-    _init_unchecked(self, _param_groups(params), cbs, *args, **kwargs)
-    if not any(g['params'] for g in self.param_groups): raise ValueError(_NO_PARAMS)
-
-def _torch_method(name):
-    "`torch.optim.Optimizer`'s method `name` without its wrapper, which keeps torch.compile out of it by importing the compiler (torch._dynamo, about a second) the first time it runs: these methods are never compiled."
-    f = getattr(torch.optim.Optimizer, name)
-    return getattr(f, '__wrapped__', f)
-
-def add_param_group(self, param_group: dict):
-    "Add a group: a dict with `params` and the hypers that differ from the defaults (torch's method, plus checks)."
-    group, i = {**self.defaults, **param_group}, len(self.param_groups)
-    _check_hypers(group, i)
-    _check_needs(self.cbs, group, i)
-    _torch_method('add_param_group')(self, param_group)
-
-@wraps(_step_groups_unchecked)
-def _checked_step_groups(self):
-    for i, group in enumerate(self.param_groups): _check_hypers(group, i)  # a scheduler may have changed them
-    _step_groups_unchecked(self)
-
-Optimizer.__init__, Optimizer.add_param_group, Optimizer._step_groups = _checked_init, add_param_group, _checked_step_groups
-
-# %% ../nbs/03_optimizer.ipynb #9a6ac0c9
-_call_unchecked = _call  # the version above
-
-def _call(stepper, fn, args: tuple, kwargs: dict) -> dict:
-    "`fn(*args, **kwargs)` (`fn` is `stepper` or its vectorised version) as a dict of new state; a missing argument is named."
-    try: return _call_unchecked(stepper, fn, args, kwargs)
-    except TypeError as e:
-        missing = [n for n in _required(fn, len(args)) if n not in kwargs]
-        if not missing: raise
-        raise TypeError(f"stepper `{_name(stepper)}` needs {' and '.join(f'`{n}`' for n in missing)}, which neither a "
-                        f"hyper-parameter nor an earlier stepper's state provides: pass `{missing[0]}=...` to the "
-                        "optimizer, or put the stepper that creates it first") from e
-
-# %% ../nbs/03_optimizer.ipynb #95b072d7
-def _check_same_model(groups: list, sd: dict):
-    "Raise unless state dict `sd` comes from an optimizer whose groups hold parameters of the same shapes as `groups`."
-    if not isinstance(sd, dict) or not {'state', 'param_groups'} <= sd.keys():
-        raise TypeError("load_state_dict expects what an optimizer's `state_dict()` returns: a dict with "
-                        "'state' and 'param_groups' (is this a model's state dict?)")
-    have, saved = [len(g['params']) for g in groups], [len(g['params']) for g in sd['param_groups']]
-    if have != saved:
-        raise ValueError(f"load_state_dict: the state dict's parameter groups hold {saved} tensors, this optimizer's "
-                         f"{have}: it was saved from a different model, or a different split into groups")
-    shapes = [list(p.shape) for g in groups for p in g['params']]
-    for i, (a, b) in enumerate(zip(shapes, sd.get('param_shapes', shapes))):
-        if a != b: raise ValueError(f"load_state_dict: parameter {i} has shape {a} here but {list(b)} in the state dict: "
-                                    "it was saved from a different model")
-
-def state_dict(self) -> dict:
-    "torch's state dict (`state` by parameter index, `param_groups` with the hypers) plus the parameters' shapes."
-    return {**_torch_method('state_dict')(self), 'param_shapes': [list(p.shape) for g in self.param_groups for p in g['params']]}
-
-def load_state_dict(self, state_dict: dict):
-    "Load what `state_dict()` returned, from an optimizer of a model with the same shapes; its tensors are copied."
-    _check_same_model(self.param_groups, state_dict)
-    _torch_method('load_state_dict')(self, state_dict)
-    for state in self.state.values():
-        for k, v in state.items():
-            if isinstance(v, torch.Tensor): state[k] = v.clone()
-
-Optimizer.state_dict, Optimizer.load_state_dict = state_dict, load_state_dict
-
-# %% ../nbs/03_optimizer.ipynb #12d4b7d3
-def _getstate(self) -> dict:
-    "What pickle and `copy.deepcopy` keep: torch's, plus the steppers, `foreach` and whether the step is fused."
-    return {**super(Optimizer, self).__getstate__(), 'cbs': self.cbs, 'foreach': self.foreach, '_fused': self._fused}
-
-def _setstate(self, state: dict):
-    "Restore what `__getstate__` kept, `foreach` through its setter (torch's `load_state_dict` calls this too, without it)."
-    state = dict(state)
-    has_foreach, foreach = 'foreach' in state, state.pop('foreach', None)
-    super(Optimizer, self).__setstate__(state)
-    if has_foreach: self.foreach = foreach
-
-def _repr(self) -> str:
-    "The steppers, then each parameter group: its size and its hypers."
-    lines = [f"Optimizer([{', '.join(map(_name, self.cbs))}], foreach={self.foreach}{', fused=True' if self._fused else ''})"]
-    for i, g in enumerate(self.param_groups):
-        hypers = ', '.join(f'{k}={v!r}' for k, v in g.items() if k != 'params')
-        lines.append(f"  group {i}: {len(g['params'])} tensors, {sum(p.numel() for p in g['params']):,} numbers; {hypers}")
-    return '\n'.join(lines)
-
-Optimizer.__getstate__, Optimizer.__setstate__, Optimizer.__repr__ = _getstate, _setstate, _repr
-
 # %% ../nbs/03_optimizer.ipynb #64845d93
 def average_grad(p, mom, dampening=False, grad_avg=None, **kwargs):
-    "Keep `grad_avg`, the moving average of `p.grad`: `mom*grad_avg + grad`, or `mom*grad_avg + (1-mom)*grad` with `dampening`."
+    """Keep `grad_avg`, the moving average of `p.grad`: `mom*grad_avg + grad`, or `mom*grad_avg + (1-mom)*grad` with
+    `dampening`."""
     if grad_avg is None: grad_avg = torch.zeros_like(p.grad)
     if dampening: grad_avg.lerp_(p.grad, 1-mom)
     else: grad_avg.mul_(mom).add_(p.grad)
@@ -228,7 +34,8 @@ def momentum_step(p, lr, grad_avg, **kwargs):
 
 # %% ../nbs/03_optimizer.ipynb #e877c0d5
 def average_sqr_grad(p, sqr_mom, dampening=True, sqr_avg=None, **kwargs):
-    "Keep `sqr_avg`, the moving average of `p.grad**2`: `sqr_mom*sqr_avg + (1-sqr_mom)*grad**2` (without the `1-sqr_mom` if not `dampening`)."
+    """Keep `sqr_avg`, the moving average of `p.grad**2`: `sqr_mom*sqr_avg + (1-sqr_mom)*grad**2` (without the
+    `1-sqr_mom` if not `dampening`)."""
     if sqr_avg is None: sqr_avg = torch.zeros_like(p.grad)
     sqr_avg.mul_(sqr_mom).addcmul_(p.grad, p.grad, value=1-sqr_mom if dampening else 1.)
     return {'sqr_avg': sqr_avg}
@@ -244,7 +51,8 @@ def step_stat(p, step=0, **kwargs):
     return {'step': step + 1}
 
 def debias(mom, damp, step):
-    "The weight of a constant in a moving average with momentum `mom`, dampening `damp`, after `step` steps: `damp*(1-mom**step)/(1-mom)`."
+    """The weight of a constant in a moving average with momentum `mom`, dampening `damp`, after `step` steps:
+    `damp*(1-mom**step)/(1-mom)`."""
     return (1 - mom**step) * (damp / (1 - mom))  # in this order, damp == 1-mom gives exactly 1 - mom**step
 
 def adam_step(p, lr, mom, step, sqr_mom, grad_avg, sqr_avg, eps, **kwargs):
@@ -263,6 +71,154 @@ def l2_reg(p, lr, wd, do_wd=True, **kwargs):
     "L2 regularization: add `wd*p` to the gradient, `p.grad += wd*p` (unless `do_wd` is False)."
     if do_wd and wd != 0: p.grad.add_(p, alpha=wd)
 
+# %% ../nbs/03_optimizer.ipynb #bbfb5193
+_NO_PARAMS = ("Optimizer got no parameters to optimize. Pass `model.parameters()` of a model that has some; "
+              "note that a generator like `model.parameters()` is used up by the first optimizer it is given")
+
+def _param_groups(params) -> list:
+    """`params` as torch.optim takes it: tensors, or dicts (one per group); fastai's lists of lists of tensors become
+    dicts."""
+    if isinstance(params, torch.nn.Module):
+        raise TypeError("Optimizer got a model: pass its parameters, `model.parameters()`")
+    if isinstance(params, torch.Tensor):
+        raise TypeError("Optimizer: `params` must be an iterable of tensors, got a single tensor; "
+                        "wrap it in a list: `[t]`")
+    params = list(params)
+    if not params: raise ValueError(_NO_PARAMS)
+    if all(isinstance(g, (list, tuple)) and all(isinstance(p, torch.Tensor) for p in g) for g in params):
+        return [{'params': list(g)} for g in params]
+    return params
+
+def _check_has_params(groups: list):
+    "Raise unless one of the parameter `groups` holds a parameter (a list of empty groups is no model)."
+    if not any(g['params'] for g in groups): raise ValueError(_NO_PARAMS)
+
+def _required(f, n_args=1) -> list[str]:
+    "Names of the arguments `f` needs by keyword: those without a default, after its first `n_args` positional ones."
+    params = list(inspect.signature(f).parameters.values())[n_args:]
+    return [q.name for q in params if q.default is q.empty and q.kind in (q.POSITIONAL_OR_KEYWORD, q.KEYWORD_ONLY)]
+
+def _steppers(cbs) -> list:
+    "`cbs` as a list of steppers, checked: functions that take `**kwargs`."
+    cbs = [cbs] if callable(cbs) else list(cbs or [])
+    if not cbs: raise ValueError("Optimizer needs at least one stepper, e.g. `Optimizer(params, [sgd_step], lr=0.1)`")
+    for cb in cbs:
+        if not callable(cb): raise TypeError(f"Optimizer: a stepper must be a function, got {cb!r}")
+        if not any(q.kind is q.VAR_KEYWORD for q in inspect.signature(cb).parameters.values()):
+            raise TypeError(f"stepper `{fn_name(cb)}` must take `**kwargs`: each stepper is called with all the "
+                            "hyper-parameters and state, and picks the ones it names")
+    return cbs
+
+# %% ../nbs/03_optimizer.ipynb #55270aa9
+# The shared hyper-parameter names, each with its valid range [low, high)
+_HYPER_RANGES = {'lr': (0, math.inf), 'mom': (0, 1), 'sqr_mom': (0, 1), 'eps': (0, math.inf), 'wd': (0, math.inf)}
+
+def _check_hypers(group: dict, i: int):
+    "Raise if a shared hyper in `group` (parameter group `i`) is not a number in its range (NaN is not)."
+    for name, (lo, hi) in _HYPER_RANGES.items():
+        if name not in group: continue
+        v = group[name]
+        try: ok = bool(lo <= v < hi)
+        except TypeError: ok = False
+        if not ok:
+            raise ValueError(f"Optimizer: {name}={v!r} in parameter group {i}: {name} must be a number in [{lo}, {hi})")
+
+def _check_needs(cbs, group: dict, i: int):
+    "Raise if a stepper in `cbs` needs a shared hyper that parameter group `i` does not set."
+    for cb in cbs:
+        for name in _required(cb):
+            if name in _HYPER_RANGES and name not in group:
+                raise TypeError(f"stepper `{fn_name(cb)}` needs the hyper-parameter `{name}`, but parameter group {i} "
+                                f"does not set it: pass `{name}=...` to the optimizer (or put it in the group's dict)")
+
+# %% ../nbs/03_optimizer.ipynb #9a6ac0c9
+def _check_missing(stepper, fn, args: tuple, kwargs: dict, e: TypeError):
+    "Raise an error naming what `stepper` lacks if `fn(*args, **kwargs)` failed with `e` for want of arguments."
+    missing = [n for n in _required(fn, len(args)) if n not in kwargs]
+    if missing:
+        needs = ' and '.join(f'`{n}`' for n in missing)
+        raise TypeError(f"stepper `{fn_name(stepper)}` needs {needs}, which neither a hyper-parameter nor an earlier "
+                        f"stepper's state provides: pass `{missing[0]}=...` to the optimizer, or put the stepper that "
+                        "creates it first") from e
+
+def _call(stepper, fn, args: tuple, kwargs: dict) -> dict:
+    """`fn(*args, **kwargs)` as a dict of new state (`fn` is `stepper`, or in "Going faster" its vectorised version);
+    a missing argument is named."""
+    try: res = fn(*args, **kwargs)
+    except TypeError as e:
+        _check_missing(stepper, fn, args, kwargs, e)
+        raise
+    return res if isinstance(res, dict) else {}
+
+# %% ../nbs/03_optimizer.ipynb #f31211d9
+def _torch_method(name):
+    """`torch.optim.Optimizer`'s method `name` without its wrapper, which keeps torch.compile out of it by importing
+    the compiler (torch._dynamo, about a second) the first time it runs: these methods are never compiled."""
+    f = getattr(torch.optim.Optimizer, name)
+    return getattr(f, '__wrapped__', f)
+
+class Optimizer(torch.optim.Optimizer):
+    """Update `params` by running the steppers `cbs`, in order, on each parameter that has a gradient; `defaults`
+    are the hypers. `foreach` and `fused` pick a faster way to the same step (see "Going faster")."""
+    _fused = False  # torch's fused Adam kernel in place of the steppers: see "Going faster"
+    def __init__(self, params, cbs, foreach: bool | None = None, fused: bool = False, **defaults):
+        cbs = _steppers(cbs)
+        params = _param_groups(params)
+        self.cbs, self.foreach = cbs, foreach  # set before torch's __init__, which calls `add_param_group`
+        if fused: self.fused = True
+        super().__init__(params, defaults)
+        _check_has_params(self.param_groups)
+
+    def add_param_group(self, param_group: dict):
+        "Add a group: a dict with `params` and the hypers that differ from the defaults (torch's method, plus checks)."
+        group, i = {**self.defaults, **param_group}, len(self.param_groups)
+        _check_hypers(group, i)
+        _check_needs(self.cbs, group, i)
+        _torch_method('add_param_group')(self, param_group)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        "Run the steppers on each parameter that has a gradient; `closure` (as in torch.optim) recomputes the loss."
+        loss = None
+        if closure is not None:
+            with torch.enable_grad(): loss = closure()
+        for i, group in enumerate(self.param_groups): _check_hypers(group, i)  # a scheduler may have changed them
+        for group in self.param_groups:
+            ps = [p for p in group['params'] if p.grad is not None]
+            if ps: self._step_params(ps, {k: v for k, v in group.items() if k != 'params'})
+        return loss
+
+    def _step_params(self, ps, hypers: dict):
+        """One step of the parameters `ps` with the `hypers`: torch's fused Adam kernel when `fused`, the vectorised
+        step when `foreach` (both in "Going faster"), else the readable loop."""
+        if self._fused: _step_fused(self, ps, hypers)
+        elif self.foreach: _step_foreach(self, ps, hypers)
+        else: self._step_each(ps, hypers)
+
+    def _step_each(self, ps, hypers: dict):
+        "The readable step: for each parameter, every stepper in turn, with the parameter's state and the hypers."
+        for p in ps:
+            state = self.state[p]
+            for cb in self.cbs: state.update(_call(cb, cb, (p,), {**state, **hypers}))
+
+    def zero_grad(self, set_to_none: bool = True):
+        "Forget the gradients: set them to None (which frees their memory), or to zeros if not `set_to_none`."
+        for group in self.param_groups:
+            for p in group['params']:
+                if p.grad is None: continue
+                if set_to_none: p.grad = None
+                else: p.grad.detach_().zero_()
+
+    def __repr__(self) -> str:
+        "The steppers, then each parameter group: its size and its hypers."
+        fused = ', fused=True' if self._fused else ''
+        lines = [f"Optimizer([{', '.join(map(fn_name, self.cbs))}], foreach={self.foreach}{fused})"]
+        for i, g in enumerate(self.param_groups):
+            hypers = ', '.join(f'{k}={v!r}' for k, v in g.items() if k != 'params')
+            n = sum(p.numel() for p in g['params'])
+            lines.append(f"  group {i}: {len(g['params'])} tensors, {n:,} numbers; {hypers}")
+        return '\n'.join(lines)
+
 # %% ../nbs/03_optimizer.ipynb #9bf2a40b
 def SGD(params, lr, mom=0., wd=0., decouple_wd=True):
     "An `Optimizer` for SGD with learning rate `lr`, momentum `mom` and weight decay `wd` (L2 if not `decouple_wd`)."
@@ -271,16 +227,63 @@ def SGD(params, lr, mom=0., wd=0., decouple_wd=True):
     return Optimizer(params, cbs, lr=lr, mom=mom, wd=wd)
 
 def RMSProp(params, lr, sqr_mom=0.99, mom=0., eps=1e-8, wd=0., decouple_wd=True):
-    "An `Optimizer` for RMSProp with `lr`, `sqr_mom`, momentum `mom`, `eps` and weight decay `wd` (L2 if not `decouple_wd`)."
+    """An `Optimizer` for RMSProp with `lr`, `sqr_mom`, momentum `mom`, `eps` and weight decay `wd` (L2 if not
+    `decouple_wd`)."""
     cbs = [weight_decay if decouple_wd else l2_reg]
     cbs += [average_grad, average_sqr_grad] if mom != 0 else [average_sqr_grad]
     return Optimizer(params, cbs + [rms_prop_step], lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
 
 def Adam(params, lr, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.01, decouple_wd=True, fused=False):
-    "An `Optimizer` for Adam with `lr`, `mom`, `sqr_mom`, `eps` and weight decay `wd` (AdamW; L2 if not `decouple_wd`); `fused`: torch's kernel (see Going faster)."
+    """An `Optimizer` for Adam with `lr`, `mom`, `sqr_mom`, `eps` and weight decay `wd` (AdamW; L2 if not
+    `decouple_wd`); `fused`: torch's kernel (see "Going faster")."""
     cbs = [weight_decay if decouple_wd else l2_reg]
     cbs += [partial(average_grad, dampening=True), average_sqr_grad, step_stat, adam_step]
     return Optimizer(params, cbs, fused=fused, lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
+
+# %% ../nbs/03_optimizer.ipynb #95b072d7
+def _check_same_model(groups: list, sd: dict):
+    "Raise unless state dict `sd` comes from an optimizer whose groups hold parameters of the same shapes as `groups`."
+    if not isinstance(sd, dict) or not {'state', 'param_groups'} <= sd.keys():
+        raise TypeError("load_state_dict expects what an optimizer's `state_dict()` returns: a dict with "
+                        "'state' and 'param_groups' (is this a model's state dict?)")
+    have, saved = [len(g['params']) for g in groups], [len(g['params']) for g in sd['param_groups']]
+    if have != saved:
+        raise ValueError(f"load_state_dict: the state dict's parameter groups hold {saved} tensors, this optimizer's "
+                         f"{have}: it was saved from a different model, or a different split into groups")
+    shapes = [list(p.shape) for g in groups for p in g['params']]
+    for i, (a, b) in enumerate(zip(shapes, sd.get('param_shapes', shapes))):
+        if a != b: raise ValueError(f"load_state_dict: parameter {i} has shape {a} here but {list(b)} in the state "
+                                    "dict: it was saved from a different model")
+
+def state_dict(self) -> dict:
+    "torch's state dict (`state` by parameter index, `param_groups` with the hypers) plus the parameters' shapes."
+    shapes = [list(p.shape) for g in self.param_groups for p in g['params']]
+    return {**_torch_method('state_dict')(self), 'param_shapes': shapes}
+
+def load_state_dict(self, state_dict: dict):
+    "Load what `state_dict()` returned, from an optimizer of a model with the same shapes; its tensors are copied."
+    _check_same_model(self.param_groups, state_dict)
+    _torch_method('load_state_dict')(self, state_dict)
+    for state in self.state.values():
+        for k, v in state.items():
+            if isinstance(v, torch.Tensor): state[k] = v.clone()
+
+Optimizer.state_dict, Optimizer.load_state_dict = state_dict, load_state_dict
+
+# %% ../nbs/03_optimizer.ipynb #12d4b7d3
+def _getstate(self) -> dict:
+    "What pickle and `copy.deepcopy` keep: torch's, plus the steppers, `foreach` and whether the step is fused."
+    return {**super(Optimizer, self).__getstate__(), 'cbs': self.cbs, 'foreach': self.foreach, '_fused': self._fused}
+
+def _setstate(self, state: dict):
+    """Restore what `__getstate__` kept, `foreach` through its setter (torch's `load_state_dict` calls this too,
+    without it)."""
+    state = dict(state)
+    has_foreach, foreach = 'foreach' in state, state.pop('foreach', None)
+    super(Optimizer, self).__setstate__(state)
+    if has_foreach: self.foreach = foreach
+
+Optimizer.__getstate__, Optimizer.__setstate__ = _getstate, _setstate
 
 # %% ../nbs/03_optimizer.ipynb #68e2bf91
 def _vectorises(stepper):
@@ -352,7 +355,8 @@ def _adam_step_foreach(ps, grads, lr, mom, step, sqr_mom, grad_avg, sqr_avg, eps
 _CPU_BATCH_BYTES = 2**22  # of parameters, gradients and state per batch on the CPU, to stay in cache between operations
 
 def _batch_size(p, state: dict) -> float:
-    "How many numbers a batch of parameters like `p`, with state like `state`, holds: on the CPU, what fits in `_CPU_BATCH_BYTES`."
+    """How many numbers a batch of parameters like `p`, with state like `state`, holds: on the CPU, what fits in
+    `_CPU_BATCH_BYTES`."""
     if p.device.type != 'cpu': return math.inf
     tensors = 2 + sum(isinstance(v, torch.Tensor) for v in state.values())  # the parameter, its gradient, its state
     return _CPU_BATCH_BYTES // (tensors * p.element_size())
@@ -375,7 +379,8 @@ def _batches(state, ps) -> list:
     return batches
 
 def _step_foreach(opt, ps, hypers: dict):
-    "The vectorised step: each stepper's `foreach` version runs once per batch, on lists of parameters, gradients and state."
+    """The vectorised step: each stepper's `foreach` version runs once per batch, on lists of parameters, gradients
+    and state."""
     fns = [_vectorised(cb) for cb in opt.cbs]
     for batch in _batches(opt.state, ps):
         states = [opt.state[p] for p in batch]
@@ -395,45 +400,50 @@ def _vectorised(cb):
 
 def _use_foreach(cbs, foreach: bool | None) -> bool:
     "Whether to take the vectorised path: `foreach`, or by default (None) when every stepper has a vectorised version."
-    missing = [_name(cb) for cb in cbs if _vectorised(cb) is None]
+    missing = [fn_name(cb) for cb in cbs if _vectorised(cb) is None]
     if foreach and missing:
         raise ValueError(f"foreach=True needs a vectorised version of every stepper, and these have none: "
                          f"{', '.join(missing)}. Leave foreach=None to use the per-parameter loop")
     return not missing if foreach is None else bool(foreach)
 
-def _get_foreach(self) -> bool: return self._foreach
-def _set_foreach(self, foreach: bool | None): self._foreach = _use_foreach(self.cbs, foreach)
+def _get_foreach(self) -> bool:
+    "Whether `step` takes the vectorised path."
+    return self._foreach
 
-_step_each = Optimizer._step_params  # the readable loop of the main path
+def _set_foreach(self, foreach: bool | None):
+    "Take the vectorised path if `foreach`; None: if every stepper has a vectorised version."
+    self._foreach = _use_foreach(self.cbs, foreach)
 
-def _step_params(self, ps, hypers: dict):
-    "torch's fused Adam kernel when `fused` (see below), the vectorised step when `foreach`, else the readable loop."
-    (_step_fused if self._fused else _step_foreach if self.foreach else _step_each)(self, ps, hypers)
-
-Optimizer._step_params = _step_params
-Optimizer.foreach = property(_get_foreach, _set_foreach, doc="Whether `step` takes the vectorised path: True, False, or (when "
-                             "set to None) whether every stepper has a vectorised version.")
+Optimizer.foreach = property(_get_foreach, _set_foreach, doc="Whether `step` takes the vectorised path: True, False, "
+                             "or (when set to None) whether every stepper has a vectorised version.")
 
 # %% ../nbs/03_optimizer.ipynb #af2661bd
 _ADAM_TAIL = (average_sqr_grad, step_stat, adam_step)  # after weight decay and the dampened average_grad
 
 def _not_adam(cbs) -> str | None:
-    "Why the steppers `cbs` are not exactly Adam's, so that torch's fused kernel cannot replace them (None when they are)."
-    names = ', '.join(map(_name, cbs))
+    "Why the steppers `cbs` are not exactly Adam's, so torch's fused kernel cannot replace them (None if they are)."
+    names = ', '.join(map(fn_name, cbs))
     if len(cbs) != 5 or cbs[0] not in (weight_decay, l2_reg) or tuple(cbs[2:]) != _ADAM_TAIL:
         return (f"the steppers are [{names}], but the fused kernel only does Adam's: [weight_decay (or l2_reg), "
                 "partial(average_grad, dampening=True), average_sqr_grad, step_stat, adam_step]")
     avg = cbs[1]
-    if not (isinstance(avg, partial) and avg.func is average_grad and not avg.args and avg.keywords == {'dampening': True}):
-        return f"Adam's gradient average is partial(average_grad, dampening=True), got {_name(avg)}"
+    dampened = isinstance(avg, partial) and avg.func is average_grad and not avg.args
+    if not (dampened and avg.keywords == {'dampening': True}):
+        return f"Adam's gradient average is partial(average_grad, dampening=True), got {fn_name(avg)}"
     return None
 
+def _get_fused(self) -> bool:
+    "Whether `step` runs torch's fused Adam kernel."
+    return self._fused
+
 def _set_fused(self, fused: bool):
-    if fused and (why := _not_adam(self.cbs)): raise ValueError(f"fused=True: {why}. Use fused=False for these steppers")
+    "Run torch's fused Adam kernel if `fused`: refused unless the steppers are exactly Adam's."
+    if fused and (why := _not_adam(self.cbs)):
+        raise ValueError(f"fused=True: {why}. Use fused=False for these steppers")
     self._fused = bool(fused)
 
-Optimizer.fused = property(lambda self: self._fused, _set_fused,
-                           doc="Whether `step` runs torch's fused Adam kernel in place of Adam's steppers (only for exactly those).")
+Optimizer.fused = property(_get_fused, _set_fused, doc="Whether `step` runs torch's fused Adam kernel in place of "
+                           "Adam's steppers (only for exactly those).")
 
 # %% ../nbs/03_optimizer.ipynb #149f8384
 def _adam_state(opt, p) -> dict:

@@ -127,9 +127,10 @@ class ParamSchedulerCB(Callback):
             value = f(pos)
             for pg, ratio in zip(learn.opt.param_groups, self.ratios[name]): set_hyper(pg, name, value*ratio)
 
-# %% ../nbs/06_schedule.ipynb #6c7096a3
-def _stepper_name(cb) -> str: return getattr(getattr(cb, 'func', cb), '__name__', repr(cb))
+# %% ../nbs/06_schedule.ipynb #5af5b9cd
+from .core import fn_name
 
+# %% ../nbs/06_schedule.ipynb #6c7096a3
 def uses_hyper(opt, name: str) -> bool:
     "Whether `opt` reads hyper `name`: every param group holds it and (for a minitrain `Optimizer`) a stepper names it."
     for pg in opt.param_groups:
@@ -139,14 +140,15 @@ def uses_hyper(opt, name: str) -> bool:
     return any(name in inspect.signature(cb).parameters for cb in opt.cbs)
 
 def _schedulable(self, opt, name: str) -> bool:
-    "Whether to schedule `name`: True if `opt` uses it; an unused `optional` name is skipped (with its warning); others raise."
+    """Whether to schedule `name`: True if `opt` uses it; an unused `optional` name is skipped (with its warning);
+    others raise."""
     if uses_hyper(opt, name): return True
     if name in self.optional:
         if self.optional[name]: warnings.warn(self.optional[name], stacklevel=2)
         return False
     for pg in opt.param_groups: _hyper_key(pg, name)  # a name no group knows: KeyError listing those it knows
     raise ValueError(f"ParamSchedulerCB: no stepper of this optimizer reads `{name}` "
-                     f"({', '.join(map(_stepper_name, opt.cbs))}), so scheduling it would change nothing: use an "
+                     f"({', '.join(map(fn_name, opt.cbs))}), so scheduling it would change nothing: use an "
                      f"optimizer whose steppers read it (for `mom`: partial(SGD, mom=0.9), or Adam), or leave it out")
 
 ParamSchedulerCB._schedulable = _schedulable

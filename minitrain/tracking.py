@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from .core import atomic_write, check_int, get_rng_states, set_rng_states, unwrap_model
+from .core import atomic_write, check_int, get_rng_states, set_rng_states, check_rng_states, unwrap_model
 from .learner import Learner, Callback, CancelFitException, MetricsCB
 from .schedule import BaseSchedCB
 
@@ -31,7 +31,8 @@ class TerminateOnNaNCB(Callback):
         if torch.isfinite(learn.loss).all(): return
         loss = learn.loss.detach()
         what = f"{loss.item()}" if loss.numel() == 1 else "not finite"
-        msg = (f"TerminateOnNaNCB: the loss is {what} at epoch {learn.epoch}, {'training' if learn.training else 'validation'} "
+        msg = (f"TerminateOnNaNCB: the loss is {what} at epoch {learn.epoch}, "
+               f"{'training' if learn.training else 'validation'} "
                f"batch {learn.iter}: stopped before its backward pass and step")
         if bad := _not_finite(learn.model):
             msg += (f"; the weights were already not finite ({', '.join(bad)}): an earlier step broke them, "
@@ -55,8 +56,10 @@ def monitor_names(metrics: MetricsCB) -> list[str]:
 def _lower_is_better(monitor: str) -> bool: return 'loss' in monitor or 'error' in monitor
 
 class TrackerCB(Callback):
-    "Base of callbacks that act at the end of each epoch (`epoch_end`) on `monitor` from the `MetricsCB` log; `comp(new, best)` and `min_delta` define an improvement."
-    order = MetricsCB.order + 80  # after the callbacks that update their state at the end of an epoch (metrics, schedulers)
+    """Base of callbacks that act at the end of each epoch (`epoch_end`) on `monitor` from the `MetricsCB` log;
+    `comp(new, best)` and `min_delta` define an improvement."""
+    # after the callbacks that update their state at the end of an epoch (metrics, schedulers)
+    order = MetricsCB.order + 80
     in_probes = False  # a probe run (lr_find) is not a run to track
     def __init__(self, monitor='valid_loss', comp=None, min_delta=0.):
         if not min_delta >= 0: raise ValueError(f"{type(self).__name__}: min_delta must be >= 0, got {min_delta}")
@@ -76,10 +79,11 @@ class TrackerCB(Callback):
         "Raise unless the `MetricsCB` of `learn` logs `monitor`."
         nm, m = type(self).__name__, _find_metrics(learn)
         if m is None:
-            raise ValueError(f"{nm} monitors {self.monitor!r}, which comes from the MetricsCB log, but the learner has no "
-                             "MetricsCB: add MetricsCB() to its callbacks")
+            raise ValueError(f"{nm} monitors {self.monitor!r}, which comes from the MetricsCB log, but the learner has "
+                             "no MetricsCB: add MetricsCB() to its callbacks")
         if self.monitor not in (known := monitor_names(m)):
-            raise ValueError(f"{nm}: unknown monitor {self.monitor!r}; with these metrics it is one of {', '.join(known)}")
+            raise ValueError(f"{nm}: unknown monitor {self.monitor!r}; with these metrics it is one of "
+                             f"{', '.join(known)}")
         phase, runs = ('valid', learn.validates) if self.monitor.startswith('valid_') else ('train', learn.trains)
         if not runs:
             raise ValueError(f"{nm} monitors {self.monitor!r}, but this fit has {phase}=False, so nothing logs it: "
@@ -132,7 +136,8 @@ TrackerCB.values, TrackerCB.better, TrackerCB.best = values, better, best
 
 # %% ../nbs/11_tracking.ipynb #7f232dd5
 class EarlyStoppingCB(TrackerCB):
-    "Stop `fit` at the end of an epoch once `monitor` has not improved (by more than `min_delta`) for `patience` epochs."
+    """Stop `fit` at the end of an epoch once `monitor` has not improved (by more than `min_delta`) for `patience`
+    epochs."""
     order = TrackerCB.order + 1  # after SaveModelCB, which saves the epoch first
     def __init__(self, monitor='valid_loss', comp=None, min_delta=0., patience=1):
         super().__init__(monitor, comp, min_delta)
@@ -142,8 +147,8 @@ class EarlyStoppingCB(TrackerCB):
     def epoch_end(self, learn):
         value, epoch, wait = self.best(learn)
         if wait < self.patience: return
-        print(f"EarlyStoppingCB: {self.monitor} has not improved for {wait} epochs (best {value:.4g} at epoch {epoch}): "
-              f"stopping after epoch {learn.epoch}")
+        print(f"EarlyStoppingCB: {self.monitor} has not improved for {wait} epochs (best {value:.4g} at epoch "
+              f"{epoch}): stopping after epoch {learn.epoch}")
         raise CancelFitException()
 
 # %% ../nbs/11_tracking.ipynb #19f90637
@@ -151,11 +156,13 @@ _FORMAT = 'minitrain checkpoint 1'
 
 def _generators(learn) -> dict:
     "The `torch.Generator`s of the samplers of `learn.dls` that shuffle with their own, by phase."
-    gens = {nm: getattr(getattr(getattr(learn.dls, nm, None), 'sampler', None), 'generator', None) for nm in ('train', 'valid')}
+    samplers = {nm: getattr(getattr(learn.dls, nm, None), 'sampler', None) for nm in ('train', 'valid')}
+    gens = {nm: getattr(s, 'generator', None) for nm, s in samplers.items()}
     return {nm: g for nm, g in gens.items() if isinstance(g, torch.Generator)}
 
 def _rng_states(learn) -> dict:
-    "The states of the random number generators training draws from: the global ones (`get_rng_states`) and the samplers' own."
+    """The states of the random number generators training draws from: the global ones (`get_rng_states`) and the
+    samplers' own."""
     return {**get_rng_states(), 'samplers': {nm: g.get_state() for nm, g in _generators(learn).items()}}
 
 def _set_rng_states(learn, s: dict):
@@ -169,7 +176,8 @@ def _stateful_cbs(learn) -> dict:
     "The callbacks whose state a checkpoint keeps: by class name, numbered from a class's second callback on."
     res, seen = {}, {}
     for cb in learn.cbs:
-        if not (hasattr(cb, 'schedo') if isinstance(cb, BaseSchedCB) else callable(getattr(cb, 'state_dict', None))): continue
+        if not (hasattr(cb, 'schedo') if isinstance(cb, BaseSchedCB) else callable(getattr(cb, 'state_dict', None))):
+            continue
         nm = type(cb).__name__
         seen[nm] = n = seen.get(nm, 0) + 1
         res[nm if n == 1 else f'{nm}{n}'] = cb
@@ -194,7 +202,8 @@ def _checkpoint(learn) -> dict:
 _ATOMS = (bool, int, float, str, type(None))
 
 def _check_safe(o, where='checkpoint'):
-    "Raise unless `o` holds only tensors, numbers, strings, None and dicts, lists and tuples of them: what `torch.load(weights_only=True)` reads."
+    """Raise unless `o` holds only tensors, numbers, strings, None and dicts, lists and tuples of them: what
+    `torch.load(weights_only=True)` reads."""
     if isinstance(o, torch.Tensor) or type(o) in _ATOMS: return
     if type(o) in (dict, OrderedDict):
         for k, v in o.items():
@@ -209,13 +218,15 @@ def _check_safe(o, where='checkpoint'):
 
 # %% ../nbs/11_tracking.ipynb #edf51dc7
 def bare_model(learn) -> torch.nn.Module:
-    "`learn.model`, or the model inside the wrapper a callback put around it for this fit (`learn.inner_model`, which a distributed fit sets): checkpoints hold its weights."
+    """`learn.model`, or the model inside the wrapper a callback put around it for this fit (`learn.inner_model`, which
+    a distributed fit sets): checkpoints hold its weights."""
     m = learn.model if learn.inner_model is None else learn.inner_model
     return unwrap_model(m)  # a model wrapped by hand, without DistributedCB
 
 # %% ../nbs/11_tracking.ipynb #75becbcf
 def sync_outcome(err: Exception | None, what: str):
-    "Raise `err` if given; in a distributed run first wait for every process and send them the main (rank 0) process's outcome of `what`, so the others raise too when it failed."
+    """Raise `err` if given; in a distributed run first wait for every process and send them the main (rank 0) process's
+    outcome of `what`, so the others raise too when it failed."""
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         box = [None if err is None else f'{type(err).__name__}: {err}']
         dist.broadcast_object_list(box, src=0)  # also a barrier: nobody reads before rank 0 finished writing
@@ -224,7 +235,8 @@ def sync_outcome(err: Exception | None, what: str):
 
 # %% ../nbs/11_tracking.ipynb #8df90a20
 def save(self: Learner, path) -> Path:
-    "Write the training state (model, optimizer, epoch, scheduler states, metrics log, RNG states) to `path`, atomically; in a distributed run only the main process (`learn.is_main`) writes."
+    """Write the training state (model, optimizer, epoch, scheduler states, metrics log, RNG states) to `path`,
+    atomically; in a distributed run only the main process (`learn.is_main`) writes."""
     path, err = Path(path), None
     if self.is_main:  # in a distributed fit only the main process writes
         try:
@@ -245,7 +257,8 @@ def _read(path) -> dict:
     if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {path}")
     try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
-        raise ValueError(f"{path} is not a minitrain checkpoint: it holds objects that only a pickle you trust can load ({e})") from e
+        raise ValueError(f"{path} is not a minitrain checkpoint: it holds objects that only a pickle you trust can "
+                         f"load ({e})") from e
     except (RuntimeError, EOFError, OSError) as e:
         raise ValueError(f"cannot read {path} ({e}): it is truncated, or not a checkpoint") from e
     if not isinstance(ckpt, dict) or ckpt.get('format') != _FORMAT:
@@ -259,7 +272,8 @@ def _some(names: list, n=5) -> str:
     return ', '.join(names[:n]) + (f' and {len(names)-n} more' if len(names) > n else '')
 
 def _check_model(learn, ckpt: dict, path):
-    "Raise, listing every difference, unless the checkpoint's weights fit `learn.model` name for name and shape for shape."
+    """Raise, listing every difference, unless the checkpoint's weights fit `learn.model` name for name and shape for
+    shape."""
     have, saved = bare_model(learn).state_dict(), ckpt['model']
     problems = [f"{k}: shape {list(v.shape)} in the checkpoint, {list(have[k].shape)} in the model"
                 for k, v in saved.items() if k in have and v.shape != have[k].shape]
@@ -268,16 +282,17 @@ def _check_model(learn, ckpt: dict, path):
     if problems: raise ValueError(f"the checkpoint {path} does not fit this model:\n  " + '\n  '.join(problems))
 
 def _check_opt(opt, sd: dict, path):
-    "Raise unless the optimizer state dict `sd` fits `opt`: the same number of parameters and the same hypers in each group."
+    """Raise unless the optimizer state dict `sd` fits `opt`: the same number of parameters and the same hypers in each
+    group."""
     saved, have = [len(g['params']) for g in sd['param_groups']], [len(g['params']) for g in opt.param_groups]
     if saved != have:
         raise ValueError(f"the optimizer in {path} has param groups of {saved} tensors, this one of {have}: "
                          "the checkpoint comes from another model or another split into groups")
     for i, (s, h) in enumerate(zip(sd['param_groups'], opt.param_groups)):
         if s.keys() != h.keys():
-            raise ValueError(f"the optimizer in {path} has the hypers {sorted(s.keys() - {'params'})} in group {i}, this one "
-                             f"{sorted(h.keys() - {'params'})}: use the same opt_func (and schedulers) as the run that saved it, "
-                             "or load the weights alone with learn.load(path, model_only=True)")
+            raise ValueError(f"the optimizer in {path} has the hypers {sorted(s.keys() - {'params'})} in group {i}, "
+                             f"this one {sorted(h.keys() - {'params'})}: use the same opt_func (and schedulers) as the "
+                             "run that saved it, or load the weights alone with learn.load(path, model_only=True)")
 
 # %% ../nbs/11_tracking.ipynb #40d4d652
 def _check(learn, ckpt: dict, path, model_only=False):
@@ -297,7 +312,8 @@ def _load_opt_state(opt, sd: dict):
     opt.param_groups = groups
 
 def _restore(learn, ckpt: dict, model_only=False):
-    "Load the checked checkpoint `ckpt` into `learn`: the weights and, unless `model_only`, gradients, optimizer state, epoch and RNG states."
+    """Load the checked checkpoint `ckpt` into `learn`: the weights and, unless `model_only`, gradients, optimizer
+    state, epoch and RNG states."""
     if not model_only and learn.opt is not None and ckpt['opt'] is not None: _load_opt_state(learn.opt, ckpt['opt'])
     bare_model(learn).load_state_dict(ckpt['model'])
     if model_only: return
@@ -310,32 +326,34 @@ def _restore(learn, ckpt: dict, model_only=False):
 _KEYS = ('epoch', 'n_epochs', 'model', 'grads', 'opt', 'cbs', 'log', 'rng')
 
 def _try_rng(s: dict):
-    "Set throwaway generators to the states `s` (from `_rng_states`): raises if any is damaged."
-    random.Random().setstate(s['python'])
-    n = s['numpy']
-    np.random.RandomState().set_state((n['name'], n['key'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
-    torch.Generator().set_state(s['torch'])
+    "Raise if a state in `s` (from `_rng_states`) is damaged: the global ones (`check_rng_states`), then the samplers'."
+    check_rng_states(s)
     for st in s['samplers'].values(): torch.Generator().set_state(st)
-    if not isinstance(s['cuda'], (list, tuple)): raise TypeError(f"cuda states are a {type(s['cuda']).__name__}")
 
 def _check_parts(learn, ckpt: dict, path):
     "Raise unless every part of the checkpoint besides the weights and optimizer can be loaded into `learn`."
-    fix = "; it is damaged or was not written by learn.save: load the weights alone with learn.load(path, model_only=True)"
-    if missing := [k for k in _KEYS if k not in ckpt]: raise ValueError(f"the checkpoint {path} has no {', '.join(missing)}{fix}")
-    if not isinstance(ckpt['epoch'], int) or isinstance(ckpt['epoch'], bool): raise ValueError(f"the checkpoint {path} has epoch {ckpt['epoch']!r}, not an int{fix}")
+    fix = ("; it is damaged or was not written by learn.save: load the weights alone with learn.load(path, "
+           "model_only=True)")
+    if missing := [k for k in _KEYS if k not in ckpt]:
+        raise ValueError(f"the checkpoint {path} has no {', '.join(missing)}{fix}")
+    if not isinstance(ckpt['epoch'], int) or isinstance(ckpt['epoch'], bool):
+        raise ValueError(f"the checkpoint {path} has epoch {ckpt['epoch']!r}, not an int{fix}")
     params = dict(bare_model(learn).named_parameters())
-    if not isinstance(ckpt['grads'], dict): raise ValueError(f"the gradients in {path} are a {type(ckpt['grads']).__name__}, not a dict{fix}")
+    if not isinstance(ckpt['grads'], dict):
+        raise ValueError(f"the gradients in {path} are a {type(ckpt['grads']).__name__}, not a dict{fix}")
     for n, g in ckpt['grads'].items():
         if n not in params or not isinstance(g, torch.Tensor) or g.shape != params[n].shape:
             got = f'shape {list(g.shape)}' if isinstance(g, torch.Tensor) else type(g).__name__
-            raise ValueError(f"the checkpoint {path} has a gradient for {n!r} ({got}) that fits no parameter of this model{fix}")
+            raise ValueError(f"the checkpoint {path} has a gradient for {n!r} ({got}) that fits no parameter of this "
+                             f"model{fix}")
     try: _try_rng(ckpt['rng'])
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
         raise ValueError(f"the RNG states in {path} are damaged ({type(e).__name__}: {e}){fix}") from e
 
 # %% ../nbs/11_tracking.ipynb #447e1e18
 def load(self: Learner, path, model_only=False) -> dict:
-    "Load the checkpoint at `path`, checked against the model first: the weights and, unless `model_only`, the optimizer state (if the learner has an optimizer), `epoch` and the RNG states. Returns the checkpoint."
+    """Load the checkpoint at `path`, checked against the model first: the weights and, unless `model_only`, the
+    optimizer state (if the learner has an optimizer), `epoch` and the RNG states. Returns the checkpoint."""
     ckpt = _read(path)
     _check(self, ckpt, path, model_only)
     _restore(self, ckpt, model_only)
@@ -344,17 +362,17 @@ def load(self: Learner, path, model_only=False) -> dict:
 Learner.load = load
 
 # %% ../nbs/11_tracking.ipynb #df5fbc3c
-_PLAIN = (bool, int, float, str, type(None))
-
 def _schedule(f) -> list:
     "A schedule `f(pos)` as its values at a few positions."
     return [float(f(pos)) for pos in (0., 0.25, 0.5, 0.75, 1.)]
 
 def run_settings(learn) -> dict:
-    "What makes a run the run it is, as plain values: optimizer and hypers, schedules, batch sizes, dataset sizes, callbacks (`ResumeCB` compares them)."
+    """What makes a run the run it is, as plain values: optimizer and hypers, schedules, batch sizes, dataset sizes,
+    callbacks (`ResumeCB` compares them)."""
     opt, s = learn.opt, {}
     s['optimizer'] = None if opt is None else type(opt).__name__
-    s['hypers'] = None if opt is None else [{k: v for k, v in g.items() if k != 'params' and type(v) in _PLAIN} for g in opt.param_groups]
+    plain = lambda g: {k: v for k, v in g.items() if k != 'params' and type(v) in _ATOMS}
+    s['hypers'] = None if opt is None else [plain(g) for g in opt.param_groups]
     for cb in learn.cbs:
         for k, f in (getattr(cb, 'scheds', None) or {}).items():
             if callable(f): s[f'schedule of {k}'] = _schedule(f)
@@ -363,17 +381,20 @@ def run_settings(learn) -> dict:
         ds = getattr(dl, 'dataset', None)
         s[f'{nm} bs'] = getattr(dl, 'bs', getattr(dl, 'batch_size', None))
         s[f'{nm} items'] = len(ds) if hasattr(ds, '__len__') else None
-    s['callbacks'] = sorted(repr(cb) for cb in learn.cbs if getattr(cb, 'in_settings', True))  # False: how to run it (ResumeCB), not what it is
+    # in_settings=False: how to run it (ResumeCB), not what it is
+    s['callbacks'] = sorted(repr(cb) for cb in learn.cbs if getattr(cb, 'in_settings', True))
     return s
 
 def _differences(saved: dict, have: dict) -> list[str]:
     "Each setting that differs between `saved` (the checkpoint's) and `have` (this fit's)."
-    return [f"{k}: {saved.get(k)!r} in the checkpoint, {have.get(k)!r} now" for k in dict.fromkeys([*saved, *have]) if saved.get(k) != have.get(k)]
+    return [f"{k}: {saved.get(k)!r} in the checkpoint, {have.get(k)!r} now"
+            for k in dict.fromkeys([*saved, *have]) if saved.get(k) != have.get(k)]
 
 
 # %% ../nbs/11_tracking.ipynb #00f6d351
 class SaveModelCB(TrackerCB):
-    "Save a checkpoint to `path` at each epoch end where `monitor` improves and load the best weights when fit ends; or, with `every_epoch`, save every epoch end (to resume from)."
+    """Save a checkpoint to `path` at each epoch end where `monitor` improves and load the best weights when fit ends;
+    or, with `every_epoch`, save every epoch end (to resume from)."""
     def __init__(self, monitor='valid_loss', comp=None, min_delta=0., path='model.pth', every_epoch=False):
         super().__init__(monitor, comp, min_delta)
         self.path, self.every_epoch = Path(path), every_epoch
@@ -401,8 +422,8 @@ class SaveModelCB(TrackerCB):
         if epoch is None: return
         ckpt = _read(self.path)
         if ckpt['epoch'] != epoch:
-            raise RuntimeError(f"SaveModelCB: {self.path} holds epoch {ckpt['epoch']}, but the best {self.monitor} was at "
-                               f"epoch {epoch}: did another run write to the same path?")
+            raise RuntimeError(f"SaveModelCB: {self.path} holds epoch {ckpt['epoch']}, but the best {self.monitor} was "
+                               f"at epoch {epoch}: did another run write to the same path?")
         _check_model(learn, ckpt, self.path)
         bare_model(learn).load_state_dict(ckpt['model'])
         print(f"SaveModelCB: loaded the weights of epoch {epoch} ({self.monitor} {value:.4g}) from {self.path}")
@@ -410,16 +431,20 @@ class SaveModelCB(TrackerCB):
 # %% ../nbs/11_tracking.ipynb #0eec57b1
 def _check_writable(path: Path):
     "Raise, before any training, unless a checkpoint can be written at `path`."
-    if path.is_dir(): raise IsADirectoryError(f"SaveModelCB: path {path} is a folder; give the file to write, e.g. {path/'model.pth'}")
+    if path.is_dir():
+        raise IsADirectoryError(f"SaveModelCB: path {path} is a folder; give the file to write, "
+                                f"e.g. {path/'model.pth'}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path.parent): pass
     except OSError as e:
-        raise OSError(f"SaveModelCB: cannot write checkpoints to {path.parent} ({e.strerror or e}): give a path in a writable folder") from e
+        raise OSError(f"SaveModelCB: cannot write checkpoints to {path.parent} ({e.strerror or e}): give a path in a "
+                      "writable folder") from e
 
 # %% ../nbs/11_tracking.ipynb #197c2dc8
 class ResumeCB(Callback):
-    "Continue the run whose checkpoint is at `path` (from `SaveModelCB(every_epoch=True)`): fit starts after its epoch, with its weights, optimizer, scheduler and RNG states and metrics log."
+    """Continue the run whose checkpoint is at `path` (from `SaveModelCB(every_epoch=True)`): fit starts after its
+    epoch, with its weights, optimizer, scheduler and RNG states and metrics log."""
     order = TrackerCB.order + 10  # last in before_fit: after the optimizer, the schedulers and MetricsCB are set up
     in_probes = in_settings = False  # resuming is how a run is run, not what it is
     def __init__(self, path='model.pth', missing_ok=False, strict=True):
@@ -437,26 +462,29 @@ class ResumeCB(Callback):
         if metrics is not None: metrics.log = list(ckpt['log'])
         learn.epochs = range(start, learn.n_epochs)
         n = learn.n_epochs
-        left = "nothing left to train" if start == n else f"training epoch {start}" if start == n-1 else f"training epochs {start}-{n-1}"
+        left = ("nothing left to train" if start == n else f"training epoch {start}" if start == n-1
+                else f"training epochs {start}-{n-1}")
         print(f"ResumeCB: {self.path} holds the run up to epoch {ckpt['epoch']}; {left}")
 
     def _check_run(self, learn, ckpt: dict, start: int, metrics):
         "Raise unless this fit is the one the checkpoint comes from: epochs, callbacks with state, samplers, metrics."
         p = self.path
         if ckpt['n_epochs'] is not None and ckpt['n_epochs'] != learn.n_epochs:
-            raise ValueError(f"ResumeCB: {p} comes from a fit of {ckpt['n_epochs']} epochs, this one has {learn.n_epochs}: "
-                             "resume with the same call (to train on from its weights instead, learn.load(path) and fit without ResumeCB)")
+            raise ValueError(f"ResumeCB: {p} comes from a fit of {ckpt['n_epochs']} epochs, this one has "
+                             f"{learn.n_epochs}: resume with the same call (to train on from its weights instead, "
+                             "learn.load(path) and fit without ResumeCB)")
         if learn.epochs.start not in (0, start):
-            raise ValueError(f"ResumeCB: fit was asked to start at epoch {learn.epochs.start}, but {p} continues at epoch "
-                             f"{start}: leave start_epoch out")
+            raise ValueError(f"ResumeCB: fit was asked to start at epoch {learn.epochs.start}, but {p} continues at "
+                             f"epoch {start}: leave start_epoch out")
         saved, have = sorted(ckpt['cbs']), sorted(_stateful_cbs(learn))
         if saved != have:
-            raise ValueError(f"ResumeCB: {p} has the state of the callbacks {saved or 'none'}, this fit has {have or 'none'} "
-                             "with state: resume with the same callbacks")
+            raise ValueError(f"ResumeCB: {p} has the state of the callbacks {saved or 'none'}, this fit has "
+                             f"{have or 'none'} with state: resume with the same callbacks")
         saved, have = sorted(ckpt['rng']['samplers']), sorted(_generators(learn))
         if saved != have:
-            raise ValueError(f"ResumeCB: in {p} the samplers of {saved or 'no DataLoader'} have their own generator, here "
-                             f"those of {have or 'no DataLoader'}: build the DataLoaders as in the run that saved it")
+            raise ValueError(f"ResumeCB: in {p} the samplers of {saved or 'no DataLoader'} have their own generator, "
+                             f"here those of {have or 'no DataLoader'}: build the DataLoaders as in the run that "
+                             "saved it")
         if (ckpt['log'] is None) != (metrics is None):
             raise ValueError(f"ResumeCB: the run in {p} {'had no' if metrics else 'had a'} MetricsCB and this fit "
                              f"{'has one' if metrics else 'has none'}: resume with the same callbacks")
@@ -472,7 +500,8 @@ def _check_settings(self, learn, ckpt: dict):
         warnings.warn(f"ResumeCB: {cbs[0]}; resuming, since the callbacks with state are the same")
     if not (diff := _differences({**saved, 'callbacks': None}, {**have, 'callbacks': None})): return
     msg = f"ResumeCB: this fit's settings differ from those of the run in {self.path}:\n  " + '\n  '.join(diff)
-    if self.strict: raise ValueError(msg + "\nresume with the same settings, or ResumeCB(path, strict=False) to resume anyway")
+    if self.strict:
+        raise ValueError(msg + "\nresume with the same settings, or ResumeCB(path, strict=False) to resume anyway")
     warnings.warn(msg + "\nresuming anyway (strict=False)")
 
 ResumeCB._check_settings = _check_settings

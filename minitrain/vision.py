@@ -159,16 +159,14 @@ class Pipeline:
         return x
     def __repr__(self): return f"Pipeline({', '.join(map(repr, self.funcs))})"
 
-# %% ../nbs/13_vision.ipynb #97d3c933
-def _hw(size) -> tuple[int, int]:
-    "`size` as (height, width): an int is a square."
-    h, w = (size, size) if isinstance(size, int) else size
-    if h < 1 or w < 1: raise ValueError(f"size must be positive, got {size}")
-    return int(h), int(w)
+# %% ../nbs/13_vision.ipynb #555d217f
+from .core import hw_pair
+from .datasets import cache_root, url_chunks
 
+# %% ../nbs/13_vision.ipynb #97d3c933
 class Resize:
     "Resize so the shorter side is `size` (an int, keeping the aspect ratio), or to exactly `size=(h, w)`."
-    def __init__(self, size): self.size = size if isinstance(size, int) else _hw(size)
+    def __init__(self, size): self.size = size if isinstance(size, int) else hw_pair(size, 'Resize')
     def __call__(self, img: Image.Image) -> Image.Image:
         w, h = img.size
         if isinstance(self.size, int):
@@ -180,7 +178,7 @@ class Resize:
 
 class CenterCrop:
     "The central `size` (int or (h, w)) of the image; padded with black where the image is smaller."
-    def __init__(self, size): self.size = _hw(size)
+    def __init__(self, size): self.size = hw_pair(size, 'CenterCrop')
     def __call__(self, img: Image.Image) -> Image.Image:
         (h, w), (W, H) = self.size, img.size
         l, t = (W - w)//2, (H - h)//2
@@ -189,11 +187,13 @@ class CenterCrop:
 
 # %% ../nbs/13_vision.ipynb #2c333628
 class RandomResizedCrop:
-    "A random crop of `min_scale` to all of the area, aspect ratio in `ratio`, resized to `size`; a central crop for validation."
+    """A random crop of `min_scale` to all of the area, aspect ratio in `ratio`, resized to `size`; a central crop for
+    validation."""
     def __init__(self, size, min_scale=0.08, ratio=(3/4, 4/3)):
         if not 0 < min_scale <= 1: raise ValueError(f"RandomResizedCrop: min_scale must be in (0, 1], got {min_scale}")
-        if not 0 < ratio[0] <= ratio[1]: raise ValueError(f"RandomResizedCrop: ratio must be (low, high) with 0 < low <= high, got {ratio}")
-        self.size, self.min_scale, self.ratio = _hw(size), min_scale, tuple(ratio)
+        if not 0 < ratio[0] <= ratio[1]:
+            raise ValueError(f"RandomResizedCrop: ratio must be (low, high) with 0 < low <= high, got {ratio}")
+        self.size, self.min_scale, self.ratio = hw_pair(size, 'RandomResizedCrop'), min_scale, tuple(ratio)
 
     def box(self, w: int, h: int) -> tuple[int, int, int, int]:
         "A random crop box (left, top, right, bottom) for an image of `w`×`h`."
@@ -411,9 +411,9 @@ DATASET_CHECKS = {
 }
 
 def data_cache_dir() -> Path:
-    "Where `untar_data` keeps archives and data: `$MINITRAIN_DATA`, else `$XDG_CACHE_HOME/minitrain/data` (`~/.cache/minitrain/data`)."
+    "Where `untar_data` keeps archives and data: `$MINITRAIN_DATA`, else `data` in the `cache_root()`."
     if d := os.environ.get('MINITRAIN_DATA'): return Path(d).expanduser()
-    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'minitrain'/'data'
+    return cache_root()/'data'
 
 # %% ../nbs/13_vision.ipynb #7f1a26d2
 def file_checksum(path, kind='sha256') -> tuple[int, str]:
@@ -449,21 +449,18 @@ def _fetch_into(f, url: str, checksum, progress=True):
     size, digest = checksum
     md5 = len(digest) == 32  # fastai's: MD5 of the first MiB
     h, n = hashlib.md5() if md5 else hashlib.sha256(), 0
-    with urllib.request.urlopen(url, timeout=60) as r:
-        announced = r.headers.get('Content-Length')
-        if announced is not None and int(announced) != size:
-            raise ChecksumError(f"{url}: the server announces {announced} bytes, expected {size}; not downloaded")
-        with tqdm(total=size, unit='B', unit_scale=True, desc=Path(url).name, disable=not progress, leave=False) as bar:
-            while chunk := r.read(2**20):
-                h.update(chunk[:max(0, 2**20 - n)] if md5 else chunk)
-                n += len(chunk); f.write(chunk); bar.update(len(chunk))
-                if n > size: raise ChecksumError(f"{url}: more than the expected {size} bytes; the download was not kept")
+    with tqdm(total=size, unit='B', unit_scale=True, desc=Path(url).name, disable=not progress, leave=False) as bar:
+        for chunk in url_chunks(url, size, fix="check the URL and the network"):
+            h.update(chunk[:max(0, 2**20 - n)] if md5 else chunk)
+            n += len(chunk); f.write(chunk); bar.update(len(chunk))
+            if n > size: raise ChecksumError(f"{url}: more than the expected {size} bytes; the download was not kept")
     if (n, h.hexdigest()) != (size, digest):
-        raise ChecksumError(f"{url}: checksum mismatch: got {(n, h.hexdigest())}, expected {(size, digest)}; the download "
-                            "was not kept, try again (or check the URL and checksum)")
+        raise ChecksumError(f"{url}: checksum mismatch: got {(n, h.hexdigest())}, expected {(size, digest)}; "
+                            "the download was not kept, try again (or check the URL and checksum)")
 
 def download_url(url: str, dest, checksum, progress=True) -> Path:
-    "Download `url` to the file `dest`, verified by `checksum` as it arrives; written atomically (`atomic_write`), so nothing is kept unless it matches."
+    """Download `url` to the file `dest`, verified by `checksum` as it arrives; written atomically (`atomic_write`), so
+    nothing is kept unless it matches."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(dest, lambda f: _fetch_into(f, url, checksum, progress))

@@ -871,6 +871,9 @@ def _check_order(model, dls):
 
 def _learner_new(cls, *args, **kwargs):
     "Refuse fastai's keywords (`metrics=`) and argument order (`Learner(dls, model)`) before `__init__` runs."
+    maybe_dls = args[1] if len(args) > 1 else kwargs.get('dls')
+    if not (kwargs.keys() & _fastai_kwargs or isinstance(maybe_dls, torch.nn.Module)):
+        return super(Learner, cls).__new__(cls)  # nothing to check: skip `inspect.signature`, which costs ~30 µs
     sig = inspect.signature(cls.__init__)
     if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
         if bad := {k: v for k, v in kwargs.items() if k in _fastai_kwargs and k not in sig.parameters}:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import atexit, math, os
 from copy import copy, deepcopy
 from datetime import timedelta
-from functools import partial
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -116,13 +115,9 @@ def _merge_metrics(metrics: dict, states: list[dict]) -> dict:
     return res
 
 # %% ../nbs/12_distributed.ipynb #77ee39ac
-def _synced_compute(mcb: MetricsCB) -> dict:
-    "`MetricsCB.compute` over every rank's batches: the states of the metrics of all ranks, merged."
-    mcb.flush()
-    return _merge_metrics(mcb.all_metrics, _gather_states(mcb.all_metrics))
-
-def _show_nothing(d):
-    "Show nothing: how a log entry is shown on ranks other than 0."
+def _merge_across_ranks(metrics: dict) -> dict:
+    "The value of each of `metrics` over every rank's batches (a `MetricsCB.merge`): all ranks' states, merged."
+    return _merge_metrics(metrics, _gather_states(metrics))
 
 # %% ../nbs/12_distributed.ipynb #5a846165
 _MISSING = object()
@@ -170,9 +165,7 @@ def before_fit(self, learn):
         self._set(learn, 'model', self._wrap(learn.model))
     else: self._set(learn, 'inner_model', learn.model.module)
     for cb in learn.cbs:
-        if isinstance(cb, MetricsCB):
-            self._set(cb, 'compute', partial(_synced_compute, cb))
-            if not learn.is_main: self._set(cb, '_log', _show_nothing)
+        if isinstance(cb, MetricsCB): self._set(cb, 'merge', _merge_across_ranks)
         if isinstance(cb, ProgressCB) and not learn.is_main: self._set(cb, 'enabled', False)
 
 DistributedCB.before_fit = before_fit

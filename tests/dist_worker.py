@@ -45,6 +45,12 @@ def make_learner(dls, cbs, init_seed=0) -> Learner:
     return Learner(model, dls, F.cross_entropy, lr=LR, opt_func=SGD,
                    cbs=[TrainCB(), MetricsCB(MulticlassAccuracy(num_classes=3)), ProgressCB(bar=False), *cbs])
 
+class HooksCB(Callback):
+    "Record, per epoch, which of MetricsCB's methods and hooks are set on the instance (what other callbacks set)."
+    def __init__(self): self.seen = []
+    def after_epoch(self, learn):
+        self.seen.append(sorted(k for k in ('_log', 'compute', 'merge', 'show') if k in vars(learn.metrics)))
+
 class FailCB(Callback):
     "Raise on rank 1 at training batch `at`."
     def __init__(self, at): self.at = at
@@ -58,8 +64,8 @@ def main():
     ap.add_argument('--fail-at', type=int)
     args = ap.parse_args()
     dls = make_dls(BS)
-    seen = SeenCB(dls.train.ds)
-    learn = make_learner(dls, [DistributedCB(seed=SEED, timeout=timedelta(seconds=60)), seen],
+    seen, hooks = SeenCB(dls.train.ds), HooksCB()
+    learn = make_learner(dls, [DistributedCB(seed=SEED, timeout=timedelta(seconds=60)), seen, hooks],
                          init_seed=int(os.environ.get('RANK', 0)))
     try: learn.fit(EPOCHS, cbs=[] if args.fail_at is None else [FailCB(args.fail_at)])
     finally: print(f"rank {learn.rank}: process group up after fit: {dist.is_initialized()}", flush=True)
@@ -68,6 +74,8 @@ def main():
     except KeyError: learn.fit(1, train=False)  # this fit did not fail: the group stays up
     print(f"rank {learn.rank}: process group up after validation: {dist.is_initialized()}", flush=True)
     torch.save(dict(is_main=learn.is_main, weights=learn.model.state_dict(), log=train_log,
-                    valid_log=learn.metrics.log, seen=seen.seen), args.out/f'rank{learn.rank}.pt')
+                    valid_log=learn.metrics.log, seen=seen.seen, hooks=hooks.seen,
+                    hooks_after=sorted(k for k in ('_log', 'compute', 'merge', 'show') if k in vars(learn.metrics))),
+               args.out/f'rank{learn.rank}.pt')
 
 if __name__ == '__main__': main()

@@ -204,6 +204,8 @@ def test_two_ranks_train_like_one_process(tmp_path):
     (_, out0, _), (_, out1, _) = res
     assert 'MulticlassAccuracy' in out0 and 'MulticlassAccuracy' not in out1
     assert r0['is_main'] and not r1['is_main']
+    # DistributedCB and ProgressCB set MetricsCB's public hooks while a fit runs, never its methods, and put them back
+    for r in (r0, r1): assert set(map(tuple, r['hooks'])) == {('merge', 'show')} and r['hooks_after'] == []
     for out in (out0, out1):
         assert 'process group up after fit: True' in out and 'process group up after validation: True' in out
 

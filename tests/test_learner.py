@@ -433,6 +433,72 @@ def test_progress_plot_collects_losses_outside_notebooks(capsys):
     assert len(pcb.losses) + len(pcb._pending) == 4 and [x for x, _ in pcb.val_losses] == [2, 4]
     assert pcb.fig is None  # no IPython here: nothing drawn
 
+# ---- MetricsCB's hooks: `_log` for a subclass, `show` and `merge` for other callbacks ----------------------------
+
+class LoggedCB(MetricsCB):
+    "A subclass showing the log its own way, as the training-loop post's MetricsCB does."
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.logged = []
+    def _log(self, d): self.logged.append(d)
+
+class VarsCB(Callback):
+    "Record, at every epoch's end, which of MetricsCB's methods and hooks are set on the instance."
+    order = 5
+    def __init__(self): self.seen = []
+    def after_epoch(self, learn):
+        self.seen.append(sorted(k for k in ('_log', 'compute', 'merge', 'show', 'after_epoch') if k in vars(learn.metrics)))
+
+@pytest.mark.parametrize('progress', [False, True])
+def test_a_subclass_log_shows_the_log_with_and_without_progress(progress, capsys):
+    m = LoggedCB(acc=MulticlassAccuracy())
+    ce_learner(cbs=[TrainCB(), m] + ([ProgressCB(bar=False)] if progress else [])).fit(2)
+    assert [(d['epoch'], d['train']) for d in m.logged] == [(0, 'train'), (0, 'eval'), (1, 'train'), (1, 'eval')]
+    assert m.logged == m.log and 'acc' in m.logged[0]
+    out = capsys.readouterr()
+    assert 'acc' not in out.out + out.err  # the subclass's _log is the only thing that showed the log
+
+def test_progress_sets_only_the_show_hook_and_puts_it_back(capsys):
+    m, v = MetricsCB(acc=MulticlassAccuracy()), VarsCB()
+    learn = ce_learner(cbs=[TrainCB(), m, ProgressCB(bar=False), v])
+    learn.fit(1)
+    assert v.seen == [['show'], ['show']] and 'show' not in vars(m) and m.show is None
+    assert capsys.readouterr().out.splitlines()[0].split() == ['acc', 'loss', 'epoch', 'train']  # ProgressCB's table
+    mine = []
+    m.show = mine.append  # a show of the user's own: ProgressCB's replaces it for its fit, then it is back
+    learn.fit(1)
+    assert vars(m)['show'] == mine.append and mine == [] and 'acc' in capsys.readouterr().out
+    learn.remove_cb(learn.cbs[2])
+    learn.fit(1)
+    assert [d['train'] for d in mine] == ['train', 'eval']
+
+def test_progress_cleanup_without_before_fit_leaves_metrics_alone():
+    m, p = MetricsCB(), ProgressCB(bar=False)
+    m.show = print
+    p.cleanup_fit(None)
+    assert vars(m)['show'] is print
+
+def test_merge_hook_is_what_compute_returns_and_only_the_main_process_shows():
+    m = MetricsCB(acc=MulticlassAccuracy())
+    seen = []
+    m.merge = lambda metrics: seen.append(sorted(metrics)) or {k: torch.tensor(7.) for k in metrics}
+    learn = ce_learner(cbs=[TrainCB(), m])
+    learn.fit(1, valid=False)
+    assert seen == [['acc', 'loss']] and m.log[-1]['acc'] == 7. and m.log[-1]['loss'] == 7.
+    shown = []
+    m.merge, m.show, learn.is_main = None, shown.append, False
+    learn.fit(1)
+    assert shown == [] and len(m.log) == 2  # logged, not shown
+    learn.is_main = True
+    learn.fit(1)
+    assert [d['train'] for d in shown] == ['train', 'eval']
+
+def test_distributed_cb_sets_no_metrics_method():
+    from minitrain.distributed import DistributedCB
+    v, m = VarsCB(), MetricsCB()
+    ce_learner(cbs=[TrainCB(), m, ProgressCB(bar=False, enabled=False), DistributedCB(), v]).fit(1)
+    assert all('_log' not in s and 'compute' not in s for s in v.seen) and not {'_log', 'compute', 'show'} & set(vars(m))
+
 def test_device_cb_moves_model_and_batch():
     class Where(Callback):
         order = 1

@@ -50,9 +50,12 @@ def sched_exp(start, end, pos):
 # %% ../nbs/06_schedule.ipynb #71265483
 def _check_pcts(pcts, scheds) -> list[float]:
     pcts = [float(p) for p in pcts]
-    if len(pcts) != len(scheds): raise ValueError(f"combine_scheds: {len(pcts)} pcts for {len(scheds)} schedules; give one pct each")
-    if any(p < 0 or math.isnan(p) for p in pcts): raise ValueError(f"combine_scheds: pcts must be non-negative, got {pcts}")
-    if not math.isclose(sum(pcts), 1., abs_tol=1e-6): raise ValueError(f"combine_scheds: pcts must sum to 1, got {pcts} (sum {sum(pcts)})")
+    if len(pcts) != len(scheds):
+        raise ValueError(f"combine_scheds: {len(pcts)} pcts for {len(scheds)} schedules; give one pct each")
+    if any(p < 0 or math.isnan(p) for p in pcts):
+        raise ValueError(f"combine_scheds: pcts must be non-negative, got {pcts}")
+    if not math.isclose(sum(pcts), 1., abs_tol=1e-6):
+        raise ValueError(f"combine_scheds: pcts must sum to 1, got {pcts} (sum {sum(pcts)})")
     return pcts
 
 def combine_scheds(pcts, scheds):
@@ -97,20 +100,24 @@ def set_hyper(pg: dict, name: str, value):
 
 # %% ../nbs/06_schedule.ipynb #618d2dfc
 def _group_ratios(opt, name: str) -> list[float]:
-    "Each param group's value of hyper `name` over the optimizer's default for it (group 0's, when there is no default)."
+    ("Each param group's value of hyper `name` over the optimizer's default for it (group 0's, "
+     "when there is no default).")
     try: base = get_hyper(opt.defaults, name)
     except KeyError: base = get_hyper(opt.param_groups[0], name)
     return [get_hyper(pg, name)/base if base else 1. for pg in opt.param_groups]
 
 class ParamSchedulerCB(Callback):
-    "Before each training batch, set each scheduled hyper of every param group to `sched_func(pos)` times the group's ratio to the default."
+    ("Before each training batch, set each scheduled hyper of every param group to `sched_func(pos)` times the group's "
+     "ratio to the default.")
     order = 60  # after the callbacks that move data, before those that record hypers
     def __init__(self, pname: str | dict | None = None, sched_func=None, optional: dict | None = None, **scheds):
         if isinstance(pname, dict): pname, scheds = None, {**pname, **scheds}  # fastai's ParamScheduler({'lr': f})
         if pname is not None: scheds = {pname: sched_func, **scheds}
-        if not scheds: raise ValueError("ParamSchedulerCB: nothing to schedule; pass ParamSchedulerCB('lr', sched) or ParamSchedulerCB(lr=sched)")
+        if not scheds: raise ValueError("ParamSchedulerCB: nothing to schedule; "
+                                        "pass ParamSchedulerCB('lr', sched) or ParamSchedulerCB(lr=sched)")
         if bad := [k for k, f in scheds.items() if not callable(f)]:
-            raise TypeError(f"ParamSchedulerCB: the schedule for {bad} is not a function of pos (e.g. sched_cos(0.1, 0.))")
+            raise TypeError(f"ParamSchedulerCB: the schedule for {bad} is not a function of pos "
+                            "(e.g. sched_cos(0.1, 0.))")
         self.scheds, self.optional = scheds, dict(optional or {})
 
     def before_fit(self, learn):
@@ -179,7 +186,8 @@ def rec_mom(cb): "The momentum of the first param group." ; return get_hyper(cb.
 def rec_loss(cb): "The loss of this batch." ; return cb.learn.loss.item()
 
 class RecorderCB(Callback):
-    "After each training batch, record `fn(cb)` for each `name=fn` (default: lr and loss) into `cb.recs[name]`; sets `learn.recorder`."
+    ("After each training batch, record `fn(cb)` for each `name=fn` (default: lr and loss) into `cb.recs[name]`; "
+     "sets `learn.recorder`.")
     order = ParamSchedulerCB.order + 1
     def __init__(self, **fns):
         self.fns = fns or dict(lr=rec_lr, loss=rec_loss)
@@ -201,14 +209,19 @@ class RecorderCB(Callback):
         import matplotlib.pyplot as plt  # here, not at import time: matplotlib takes a second to import
         names = list(self.recs) if names is None else list(names)
         if missing := [k for k in names if k not in self.recs]:
-            raise ValueError(f"RecorderCB recorded no {missing}: record it, e.g. RecorderCB(lr=rec_lr, mom=rec_mom, loss=rec_loss)")
+            raise ValueError(f"RecorderCB recorded no {missing}: record it, "
+                             "e.g. RecorderCB(lr=rec_lr, mom=rec_mom, loss=rec_loss)")
         fig, axs = plt.subplots(1, len(names), figsize=(figsize[0]*len(names), figsize[1]), squeeze=False)
         for ax, k in zip(axs[0], names):
             ax.plot(self.recs[k]); ax.set_title(k); ax.set_xlabel('batch')
         return axs[0]
 
-    def plot_lr(self, show_moms=False): "Plot the lr (and the momentum)." ; return self.plot(['lr', 'mom'] if show_moms else ['lr'])
-    def plot_sched(self): "Plot every recorded hyper (all records but the loss)." ; return self.plot([k for k in self.recs if k != 'loss'])
+    def plot_lr(self, show_moms=False):
+        "Plot the lr (and the momentum)."
+        return self.plot(['lr', 'mom'] if show_moms else ['lr'])
+    def plot_sched(self):
+        "Plot every recorded hyper (all records but the loss)."
+        return self.plot([k for k in self.recs if k != 'loss'])
     def plot_loss(self): "Plot the training loss." ; return self.plot(['loss'])
 
 ParamScheduler, Recorder = ParamSchedulerCB, RecorderCB  # fastai's names
@@ -224,12 +237,14 @@ def one_cycle_scheds(lr_max, div=25., div_final=1e5, pct_start=0.25, moms=(0.95,
     return scheds
 
 def lr_range(lr, n: int) -> list[float]:
-    "One lr per param group, fastai's way: a number for all; a sequence, one each; `slice(a, b)` log-spaced a..b; `slice(b)`: b/10, ..., b."
+    ("One lr per param group, fastai's way: a number for all; a sequence, one each; `slice(a, b)` log-spaced a..b; "
+     "`slice(b)`: b/10, ..., b.")
     if isinstance(lr, slice):
         if lr.start is None: return [lr.stop/10]*(n-1) + [lr.stop]
         return [lr.stop] if n == 1 else [lr.start * (lr.stop/lr.start)**(i/(n-1)) for i in range(n)]
     if not hasattr(lr, '__len__'): return [float(lr)]*n
-    if len(lr) != n: raise ValueError(f"{len(lr)} learning rates for {n} param groups: give one per group (opt_func makes the groups)")
+    if len(lr) != n: raise ValueError(f"{len(lr)} learning rates for {n} param groups: "
+                                      "give one per group (opt_func makes the groups)")
     return [float(v) for v in lr]
 
 class _GroupLRsCB(Callback):
@@ -244,12 +259,14 @@ class _GroupLRsCB(Callback):
 def _no_mom_warning(moms) -> str | None:
     "What fit_one_cycle says when the optimizer has no momentum: nothing if `moms` asks for none."
     if all(m == 0 for m in moms): return None
-    return (f"fit_one_cycle: the optimizer does not use momentum (no stepper reads `mom`), so moms={tuple(moms)} is not "
-            "scheduled, only the lr. Pass moms=None to say so, or use an optimizer with momentum: "
+    return (f"fit_one_cycle: the optimizer does not use momentum (no stepper reads `mom`), "
+            f"so moms={tuple(moms)} is not scheduled, only the lr. Pass moms=None to say so, "
+            "or use an optimizer with momentum: "
             "opt_func=partial(SGD, mom=0.9) or opt_func=Adam")
 
 class _SchedRecorderCB(RecorderCB):
-    "The recorder fit_one_cycle adds when there is none: the hypers `sched` sets (not the loss, whose value would make each batch wait for a GPU)."
+    ("The recorder fit_one_cycle adds when there is none: the hypers `sched` sets (not the loss, "
+     "whose value would make each batch wait for a GPU).")
     def __init__(self, sched): super().__init__(); self.sched = sched
     def before_fit(self, learn):
         self.fns = {n: partial(lambda cb, n: get_hyper(cb.pg, n), n=n) for n in self.sched.active}
@@ -257,27 +274,32 @@ class _SchedRecorderCB(RecorderCB):
 
 def fit_one_cycle(self: Learner, n_epochs, lr_max=None, div=25., div_final=1e5, pct_start=0.25,
                   moms=(0.95, 0.85, 0.95), cbs=None, **kwargs):
-    "Fit `n_epochs` with the one-cycle schedule for lr (peak `lr_max`: a number, a sequence or a slice; default `self.lr`) and momentum (`moms`; None leaves it alone)."
+    ("Fit `n_epochs` with the one-cycle schedule for lr (peak `lr_max`: a number, a sequence or a slice; "
+     "default `self.lr`) and momentum (`moms`; None leaves it alone).")
     if not 0 <= pct_start <= 1: raise ValueError(f"fit_one_cycle: pct_start must be in [0, 1], got {pct_start}")
     lr_max = self.lr if lr_max is None else lr_max
     per_group = isinstance(lr_max, slice) or hasattr(lr_max, '__len__')
     top = (lr_max.stop if isinstance(lr_max, slice) else lr_max[-1]) if per_group else lr_max
-    if not top > 0: raise ValueError(f"fit_one_cycle: lr_max must be > 0 (the last group's, for one per group), got {lr_max!r}")
+    if not top > 0:
+        raise ValueError(f"fit_one_cycle: lr_max must be > 0 (the last group's, for one per group), got {lr_max!r}")
     optional = None if moms is None else {'mom': _no_mom_warning(moms)}
     sched = ParamSchedulerCB(optional=optional, **one_cycle_scheds(top, div, div_final, pct_start, moms))
     first = [_GroupLRsCB(lr_max, div)] if per_group else []
     cbs = listify(cbs)
-    if not any(isinstance(o, RecorderCB) for o in [*self.cbs, *cbs]): cbs.append(_SchedRecorderCB(sched))  # for learn.recorder
+    if not any(isinstance(o, RecorderCB) for o in [*self.cbs, *cbs]):
+        cbs.append(_SchedRecorderCB(sched))  # for learn.recorder
     return self.fit(n_epochs, cbs=first + [sched] + cbs, lr=top/div, **kwargs)
 
 Learner.fit_one_cycle = fit_one_cycle
 
 # %% ../nbs/06_schedule.ipynb #bf158548
 class LRFinderCB(Callback):
-    "Multiply the learning rate by `lr_mult` after each training batch; stop when the loss passes `max_mult`× its minimum or is NaN."
+    ("Multiply the learning rate by `lr_mult` after each training batch; "
+     "stop when the loss passes `max_mult`× its minimum or is NaN.")
     order = ParamSchedulerCB.order + 2
     def __init__(self, lr_mult=1.3, max_mult=3):
-        if not lr_mult > 1: raise ValueError(f"LRFinderCB: lr_mult must be > 1 to grow the learning rate, got {lr_mult}")
+        if not lr_mult > 1:
+            raise ValueError(f"LRFinderCB: lr_mult must be > 1 to grow the learning rate, got {lr_mult}")
         self.lr_mult, self.max_mult = lr_mult, max_mult
 
     def before_fit(self, learn): self.lrs, self.losses, self.min = [], [], math.inf
@@ -327,14 +349,16 @@ def steep(losses, window=5) -> int:
 # %% ../nbs/06_schedule.ipynb #85c1eff6
 @dataclass(frozen=True, repr=False)
 class SuggestedLRs:
-    "What `lr_find` suggests (`valley`, `minimum`, `steep`; unpacks as these three), with the `lrs` and `losses` it tried."
+    ("What `lr_find` suggests (`valley`, `minimum`, `steep`; unpacks as these three), "
+     "with the `lrs` and `losses` it tried.")
     valley: float
     minimum: float
     steep: float
     lrs: list = field(default_factory=list)
     losses: list = field(default_factory=list)
     def __iter__(self): return iter((self.valley, self.minimum, self.steep))
-    def __repr__(self): return f"SuggestedLRs(valley={self.valley:.3g}, minimum={self.minimum:.3g}, steep={self.steep:.3g})"
+    def __repr__(self):
+        return f"SuggestedLRs(valley={self.valley:.3g}, minimum={self.minimum:.3g}, steep={self.steep:.3g})"
     lr_min = property(lambda self: self.minimum, doc="fastai 2.0's name for `minimum`")
     lr_steep = property(lambda self: self.steep, doc="fastai 2.0's name for `steep`")
 

@@ -96,7 +96,7 @@ def with_cbs(nm, on_end=None):
 class Learner:
     "The training loop: `fit` runs the phases fit ⊃ epoch ⊃ batch, calling the callbacks `cbs` at every event."
     n_inp, is_main, inner_model, fit_status, fit_error, unchecked = 1, True, None, None, None, False
-    checks = {'cbs': [], 'fit': [], 'batch': []}  # the guard rails' checks ("Guard rails"): each raises with the fix
+    checks = {'cbs': {}, 'fit': {}, 'batch': {}}  # name -> guard-rail check ("Guard rails"); each raises with the fix
     cb_attrs = {'metrics': 'add MetricsCB(accuracy) to the callbacks'}  # attribute -> callback; later stages add theirs
     other_names = {}  # another text's name for an attribute -> ours ("Coming from other texts")
     def __init__(self, model, dls=(0,), loss_func=F.mse_loss, lr=0.1, cbs=None, opt_func=SGD):
@@ -110,7 +110,7 @@ class Learner:
         cbs = listify(cbs)
         self.add_cb(*cbs)
         try:
-            for check in self.checks['fit']: check(self, n_epochs, train, valid, start_epoch)
+            for check in self.checks['fit'].values(): check(self, n_epochs, train, valid, start_epoch)
             self.n_epochs, self.epochs = n_epochs, range(start_epoch, n_epochs)
             self.trains, self.validates = train, valid
             if self.opt_func: self.opt = self.opt_func(self.model.parameters(), lr=self.lr if lr is None else lr)
@@ -174,7 +174,7 @@ class Learner:
     def check_batch(self):
         "Check a fit's first batch before its backward pass: `checks['batch']`, then each callback's `check_batch`."
         self.unchecked = False
-        for check in self.checks['batch']: check(self)
+        for check in self.checks['batch'].values(): check(self)
         for cb in self._cbs_with('check_batch'): cb.check_batch(self)
 
     @property
@@ -205,7 +205,7 @@ class Learner:
     def _cbs_changed(self, new=None):
         "Check the callbacks (`new` ones, which then become `cbs`, or the changed `cbs`) and forget what was looked up."
         cbs = self._cbs if new is None else new
-        for check in self.checks['cbs']: check(self, cbs)
+        for check in self.checks['cbs'].values(): check(self, cbs)
         self._cbs = cbs
         for key, f in vars(self).get('_cache', {}).items():  # the training-step methods kept as attributes go too
             if isinstance(key, tuple) and f is not None and self.__dict__.get(key[1]) is f: del self.__dict__[key[1]]
@@ -694,7 +694,7 @@ def _warn_shadowed(learn, cbs):
                               f"and the learner's own method comes first. Use Learner(...) with callbacks for the "
                               f"training step (TrainCB), or drop the callback's `{n}`", stacklevel=5)
 
-Learner.checks['cbs'].extend([_check_cbs, _warn_shadowed])
+Learner.checks['cbs'].update(callbacks=_check_cbs, shadowed=_warn_shadowed)
 
 # %% ../nbs/04_learner.ipynb #106701f4
 def _check_fit(learn, n_epochs, train, valid, start_epoch):
@@ -718,7 +718,7 @@ def _check_fit(learn, n_epochs, train, valid, start_epoch):
     for name in STEP_METHODS if train else STEP_METHODS[:2]:
         getattr(learn, name)  # raises the error that says how to provide it
 
-Learner.checks['fit'].append(_check_fit)
+Learner.checks['fit'].update(arguments=_check_fit)
 
 # %% ../nbs/04_learner.ipynb #e3a10cc6
 def _shape(t): return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
@@ -743,7 +743,7 @@ def _check_first_batch(learn):
                           f"{tuple(full)} in the loss, which then compares every prediction with every target: give "
                           "both the same shape (e.g. preds.squeeze(-1), or targets[:, None])", stacklevel=3)
 
-Learner.checks['batch'].append(_check_first_batch)
+Learner.checks['batch'].update(first_batch=_check_first_batch)
 
 # %% ../nbs/04_learner.ipynb #1faeaf37
 def _check_metric_batch(self, learn):
@@ -811,7 +811,7 @@ def _warn_foreign(learn, cbs):
     "`check_callback` on each of `cbs`, when they join `learn`."
     for cb in cbs: check_callback(cb)
 
-Learner.checks['cbs'].append(_warn_foreign)
+Learner.checks['cbs'].update(foreign_names=_warn_foreign)
 
 # %% ../nbs/04_learner.ipynb #1605e1bf
 Learner.other_names.update({'loss_grad': 'loss', 'n_epoch': 'n_epochs', 'x': 'xb[0]', 'y': 'yb[0]'})

@@ -624,3 +624,11 @@ def test_signature_checks_are_remembered_per_function_not_per_name():
     cb.after_fit = lambda: None  # an instance attribute, checked as itself
     with pytest.raises(TypeError, match='Good.after_fit must take the learner'): learn.add_cb(cb)
     learn.add_cb(Good())
+
+def test_guard_rail_checks_are_registered_once_by_name():
+    "Each guard rail is in `Learner.checks` once, under a name: running its notebook cell again replaces it."
+    assert {k: list(v) for k, v in Learner.checks.items()} == {
+        'cbs': ['callbacks', 'shadowed', 'foreign_names'], 'fit': ['arguments'], 'batch': ['first_batch']}
+    f = Learner.checks['fit']['arguments']
+    Learner.checks['fit'].update(arguments=f)  # what a second run of the cell does
+    assert list(Learner.checks['fit']) == ['arguments']

@@ -88,5 +88,5 @@ def test_one_binding_per_name():
 @pytest.mark.parametrize('path', MODULES, ids=[p.name for p in MODULES])
 def test_lines_at_most_120(path):
     long = [f"{path.name}:{i}: {len(l)} characters" for i, l in enumerate(path.read_text().splitlines(), 1)
-            if len(l) > MAX_LINE]
+            if len(l) > MAX_LINE and not l.startswith('__all__ = [')]  # nbdev writes `__all__`, wrapped its own way
     assert not long, f"lines over {MAX_LINE} characters (edit the notebook, then nbdev_export):\n" + '\n'.join(long)

@@ -1,4 +1,4 @@
-# Solutions to the "Try it" exercises of nbs/15_tutorial_imagenette.ipynb, one cell per exercise, in order.
+# Solutions to the "Try it" exercises of nbs/16_tutorial_imagenette.ipynb, one cell per exercise, in order.
 # %%
 def make_label_func(lbl_dict):
     "A function of a file: the readable label of its folder's code, by `lbl_dict`; a clear KeyError for unknown codes."

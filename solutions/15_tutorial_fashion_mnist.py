@@ -1,4 +1,4 @@
-# Solutions to the "Try it" exercises of nbs/14_tutorial_fashion_mnist.ipynb, one cell per exercise, in order.
+# Solutions to the "Try it" exercises of nbs/15_tutorial_fashion_mnist.ipynb, one cell per exercise, in order.
 # %%
 def deep_mlp(hidden=(256, 128)) -> nn.Sequential:
     "A perceptron for 28×28 images in 10 classes with a hidden layer of each size in `hidden`."

@@ -1,4 +1,4 @@
-# Solutions to the "Try it" exercises of nbs/16_cli.ipynb, one cell per exercise, in order.
+# Solutions to the "Try it" exercises of nbs/17_cli.ipynb, one cell per exercise, in order.
 # %%
 def power_of_two(s: str) -> int:
     "The int in `s` if it is a power of two (1, 2, 4...), else an `argparse.ArgumentTypeError`."

@@ -18,9 +18,9 @@ from .learner import Learner, Callback, CancelBatchException, DeviceCB
 
 # %% auto #0
 __all__ = ['GatherPredsCB', 'computes_preds', 'probe', 'probe_run', 'loss_activation', 'loss_decodes', 'NoneReduce',
-           'item_losses', 'in_order', 'BatchTransformCB', 'get_preds', 'vocab_of', 'predict_batch', 'predict_item',
-           'show_batch', 'show_results', 'confusion_matrix', 'plot_confusion_matrix', 'most_confused', 'Interpretation',
-           'top_losses', 'plot_top_losses']
+           'item_losses', 'in_order', 'BatchTransformCB', 'InputTfmCB', 'get_preds', 'vocab_of', 'predict_batch',
+           'predict_item', 'show_batch', 'show_results', 'confusion_matrix', 'plot_confusion_matrix', 'most_confused',
+           'Interpretation', 'top_losses', 'plot_top_losses']
 
 # %% ../nbs/05_inference.ipynb #c6dcedce
 def _one_or_tuple(parts: tuple):
@@ -205,6 +205,12 @@ def _check_new_inputs(tfm, old, new) -> tuple:
                              "a batch transform must return one item per input item (the targets are not transformed)")
     return tuple(new)
 
+# %% ../nbs/05_inference.ipynb #b84a2b65
+def InputTfmCB(tfm) -> BatchTransformCB:
+    ("The test-time transform `get_preds(tfms=...)` adds: a `BatchTransformCB` applying `tfm` to each input of "
+     "the validation batches, after every callback that prepares them (just before `GatherPredsCB`).")
+    return BatchTransformCB(tfm, on_train=False, on_val=True, each=True, order=GatherPredsCB.order - 1)
+
 # %% ../nbs/05_inference.ipynb #6549f5c0
 def get_preds(self: Learner, dl=None, with_input=False, with_loss=False, with_decoded=False, act=None, reorder=True,
               tfms=None):
@@ -220,8 +226,7 @@ def get_preds(self: Learner, dl=None, with_input=False, with_loss=False, with_de
     preds, tfms = act(_cat(cb.preds)), list(tfms or [])
     for tfm in tfms:
         aug = GatherPredsCB()
-        tfm_cb = BatchTransformCB(tfm, on_train=False, on_val=True, each=True, order=GatherPredsCB.order - 1)
-        probe_run(self, dl, [tfm_cb, aug])
+        probe_run(self, dl, [InputTfmCB(tfm), aug])
         preds = preds + act(_cat(aug.preds))
     if tfms: preds = preds / (1 + len(tfms))
     res = [preds, None if cb.targs[0] is None else _cat(cb.targs)]

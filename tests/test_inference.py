@@ -384,3 +384,10 @@ def test_in_order_keeps_the_class_and_the_worker_settings():
     assert o.collate_fn is dl.collate_fn and not o.sampler.shuffle
     o.num_workers, o.persistent_workers = 0, False             # iterate here: no processes to start in this test
     assert torch.cat([yb for _, yb in o]).tolist() == list(range(20))
+
+def test_input_tfm_cb_is_get_preds_test_time_batch_transform():
+    "InputTfmCB(tfm) is the one BatchTransformCB get_preds adds per test-time transform: each input, validation only, last."
+    from minitrain.inference import BatchTransformCB, InputTfmCB
+    cb = InputTfmCB(torch.flip)
+    assert type(cb) is BatchTransformCB and cb.each and cb.on_val and not cb.on_train
+    assert cb.order == GatherPredsCB.order - 1

@@ -76,8 +76,13 @@ def cos_1cycle_anneal(start, high, end):
 # %% ../nbs/06_schedule.ipynb #706b8a67
 def _hyper_key(pg: dict, name: str):
     "Where hyper `name` lives in param group `pg`: a key, or a (key, index) pair into a tuple."
+    key = torch_key(pg, name)
+    if name in pg and key is not None:  # torch keeps fastai's name in the group, unread
+        where = f"{key[0]}[{key[1]}]" if isinstance(key, tuple) else key
+        raise TypeError(f"this param group holds fastai's `{name}` and torch's `{where}`: the torch optimizer reads "
+                        f"only `{where}`; build it with fastai's names through OptimWrapper(opt), or use torch's names")
     if name in pg and name != 'params': return name
-    if (key := torch_key(pg, name)) is not None: return key
+    if key is not None: return key
     known = sorted({k for k in pg if k != 'params'} | {n for n in torch_hyper_names if torch_key(pg, n) is not None})
     raise KeyError(f"unknown hyper {name!r}: this optimizer's param groups know {', '.join(known)}")
 

@@ -333,3 +333,14 @@ def test_one_cycle_scheduler_is_a_stub_naming_fit_one_cycle():
         OneCycleScheduler(learn)
     import minitrain.all
     assert minitrain.all.OneCycleScheduler is OneCycleScheduler and minitrain.all.OptimWrapper is OptimWrapper
+
+def test_a_torch_group_holding_fastais_name_unread_is_an_error():
+    opt_func = lambda ps, lr: torch.optim.AdamW([{'params': p, 'lr': lr, 'mom': 0.9} for p in ps])  # no OptimWrapper
+    learn = make_learner(opt_func)
+    w = weights(learn)
+    with pytest.raises(TypeError, match=r"holds fastai's `mom` and torch's `betas\[0\]`.*OptimWrapper"):
+        learn.fit_one_cycle(1, 1e-3)
+    assert all(torch.equal(a, b) for a, b in zip(w, weights(learn)))
+    learn = make_learner(lambda ps, lr: OptimWrapper(opt_func(ps, lr)))
+    learn.fit_one_cycle(1, 1e-3)
+    assert min(learn.recorder.recs['mom']) < 0.9

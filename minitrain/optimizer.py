@@ -11,8 +11,9 @@ from torch.optim.adam import adam as _torch_adam  # torch's functional Adam runs
 from .core import fn_name
 
 # %% auto #0
-__all__ = ['sgd_step', 'average_grad', 'momentum_step', 'average_sqr_grad', 'rms_prop_step', 'step_stat', 'debias', 'adam_step',
-           'weight_decay', 'l2_reg', 'Optimizer', 'SGD', 'RMSProp', 'Adam']
+__all__ = ['torch_hyper_names', 'sgd_step', 'average_grad', 'momentum_step', 'average_sqr_grad', 'rms_prop_step', 'step_stat',
+           'debias', 'adam_step', 'weight_decay', 'l2_reg', 'Optimizer', 'SGD', 'RMSProp', 'Adam', 'torch_key',
+           'OptimWrapper', 'delegates']
 
 # %% ../nbs/03_optimizer.ipynb #fb8db496
 def sgd_step(p, lr, **kwargs):
@@ -284,6 +285,58 @@ def _setstate(self, state: dict):
     if has_foreach: self.foreach = foreach
 
 Optimizer.__getstate__, Optimizer.__setstate__ = _getstate, _setstate
+
+# %% ../nbs/03_optimizer.ipynb #3f6cbc12
+# fastai's hyper names -> where a torch.optim optimizer keeps them: a key, or a (key, index) pair into a tuple
+torch_hyper_names = {'mom': ('momentum', ('betas', 0)), 'sqr_mom': (('betas', 1), 'alpha'), 'wd': ('weight_decay',)}
+
+def torch_key(pg: dict, name: str):
+    """Where the param group `pg` of a `torch.optim` optimizer keeps fastai's hyper `name`: a key, a (key, index) pair
+    into a tuple, or None."""
+    for key in torch_hyper_names.get(name, ()):
+        if (key[0] if isinstance(key, tuple) else key) in pg: return key
+    return None
+
+def _rename_hypers(pg: dict, i: int, opt_name: str):
+    "Move the value of each of fastai's hyper names in param group `pg` (group `i`) to torch's key for it."
+    _check_hypers(pg, i)
+    for name in torch_hyper_names:
+        if name not in pg: continue
+        key = torch_key(pg, name)
+        if key is None:
+            raise TypeError(f"OptimWrapper: param group {i} sets fastai's `{name}`, but {opt_name} has no such hyper "
+                            f"(torch's names for it: {', '.join(map(str, torch_hyper_names[name]))}): leave it out")
+        value = pg.pop(name)
+        if isinstance(key, tuple): pg[key[0]] = tuple(value if j == key[1] else v for j, v in enumerate(pg[key[0]]))
+        else: pg[key] = value
+
+def OptimWrapper(opt):
+    """fastai's wrapper of a `torch.optim` optimizer `opt`, minitrain's way: each param group's fastai hyper names
+    (`wd`, `mom`, `sqr_mom`) become torch's, and `opt` itself comes back, a torch optimizer as before."""
+    if not isinstance(opt, torch.optim.Optimizer):
+        raise TypeError(f"OptimWrapper wraps a torch optimizer, built: OptimWrapper(torch.optim.AdamW(params, lr=lr)); "
+                        f"got {type(opt).__name__}. (An optimizer class goes to the Learner as it is: "
+                        "opt_func=torch.optim.AdamW)")
+    if isinstance(opt, Optimizer): return opt  # minitrain's Optimizer reads fastai's names already
+    for i, pg in enumerate(opt.param_groups): _rename_hypers(pg, i, type(opt).__name__)
+    return opt
+
+def delegates(to, keep=False):
+    """fastcore's decorator: the decorated function's signature lists the keyword arguments of `to` in place of its
+    `**kwargs` (and keeps `**kwargs` too if `keep`); the function itself is unchanged."""
+    if not callable(to): raise TypeError(f"delegates(to): `to` is the function whose keywords to list, got {to!r}")
+    def _deco(f):
+        sig = inspect.signature(f)
+        params = list(sig.parameters.values())
+        var_kw = [q for q in params if q.kind is q.VAR_KEYWORD]
+        if not var_kw: return f
+        have = {q.name for q in params}
+        extra = [q.replace(kind=q.KEYWORD_ONLY) for q in inspect.signature(to).parameters.values()
+                 if q.default is not q.empty and q.name not in have and q.kind is not q.VAR_KEYWORD]
+        rest = [q for q in params if q is not var_kw[0]]
+        f.__signature__ = sig.replace(parameters=rest + extra + (var_kw if keep else []))
+        return f
+    return _deco
 
 # %% ../nbs/03_optimizer.ipynb #68e2bf91
 def _vectorises(stepper):

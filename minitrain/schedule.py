@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import partial
 import numpy as np
 import torch
-from .optimizer import Optimizer
+from .optimizer import Optimizer, torch_hyper_names, torch_key
 from .learner import Learner, Callback, CancelFitException, CancelEpochException
 from .core import listify
 
@@ -18,7 +18,7 @@ __all__ = ['ParamScheduler', 'Recorder', 'annealer', 'sched_lin', 'sched_cos', '
            'cos_1cycle_anneal', 'get_hyper', 'set_hyper', 'ParamSchedulerCB', 'uses_hyper', 'BaseSchedCB',
            'BatchSchedCB', 'EpochSchedCB', 'rec_lr', 'rec_mom', 'rec_loss', 'RecorderCB', 'one_cycle_scheds',
            'lr_range', 'fit_one_cycle', 'LRFinderCB', 'valley', 'minimum', 'steep', 'SuggestedLRs', 'suggest_lrs',
-           'lr_find']
+           'lr_find', 'OneCycleScheduler']
 
 # %% ../nbs/06_schedule.ipynb #1a74d140
 def annealer(f):
@@ -74,15 +74,16 @@ def cos_1cycle_anneal(start, high, end):
     return [sched_cos(start, high), sched_cos(high, end)]
 
 # %% ../nbs/06_schedule.ipynb #706b8a67
-_torch_names = {'mom': ('momentum', ('betas', 0)), 'sqr_mom': (('betas', 1),), 'wd': ('weight_decay',)}
-
 def _hyper_key(pg: dict, name: str):
     "Where hyper `name` lives in param group `pg`: a key, or a (key, index) pair into a tuple."
+    key = torch_key(pg, name)
+    if name in pg and key is not None:  # torch keeps fastai's name in the group, unread
+        where = f"{key[0]}[{key[1]}]" if isinstance(key, tuple) else key
+        raise TypeError(f"this param group holds fastai's `{name}` and torch's `{where}`: the torch optimizer reads "
+                        f"only `{where}`; build it with fastai's names through OptimWrapper(opt), or use torch's names")
     if name in pg and name != 'params': return name
-    for key in _torch_names.get(name, ()):
-        if (key[0] if isinstance(key, tuple) else key) in pg: return key
-    known = sorted({k for k in pg if k != 'params'} | {n for n in _torch_names if any(
-        (k[0] if isinstance(k, tuple) else k) in pg for k in _torch_names[n])})
+    if key is not None: return key
+    known = sorted({k for k in pg if k != 'params'} | {n for n in torch_hyper_names if torch_key(pg, n) is not None})
     raise KeyError(f"unknown hyper {name!r}: this optimizer's param groups know {', '.join(known)}")
 
 def get_hyper(pg: dict, name: str):
@@ -99,16 +100,23 @@ def set_hyper(pg: dict, name: str, value):
     else: pg[key] = value
 
 # %% ../nbs/06_schedule.ipynb #618d2dfc
+def _reference(opt, name: str, starts: list):
+    """The value of hyper `name` a schedule stands for, given each group's starting value `starts`: the optimizer's
+    default when a group starts at it, else the largest start (a torch optimizer built group by group keeps torch's
+    own default)."""
+    try: default = get_hyper(opt.defaults, name)
+    except KeyError: default = None
+    return default if any(s == default for s in starts) else max(starts)
+
 def _group_ratios(opt, name: str) -> list[float]:
-    ("Each param group's value of hyper `name` over the optimizer's default for it (group 0's, "
-     "when there is no default).")
-    try: base = get_hyper(opt.defaults, name)
-    except KeyError: base = get_hyper(opt.param_groups[0], name)
-    return [get_hyper(pg, name)/base if base else 1. for pg in opt.param_groups]
+    "Each param group's starting value of hyper `name` over the reference value (1 when the reference is 0)."
+    starts = [get_hyper(pg, name) for pg in opt.param_groups]
+    base = _reference(opt, name, starts)
+    return [s/base if base else 1. for s in starts]
 
 class ParamSchedulerCB(Callback):
     ("Before each training batch, set each scheduled hyper of every param group to `sched_func(pos)` times the group's "
-     "ratio to the default.")
+     "starting value over the reference (the fit's).")
     order = 60  # after the callbacks that move data, before those that record hypers
     def __init__(self, pname: str | dict | None = None, sched_func=None, optional: dict | None = None, **scheds):
         if isinstance(pname, dict): pname, scheds = None, {**pname, **scheds}  # fastai's ParamScheduler({'lr': f})
@@ -383,3 +391,11 @@ def lr_find(self: Learner, lr_mult=1.3, max_mult=3, start_lr=1e-5, max_epochs=10
     return res
 
 Learner.lr_find = lr_find
+
+# %% ../nbs/06_schedule.ipynb #92e49073
+def OneCycleScheduler(*args, lr_max=None, **kwargs):
+    "fastai v1's one-cycle callback, which minitrain does not have: raises an error naming `learn.fit_one_cycle`."
+    lr = '' if lr_max is None else f', lr_max={lr_max!r}'
+    raise NotImplementedError(f"OneCycleScheduler is fastai v1's callback; minitrain trains one cycle with "
+                              f"learn.fit_one_cycle(n_epochs{lr}), or, as a callback of any fit, "
+                              "ParamSchedulerCB(**one_cycle_scheds(lr_max))")

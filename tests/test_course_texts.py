@@ -97,6 +97,25 @@ def test_imagenette_pytorch_adamw_and_scheduled_beta0():
     assert moms[0] == pytest.approx(0.95) and min(moms) == pytest.approx(0.85, abs=0.01)
     assert learn.opt.param_groups[0]['betas'][0] == pytest.approx(moms[-1])
 
+def test_imagenette_pytorch_adamw_as_written():
+    # @delegates(torch.optim.AdamW.__init__)
+    # def pytorch_adamw(param_groups, **kwargs):
+    #     return OptimWrapper(torch.optim.AdamW([{'params': ps, **kwargs} for ps in param_groups]))
+    # learn = Learner(dls, xresnet18(), lr=1e-2, metrics=accuracy, loss_func=LabelSmoothingCrossEntropy(),
+    #                 opt_func=partial(pytorch_adamw, wd=0.01, eps=1e-3))
+    # learn.lr_find()
+    # learn.fit_one_cycle(5, 5e-3)
+    @delegates(torch.optim.AdamW.__init__)
+    def pytorch_adamw(param_groups, **kwargs):
+        return OptimWrapper(torch.optim.AdamW([{'params': ps, **kwargs} for ps in param_groups]))
+    learn = Learner(nn.Linear(4, 2), cls_data(), lr=1e-2, loss_func=F.cross_entropy, cbs=[TrainCB()],
+                    opt_func=partial(pytorch_adamw, wd=0.01, eps=1e-3))
+    assert learn.lr_find(plot=False).lrs[0] == 1e-5
+    silent(lambda: learn.fit_one_cycle(5, 5e-3))  # 4 batches an epoch: the peak falls on batch 5
+    assert max(learn.recorder.recs['lr']) == pytest.approx(5e-3, rel=1e-12)
+    assert all(pg['weight_decay'] == 0.01 and pg['eps'] == 1e-3 for pg in learn.opt.param_groups)
+    assert min(learn.recorder.recs['mom']) == pytest.approx(0.85, abs=0.01)  # AdamW's beta0, scheduled
+
 def test_imagenette_plain_pytorch_loop_over_a_dataloader():
     # for xb,yb in dl:
     #     pred = model(xb); loss = loss_func(pred, yb); loss.backward(); opt.step(); opt.zero_grad()

@@ -541,3 +541,74 @@ def test_fused_refuses_other_steppers(cbs):
     opt = Optimizer(make_params(), cbs, lr=0.1, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.)
     with pytest.raises(ValueError, match="fused kernel only does Adam's|average_grad, dampening=True"): opt.fused = True
     assert not opt.fused
+
+# ---------------------------------------------------------------- Coming from other texts: OptimWrapper, delegates
+@delegates(torch.optim.AdamW.__init__)
+def pytorch_adamw(param_groups, **kwargs):  # fastai's Imagenette tutorial, as written
+    return OptimWrapper(torch.optim.AdamW([{'params': ps, **kwargs} for ps in param_groups]))
+
+def hypers(pg): return {k: v for k, v in pg.items() if k != 'params'}
+
+def test_optim_wrapper_returns_the_torch_optimizer_with_torchs_names():
+    ps = make_params()
+    opt = torch.optim.AdamW([{'params': ps[:2], 'wd': 0.1, 'mom': 0.8, 'sqr_mom': 0.95, 'eps': 1e-3}, {'params': ps[2:]}])
+    assert OptimWrapper(opt) is opt and type(opt) is torch.optim.AdamW
+    g0, g1 = opt.param_groups
+    assert g0['weight_decay'] == 0.1 and g0['betas'] == (0.8, 0.95) and g0['eps'] == 1e-3
+    assert not {'wd', 'mom', 'sqr_mom'} & g0.keys()
+    assert g1['weight_decay'] == 0.01 and g1['betas'] == (0.9, 0.999)  # torch's defaults, untouched
+    sgd = OptimWrapper(torch.optim.SGD([{'params': ps, 'mom': 0.9, 'wd': 1e-4}], lr=0.1))
+    assert sgd.param_groups[0]['momentum'] == 0.9 and sgd.param_groups[0]['weight_decay'] == 1e-4
+    rms = OptimWrapper(torch.optim.RMSprop([{'params': ps, 'sqr_mom': 0.9, 'mom': 0.5}], lr=0.1))
+    assert rms.param_groups[0]['alpha'] == 0.9 and rms.param_groups[0]['momentum'] == 0.5
+    ours = SGD(ps, lr=0.1, mom=0.9)
+    assert OptimWrapper(ours) is ours and hypers(ours.param_groups[0]) == {'lr': 0.1, 'mom': 0.9, 'wd': 0.}
+    assert torch_key(g0, 'mom') == ('betas', 0) and torch_key(g0, 'wd') == 'weight_decay' and torch_key(g0, 'x') is None
+
+def test_optim_wrapper_mistakes():
+    ps = make_params()
+    with pytest.raises(TypeError, match=r"fastai's `mom`, but Adagrad has no such hyper.*leave it out"):
+        OptimWrapper(torch.optim.Adagrad([{'params': ps, 'mom': 0.9}]))
+    with pytest.raises(ValueError, match=r"wd=-1 in parameter group 0"):
+        OptimWrapper(torch.optim.AdamW([{'params': ps, 'wd': -1}]))
+    with pytest.raises(TypeError, match=r"OptimWrapper wraps a torch optimizer, built.*opt_func=torch.optim.AdamW"):
+        OptimWrapper(torch.optim.AdamW)
+
+@pytest.mark.parametrize('wd', [0.01, 0.1])
+def test_text_pytorch_adamw_steps_as_adamw_with_its_weight_decay(wd):
+    ps = make_params()
+    ours = partial(pytorch_adamw, wd=wd, eps=1e-3)(iter(clone(ps)), lr=1e-2)  # as the Learner calls it
+    assert len(ours.param_groups) == len(SHAPES)  # one group per tensor, each with the lr asked for
+    assert all(pg['weight_decay'] == wd and pg['eps'] == 1e-3 and pg['lr'] == 1e-2 for pg in ours.param_groups)
+    a, b = clone(ps), clone(ps)
+    runs = [(partial(pytorch_adamw, wd=wd, eps=1e-3)(a, lr=1e-2), a),
+            (torch.optim.AdamW(b, lr=1e-2, weight_decay=wd, eps=1e-3), b)]
+    same_grads(runs, 10)
+    assert equal(a, b)
+    c = clone(ps)  # and the decay did something: without it the weights end elsewhere
+    run = [(torch.optim.AdamW(c, lr=1e-2, weight_decay=0., eps=1e-3), c)]
+    same_grads(run, 10)
+    assert not equal(a, c)
+
+def test_optim_wrapper_state_dict_round_trip():
+    ps = make_params()
+    opt = partial(pytorch_adamw, wd=0.1)(ps, lr=1e-2)
+    same_grads([(opt, ps)], 3)
+    sd = copy.deepcopy(opt.state_dict())
+    q = clone(ps)
+    opt2 = partial(pytorch_adamw, wd=0.1)(q, lr=1e-2)
+    opt2.load_state_dict(sd)
+    same_grads([(opt, ps), (opt2, q)], 3)
+    assert equal(ps, q) and opt2.param_groups[0]['weight_decay'] == 0.1
+
+def test_delegates_lists_the_keywords_of_its_target():
+    import inspect
+    sig = inspect.signature(pytorch_adamw).parameters
+    assert list(sig)[0] == 'param_groups' and {'lr', 'weight_decay', 'eps', 'betas'} <= sig.keys() and 'kwargs' not in sig
+    assert sig['eps'].default == 1e-8 and sig['eps'].kind is inspect.Parameter.KEYWORD_ONLY
+    @delegates(torch.optim.SGD.__init__, keep=True)
+    def f(params, lr=0.5, **kwargs): return lr, kwargs
+    sig = inspect.signature(f).parameters
+    assert sig['lr'].default == 0.5 and 'momentum' in sig and 'kwargs' in sig and f(None, x=1) == (0.5, {'x': 1})
+    def g(a): return a
+    assert delegates(torch.optim.SGD.__init__)(g) is g and list(inspect.signature(g).parameters) == ['a']  # no **kwargs

@@ -234,3 +234,113 @@ def test_fit_one_cycle_records_the_schedule_when_no_recorder_is_there():
     rec = RecorderCB(loss=rec_loss)
     learn.fit_one_cycle(1, cbs=[rec])  # the caller's recorder is used, no second one
     assert learn.recorder is rec
+
+# ---- optimizers built per parameter group (fastai's Imagenette tutorial) get the lr they ask for
+from minitrain.optimizer import OptimWrapper, delegates, Optimizer, sgd_step
+from minitrain.schedule import OneCycleScheduler, lr_find
+
+@delegates(torch.optim.AdamW.__init__)
+def pytorch_adamw(param_groups, **kwargs):  # as the text writes it
+    return OptimWrapper(torch.optim.AdamW([{'params': ps, **kwargs} for ps in param_groups]))
+
+TEXT_OPT = partial(pytorch_adamw, wd=0.01, eps=1e-3)
+
+class GroupLRs(Callback):
+    "Every param group's lr at each training batch, in `lrs` (batches x groups)."
+    order = ParamSchedulerCB.order + 1
+    def before_fit(self, learn): self.lrs = []
+    def after_batch(self, learn):
+        if learn.training: self.lrs.append(group_lrs(learn))
+    def peaks(self): return [max(col) for col in zip(*self.lrs)]
+
+@pytest.mark.parametrize('lr_max', [5e-3, 1e-3])
+def test_text_pytorch_adamw_peaks_at_lr_max_on_every_group(lr_max):
+    learn, cb = make_learner(TEXT_OPT, lr=1e-2), GroupLRs()
+    learn.fit_one_cycle(5, lr_max, cbs=[cb])  # 20 batches: the peak falls on batch 5
+    assert learn.opt.defaults['lr'] == 1e-3 and len(learn.opt.param_groups) == 2  # torch's default; a group a tensor
+    assert all(math.isclose(p, lr_max, rel_tol=1e-12) for p in cb.peaks())
+    assert all(row[0] == row[1] for row in cb.lrs) and math.isclose(cb.lrs[0][0], lr_max/25)
+    assert all(pg['weight_decay'] == 0.01 and pg['eps'] == 1e-3 for pg in learn.opt.param_groups)
+    moms = learn.recorder.recs['mom']  # "fastai will properly schedule the beta0 of AdamW"
+    assert moms[0] == pytest.approx(0.95) and min(moms) == pytest.approx(0.85)
+    assert learn.opt.param_groups[1]['betas'][0] == pytest.approx(moms[-1])
+
+def test_text_pytorch_adamw_trains_like_adamw_built_the_usual_way():
+    a = make_learner(TEXT_OPT, seed=2)
+    a.fit_one_cycle(2, 5e-3)
+    b = make_learner(partial(torch.optim.AdamW, weight_decay=0.01, eps=1e-3), seed=2)
+    b.fit_one_cycle(2, 5e-3)
+    assert all(torch.allclose(x, y, atol=1e-6) for x, y in zip(weights(a), weights(b)))
+    assert a.recorder.recs['lr'] == pytest.approx(b.recorder.recs['lr'], rel=1e-12)
+
+def test_lr_find_with_text_pytorch_adamw():
+    learn = make_learner(TEXT_OPT, n=1024)
+    w = weights(learn)
+    res = learn.lr_find(plot=False)
+    assert res.lrs[0] == 1e-5 and all(math.isclose(b/a, 1.3) for a, b in zip(res.lrs, res.lrs[1:]))
+    assert len(res.lrs) > 10 and all(torch.equal(a, b) for a, b in zip(w, weights(learn)))
+
+@pytest.mark.parametrize('wrap', [lambda opt: opt, OptimWrapper])
+def test_groups_built_one_by_one_keep_their_ratio_under_one_cycle(wrap):
+    def opt_func(params, lr):  # no lr in torch's defaults: each group says its own, the body a tenth of the head's
+        w, b = list(params)
+        return wrap(torch.optim.AdamW([{'params': [w], 'lr': lr/10}, {'params': [b], 'lr': lr}]))
+    learn, cb = make_learner(opt_func), GroupLRs()
+    learn.fit_one_cycle(5, 5e-3, cbs=[cb])
+    body, head = cb.peaks()
+    assert math.isclose(head, 5e-3) and math.isclose(body, 5e-4)
+    assert all(math.isclose(b*10, h) for b, h in cb.lrs)
+
+def test_minitrain_optimizer_groups_scale_from_the_default():
+    def opt_func(params, lr):  # a head at ten times the default: the default is what the schedule stands for
+        w, b = list(params)
+        return Optimizer([{'params': [w]}, {'params': [b], 'lr': lr*10}], [sgd_step], lr=lr)
+    learn, cb = make_learner(opt_func), GroupLRs()
+    learn.fit_one_cycle(1, 0.01, moms=None, cbs=[cb])
+    body, head = cb.peaks()
+    assert math.isclose(body, 0.01) and math.isclose(head, 0.1)
+
+def test_text_pytorch_adamw_saves_loads_and_resumes(tmp_path):
+    from minitrain.tracking import SaveModelCB, ResumeCB
+    learn = make_learner(TEXT_OPT)
+    learn.fit(2)
+    path = learn.save(tmp_path/'c.pth')
+    w, state = weights(learn), {k: v.clone() for k, v in learn.opt.state[learn.model.weight].items()}
+    learn.fit(1)
+    learn.load(path)
+    assert all(torch.equal(a, b) for a, b in zip(w, weights(learn)))
+    assert all(torch.equal(a, b) for a, b in zip(learn.opt.state[learn.model.weight].values(), state.values()))
+    assert learn.opt.param_groups[0]['weight_decay'] == 0.01
+    ref = make_learner(TEXT_OPT)
+    ref.fit_one_cycle(4, 5e-3)
+    ckpt = tmp_path/'run.pth'
+    class Crash(Callback):
+        in_settings = False  # how this run ends, not what it is
+        def before_epoch(self, learn):
+            if learn.epoch == 2: raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt): make_learner(TEXT_OPT).fit_one_cycle(4, 5e-3, cbs=[SaveModelCB(path=ckpt, every_epoch=True), Crash()])
+    resumed = make_learner(TEXT_OPT)  # the same data (make_learner draws it from the seed), other weights:
+    with torch.no_grad():
+        for p in resumed.model.parameters(): p.zero_()
+    resumed.fit_one_cycle(4, 5e-3, cbs=[SaveModelCB(path=ckpt, every_epoch=True), ResumeCB(ckpt)])
+    assert all(torch.equal(a, b) for a, b in zip(weights(ref), weights(resumed)))
+
+def test_one_cycle_scheduler_is_a_stub_naming_fit_one_cycle():
+    learn = make_learner()
+    with pytest.raises(NotImplementedError, match=r"learn.fit_one_cycle\(n_epochs, lr_max=0.01\)"):
+        OneCycleScheduler(learn, lr_max=0.01)
+    with pytest.raises(NotImplementedError, match=r"fit_one_cycle.*ParamSchedulerCB\(\*\*one_cycle_scheds"):
+        OneCycleScheduler(learn)
+    import minitrain.all
+    assert minitrain.all.OneCycleScheduler is OneCycleScheduler and minitrain.all.OptimWrapper is OptimWrapper
+
+def test_a_torch_group_holding_fastais_name_unread_is_an_error():
+    opt_func = lambda ps, lr: torch.optim.AdamW([{'params': p, 'lr': lr, 'mom': 0.9} for p in ps])  # no OptimWrapper
+    learn = make_learner(opt_func)
+    w = weights(learn)
+    with pytest.raises(TypeError, match=r"holds fastai's `mom` and torch's `betas\[0\]`.*OptimWrapper"):
+        learn.fit_one_cycle(1, 1e-3)
+    assert all(torch.equal(a, b) for a, b in zip(w, weights(learn)))
+    learn = make_learner(lambda ps, lr: OptimWrapper(opt_func(ps, lr)))
+    learn.fit_one_cycle(1, 1e-3)
+    assert min(learn.recorder.recs['mom']) < 0.9

@@ -173,7 +173,8 @@ def vision_learner(*args, **kwargs):
 def _torchvision_resnet(n: int):
     "The error for torchvision's ImageNet `resnet{n}`."
     return NotImplementedError(f"resnet{n} is torchvision's ImageNet ResNet, which fastai's texts fine-tune from its "
-                               f"pretrained weights: minitrain trains xresnet{n}(n_out=...) from scratch")
+                               f"pretrained weights: minitrain trains xresnet{n}(n_out=...) from scratch (for "
+                               f"torchvision's, import it after minitrain: from torchvision.models import resnet{n})")
 
 def resnet18(*args, **kwargs):
     "torchvision's ImageNet ResNet-18: not in minitrain; raises NotImplementedError naming `xresnet18`."

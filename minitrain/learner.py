@@ -96,10 +96,11 @@ def with_cbs(nm, on_end=None):
 class Learner:
     "The training loop: `fit` runs the phases fit ⊃ epoch ⊃ batch, calling the callbacks `cbs` at every event."
     n_inp, is_main, inner_model, fit_status, fit_error, unchecked = 1, True, None, None, None, False
-    checks = {'cbs': {}, 'fit': {}, 'batch': {}}  # name -> guard-rail check ("Guard rails"); each raises with the fix
+    checks = {'cbs': {}, 'fit': {}, 'loss': {}, 'batch': {}}  # name -> guard-rail check ("Guard rails")
     cb_attrs = {'metrics': 'add MetricsCB(accuracy) to the callbacks'}  # attribute -> callback; later stages add theirs
     other_names = {}  # another text's name for an attribute -> ours ("Coming from other texts")
-    def __init__(self, model, dls=(0,), loss_func=F.mse_loss, lr=0.1, cbs=None, opt_func=SGD):
+    def __init__(self, model, dls=(0,), loss_func=None, lr=0.1, cbs=None, opt_func=SGD):
+        if loss_func is None: loss_func = F.cross_entropy if getattr(dls, 'vocab', None) is not None else F.mse_loss
         self.model, self.dls, self.loss_func, self.lr, self.opt_func = model, dls, loss_func, lr, opt_func
         self.opt = None
         self.cbs = cbs
@@ -154,6 +155,7 @@ class Learner:
         "Predict and compute the loss; when training, run the backward and step phases and zero the gradients."
         self.predict()
         self.callback('after_predict')
+        if self.unchecked: self.check_batch('loss')  # the first batch of a fit: can `loss_func` take its targets?
         self.get_loss()
         if self.unchecked: self.check_batch()  # the first batch of a fit, before any backward pass or step
         self.callback('after_loss')
@@ -171,8 +173,12 @@ class Learner:
         "The step phase (True when it was not cancelled)."
         self.step()
 
-    def check_batch(self):
-        "Check a fit's first batch before its backward pass: `checks['batch']`, then each callback's `check_batch`."
+    def check_batch(self, when='batch'):
+        ("Check a fit's first batch: `checks['loss']` before its loss (`when='loss'`); after it and before its "
+         "backward pass, `checks['batch']`, then each callback's `check_batch`.")
+        if when == 'loss':
+            for check in self.checks['loss'].values(): check(self)
+            return
         self.unchecked = False
         for check in self.checks['batch'].values(): check(self)
         for cb in self._cbs_with('check_batch'): cb.check_batch(self)
@@ -367,7 +373,7 @@ class TrainLearner(Learner):
 # %% ../nbs/04_learner.ipynb #9a009b45
 class MomentumLearner(TrainLearner):
     "A `TrainLearner` whose `zero_grad` keeps `mom` times the gradients: momentum, done by the learner."
-    def __init__(self, model, dls=(0,), loss_func=F.mse_loss, lr=0.1, cbs=None, opt_func=SGD, mom=0.85):
+    def __init__(self, model, dls=(0,), loss_func=None, lr=0.1, cbs=None, opt_func=SGD, mom=0.85):
         self.mom = mom
         super().__init__(model, dls, loss_func, lr, cbs, opt_func)
 
@@ -744,6 +750,28 @@ def _check_first_batch(learn):
                           "both the same shape (e.g. preds.squeeze(-1), or targets[:, None])", stacklevel=3)
 
 Learner.checks['batch'].update(first_batch=_check_first_batch)
+
+# %% ../nbs/04_learner.ipynb #f0cc98f0
+_REGRESSION_LOSSES = (F.mse_loss, F.l1_loss, F.smooth_l1_loss, F.huber_loss)
+_REGRESSION_MODULES = (torch.nn.MSELoss, torch.nn.L1Loss, torch.nn.SmoothL1Loss, torch.nn.HuberLoss)
+
+def _regression_loss(f) -> str | None:
+    "The name of `f` if it is a regression loss (a function, module or `partial` of one above), else None."
+    while isinstance(f, partial): f = f.func
+    if isinstance(f, _REGRESSION_MODULES): return type(f).__name__
+    return f.__name__ if any(f is o for o in _REGRESSION_LOSSES) else None
+
+def _check_loss_targets(learn):
+    "Refuse a regression `loss_func` on class targets (integers, one dimension fewer than the predictions)."
+    p, t = learn.preds, learn.yb[0] if learn.yb else None
+    if not (isinstance(p, torch.Tensor) and isinstance(t, torch.Tensor)): return
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool or p.ndim != t.ndim + 1: return
+    if name := _regression_loss(learn.loss_func):
+        raise TypeError(f"fit: the targets are class indices ({str(t.dtype).removeprefix('torch.')}, shape "
+                        f"{_shape(t)}, predictions {_shape(p)}) but loss_func is {name}, a regression loss: pass "
+                        "loss_func=F.cross_entropy (the default when the DataLoaders have a vocab)")
+
+Learner.checks['loss'].update(loss_targets=_check_loss_targets)
 
 # %% ../nbs/04_learner.ipynb #1faeaf37
 def _check_metric_batch(self, learn):

@@ -12,7 +12,8 @@ from .data import Dataset, DataLoaders
 
 # %% auto #0
 __all__ = ['FASHION_STATS', 'MODELS', 'fashion_norm', 'fashion_item_tfm', 'fashion_dls', 'mlp', 'cnn', 'ResBlock', 'resnet',
-           'get_model']
+           'get_model', 'init_cnn', 'XResBlock', 'xresnet', 'xresnet18', 'xresnet34', 'xresnet50', 'cnn_learner',
+           'create_cnn', 'vision_learner', 'resnet18', 'resnet34', 'resnet50', 'simple_cnn']
 
 # %% ../nbs/15_tutorial_fashion_mnist.ipynb #21135044
 FASHION_STATS = (0.2860, 0.3530)  # mean and std of the training pixels, scaled to [0, 1]
@@ -86,3 +87,112 @@ def get_model(name: str) -> nn.Module:
     "A new model called `name`, one of `MODELS`."
     if name not in MODELS: raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     return MODELS[name]()
+
+# %% ../nbs/15_tutorial_fashion_mnist.ipynb #44f35d77
+from .init import init_weights
+
+def init_cnn(m: nn.Module) -> nn.Module:
+    ("Kaiming-normal weights (`init_weights`) and zero biases for each convolution and linear layer of `m`; norm "
+     "layers are left as they are (fastai's `init_cnn`). Returns `m`.")
+    for l in m.modules():
+        if isinstance(l, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+            init_weights(l)
+            if l.bias is not None: nn.init.zeros_(l.bias)
+    return m
+
+class XResBlock(nn.Module):
+    ("The bag-of-tricks residual block, from `ni*expansion` to `nf*expansion` channels: two 3×3 `conv`s (`expansion` "
+     "1) or a 1×1, 3×3, 1×1 bottleneck (4), with `stride` on the 3×3 and the last batch norm's weight at zero; the "
+     "shortcut average-pools, then 1×1-convolves, when shapes change (ResNet-D); then `act_cls()`.")
+    def __init__(self, expansion: int, ni: int, nf: int, stride: int = 1, act_cls=nn.ReLU):
+        super().__init__()
+        nh, ni, nf = nf, ni*expansion, nf*expansion
+        if expansion == 1: layers = [conv(ni, nh, stride=stride, act=act_cls), conv(nh, nf, stride=1, act=None)]
+        else: layers = [conv(ni, nh, ks=1, stride=1, act=act_cls), conv(nh, nh, stride=stride, act=act_cls),
+                        conv(nh, nf, ks=1, stride=1, act=None)]
+        nn.init.zeros_(layers[-1][1].weight)  # the last batch norm's γ: the block starts as its shortcut
+        self.convs = nn.Sequential(*layers)
+        self.pool = nn.Identity() if stride == 1 else nn.AvgPool2d(stride, ceil_mode=True)
+        self.idconv = nn.Identity() if ni == nf else conv(ni, nf, ks=1, stride=1, act=None)
+        self.act = act_cls()
+
+    def forward(self, x): return self.act(self.convs(x) + self.idconv(self.pool(x)))
+
+def xresnet(expansion: int, layers, c_in: int = 3, n_out: int = 1000, p: float = 0., widen: float = 1.,
+            act_cls=nn.ReLU) -> nn.Sequential:
+    ("The bag-of-tricks ResNet (fastai's `XResNet`): a stem of three 3×3 `conv`s from `c_in` channels (32, 32, 64; "
+     "the first stride 2) and a max pool, then a group of `n` `XResBlock`s for each `n` of `layers` (64, 128, 256, "
+     "512 channels × `widen` × `expansion`, stride 2 from the second group), pool, dropout `p`, and a linear layer to "
+     "`n_out`; initialised by `init_cnn`.")
+    stem = [conv(ni, nf, stride=2 if i == 0 else 1, act=act_cls)
+            for i, (ni, nf) in enumerate(zip((c_in, 32, 32), (32, 32, 64)))]
+    nfs = [64//expansion] + [int(o*widen) for o in [64, 128, 256, 512] + [256]*(len(layers) - 4)]
+    groups = [nn.Sequential(*[XResBlock(expansion, nfs[i] if j == 0 else nfs[i+1], nfs[i+1],
+                                        stride=2 if i > 0 and j == 0 else 1, act_cls=act_cls) for j in range(n)])
+              for i, n in enumerate(layers)]
+    return init_cnn(nn.Sequential(*stem, nn.MaxPool2d(3, stride=2, padding=1), *groups, nn.AdaptiveAvgPool2d(1),
+                                  nn.Flatten(), nn.Dropout(p), nn.Linear(nfs[-1]*expansion, n_out)))
+
+def _no_pretrained(pretrained: bool):
+    "Refuse `pretrained=True`: minitrain has no pretrained weights."
+    if pretrained: raise NotImplementedError("minitrain has no pretrained xresnet weights: train it from scratch "
+                                             "(pretrained=False, the default)")
+
+def xresnet18(pretrained: bool = False, **kwargs) -> nn.Sequential:
+    "The 18-layer `xresnet` (2, 2, 2, 2 basic blocks; 11.7M parameters with `n_out=1000`); `kwargs` go to `xresnet`."
+    _no_pretrained(pretrained)
+    return xresnet(1, (2, 2, 2, 2), **kwargs)
+
+def xresnet34(pretrained: bool = False, **kwargs) -> nn.Sequential:
+    "The 34-layer `xresnet` (3, 4, 6, 3 basic blocks; 21.8M parameters with `n_out=1000`); `kwargs` go to `xresnet`."
+    _no_pretrained(pretrained)
+    return xresnet(1, (3, 4, 6, 3), **kwargs)
+
+def xresnet50(pretrained: bool = False, **kwargs) -> nn.Sequential:
+    ("The 50-layer `xresnet` (3, 4, 6, 3 bottleneck blocks; 25.6M parameters with `n_out=1000`); `kwargs` go to "
+     "`xresnet`.")
+    _no_pretrained(pretrained)
+    return xresnet(4, (3, 4, 6, 3), **kwargs)
+
+# %% ../nbs/15_tutorial_fashion_mnist.ipynb #b0213794
+_LEARNER_INSTEAD = ("minitrain trains from scratch (no pretrained weights, no model cutting): build the model and pass "
+                    "it first, Learner(xresnet34(n_out=len(dls.vocab)), dls, cbs=[TrainCB(), MetricsCB(accuracy)])")
+
+def cnn_learner(*args, **kwargs):
+    "fastai's learner for a pretrained CNN: not in minitrain; raises NotImplementedError naming minitrain's way."
+    raise NotImplementedError(f"cnn_learner is fastai's: {_LEARNER_INSTEAD}")
+
+def create_cnn(*args, **kwargs):
+    "fastai v1's name for `cnn_learner`: not in minitrain; raises NotImplementedError naming minitrain's way."
+    raise NotImplementedError(f"create_cnn is fastai v1's (later cnn_learner): {_LEARNER_INSTEAD}")
+
+def vision_learner(*args, **kwargs):
+    "fastai's name for `cnn_learner` from 2.7: not in minitrain; raises NotImplementedError naming minitrain's way."
+    raise NotImplementedError(f"vision_learner is fastai's: {_LEARNER_INSTEAD}")
+
+def _torchvision_resnet(n: int):
+    "The error for torchvision's ImageNet `resnet{n}`."
+    return NotImplementedError(f"resnet{n} is torchvision's ImageNet ResNet, which fastai's texts fine-tune from its "
+                               f"pretrained weights: minitrain trains xresnet{n}(n_out=...) from scratch (for "
+                               f"torchvision's, import it after minitrain: from torchvision.models import resnet{n})")
+
+def resnet18(*args, **kwargs):
+    "torchvision's ImageNet ResNet-18: not in minitrain; raises NotImplementedError naming `xresnet18`."
+    raise _torchvision_resnet(18)
+
+def resnet34(*args, **kwargs):
+    "torchvision's ImageNet ResNet-34: not in minitrain; raises NotImplementedError naming `xresnet34`."
+    raise _torchvision_resnet(34)
+
+def resnet50(*args, **kwargs):
+    "torchvision's ImageNet ResNet-50: not in minitrain; raises NotImplementedError naming `xresnet50`."
+    raise _torchvision_resnet(50)
+
+def simple_cnn(actns, kernel_szs=None, strides=None, bn: bool = False) -> nn.Sequential:
+    ("fastai v1's small CNN: a `conv` from each size of `actns` to the next (`kernel_szs` default 3, `strides` default "
+     "2, ReLU after each, batch norm on all but the last if `bn`), a global average pool, flattened; `init_cnn`.")
+    n = len(actns) - 1
+    kernel_szs, strides = kernel_szs or [3]*n, strides or [2]*n
+    return init_cnn(nn.Sequential(*[conv(actns[i], actns[i+1], ks=kernel_szs[i], stride=strides[i],
+                                         norm=nn.BatchNorm2d if bn and i < n - 1 else None) for i in range(n)],
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten()))

@@ -628,7 +628,115 @@ def test_signature_checks_are_remembered_per_function_not_per_name():
 def test_guard_rail_checks_are_registered_once_by_name():
     "Each guard rail is in `Learner.checks` once, under a name: running its notebook cell again replaces it."
     assert {k: list(v) for k, v in Learner.checks.items()} == {
-        'cbs': ['callbacks', 'shadowed', 'foreign_names'], 'fit': ['arguments'], 'batch': ['first_batch']}
+        'cbs': ['callbacks', 'shadowed', 'foreign_names'], 'fit': ['arguments'], 'loss': ['loss_targets'],
+        'batch': ['first_batch']}
     f = Learner.checks['fit']['arguments']
     Learner.checks['fit'].update(arguments=f)  # what a second run of the cell does
     assert list(Learner.checks['fit']) == ['arguments']
+
+# ---- the default loss, and a regression loss on class targets ------------------------------------------------
+
+class VocabDLs(DLs):
+    "`dls` that know their targets are categories."
+    vocab = ['a', 'b']
+
+def test_default_loss_comes_from_the_data():
+    "No `loss_func`: cross-entropy when the DataLoaders have a vocab, else MSE; decided when the learner is built."
+    assert Learner(linear(), tiny_dls()).loss_func is F.mse_loss
+    assert Learner(linear()).loss_func is F.mse_loss  # the default dls=(0,)
+    vd = VocabDLs(batches(2), batches(2, seed=1))
+    assert Learner(linear(), vd).loss_func is F.cross_entropy
+    assert Learner(linear(), vd, None).loss_func is F.cross_entropy
+    assert MomentumLearner(linear(), vd).loss_func is F.cross_entropy
+    assert TrainLearner(linear(), dls=vd).loss_func is F.cross_entropy
+    vd.vocab = None
+    assert Learner(linear(), vd).loss_func is F.mse_loss  # vocab None: not categories
+
+def test_default_loss_with_a_vocab_trains():
+    learn = Learner(linear(), VocabDLs(batches(3), batches(1, seed=1)), cbs=[TrainCB()])
+    w = [p.detach().clone() for p in learn.model.parameters()]
+    learn.fit(1)
+    assert learn.loss_func is F.cross_entropy and torch.isfinite(learn.loss)
+    assert any(not torch.equal(a, b) for a, b in zip(w, learn.model.parameters()))
+
+@pytest.mark.parametrize('loss_func', [F.mse_loss, F.l1_loss, nn.MSELoss(), partial(F.mse_loss, reduction='sum')])
+def test_explicit_loss_func_is_kept(loss_func):
+    "A `loss_func` given (positionally or by name) is used as is, a vocab or not."
+    vd = VocabDLs(batches(2), batches(2, seed=1))
+    assert Learner(linear(), vd, loss_func).loss_func is loss_func
+    assert Learner(linear(), vd, loss_func=loss_func).loss_func is loss_func
+
+class StepSpy(Callback):
+    "Count the steps and batches that reached `after_loss`."
+    def __init__(self): self.steps = self.losses = 0
+    def after_loss(self, learn): self.losses += 1
+    def before_step(self, learn): self.steps += 1
+
+@pytest.mark.parametrize('bs', [4, 2])  # 4 vs 2 classes: torch's broadcast error; 2 == 2 classes: a silent epoch
+@pytest.mark.parametrize('loss_func', [F.mse_loss, F.l1_loss, F.smooth_l1_loss, F.huber_loss, nn.MSELoss(),
+                                       nn.L1Loss(), nn.SmoothL1Loss(), nn.HuberLoss(), partial(F.mse_loss, reduction='sum'),
+                                       partial(partial(F.l1_loss), reduction='mean'), None])
+def test_regression_loss_on_class_targets_is_refused_at_the_first_batch(loss_func, bs):
+    "MSE-style losses on int64 class targets fail before the loss is computed, naming loss_func; no step is taken."
+    spy = StepSpy()
+    learn = Learner(linear(), tiny_dls(bs=bs), loss_func, cbs=[TrainCB(), spy])
+    w = [p.detach().clone() for p in learn.model.parameters()]
+    with pytest.raises(TypeError, match=r"targets are class indices \(int64.*loss_func is \w+.*loss_func=F.cross_entropy"):
+        learn.fit(1)
+    assert (spy.steps, spy.losses) == (0, 0) and learn.fit_status == 'failed'
+    assert all(torch.equal(a, b) for a, b in zip(w, learn.model.parameters()))
+
+def test_refusal_names_the_loss():
+    with pytest.raises(TypeError, match='loss_func is mse_loss, a regression loss'):
+        Learner(linear(), tiny_dls(), cbs=[TrainCB()]).fit(1)
+    with pytest.raises(TypeError, match='loss_func is HuberLoss'):
+        Learner(linear(), tiny_dls(), nn.HuberLoss(), cbs=[TrainCB()]).fit(1)
+
+def test_refusal_also_in_a_valid_only_fit_and_every_fit():
+    learn = Learner(linear(), tiny_dls(), F.mse_loss, cbs=[TrainCB()])
+    for _ in range(2):
+        with pytest.raises(TypeError, match='loss_func'): learn.fit(1, train=False)
+
+def _log_softmax_linear():
+    return nn.Sequential(linear(), nn.LogSoftmax(-1))
+
+class LabelSmoothingCE(nn.Module):
+    "The Imagenette tutorial's label-smoothing loss, shortened."
+    def forward(self, output, target):
+        log_preds = F.log_softmax(output, dim=-1)
+        return -log_preds.sum(-1).mean()*0.1/output.size(-1) + 0.9*F.nll_loss(log_preds, target.long())
+
+@pytest.mark.parametrize('make', [
+    lambda: (linear(), F.cross_entropy), lambda: (linear(), nn.CrossEntropyLoss()),
+    lambda: (linear(), partial(F.cross_entropy, label_smoothing=0.1)), lambda: (linear(), LabelSmoothingCE()),
+    lambda: (_log_softmax_linear(), F.nll_loss), lambda: (_log_softmax_linear(), nn.NLLLoss())])
+def test_class_targets_with_a_classification_loss_pass(make):
+    model, loss_func = make()
+    learn = Learner(model, tiny_dls(), loss_func, cbs=[TrainCB()])
+    learn.fit(1)
+    assert learn.fit_status == 'done' and torch.isfinite(learn.loss)
+
+def reg_dls(dtype=torch.float32, shape=(4, 1), n=3):
+    "Regression batches: 3 features, targets of `shape` and `dtype`."
+    g = torch.Generator().manual_seed(0)
+    def b(): return (torch.randn(shape[0], 3, generator=g), torch.randint(0, 5, shape, generator=g).to(dtype))
+    return DLs([b() for _ in range(n)], [b()])
+
+@pytest.mark.parametrize('loss_func', [None, F.mse_loss, F.l1_loss, nn.MSELoss(), nn.HuberLoss()])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.int64])  # int64 of the predictions' shape: counts
+def test_regression_targets_pass(loss_func, dtype):
+    "Float targets, and integer targets of the predictions' own shape, with a regression loss: a regression."
+    if dtype == torch.int64 and isinstance(loss_func, nn.HuberLoss): pytest.skip("torch's huber backward wants floats")
+    torch.manual_seed(0)
+    learn = Learner(nn.Linear(3, 1), reg_dls(dtype), loss_func, cbs=[TrainCB()])
+    w = [p.detach().clone() for p in learn.model.parameters()]
+    learn.fit(1)
+    assert learn.fit_status == 'done' and torch.isfinite(learn.loss)
+    assert any(not torch.equal(a, b) for a, b in zip(w, learn.model.parameters()))
+
+def test_multi_output_regression_with_float_targets_passes():
+    "Predictions (N, k) against float targets (N, k): nothing to refuse."
+    torch.manual_seed(0)
+    learn = Learner(nn.Linear(3, 2), reg_dls(torch.float32, (4, 2)), cbs=[TrainCB()])
+    learn.fit(1)
+    assert learn.fit_status == 'done'

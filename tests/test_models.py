@@ -1,0 +1,136 @@
+"The models stage (15_tutorial_fashion_mnist): fastai's bag-of-tricks `xresnet18/34/50`, and fastai's model names."
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from minitrain.models import *
+import minitrain.all as mall
+
+def n_params(m): return sum(p.numel() for p in m.parameters())
+
+# fastai's xresnet18/34/50 (n_out=1000): torchvision's resnet18/34/50 (11,689,512, 21,797,672, 25,557,032) with the
+# 7×7 stem (9,408 + 128 for its batch norm) replaced by three 3×3 convs 3→32→32→64 (28,512 + 256): 19,232 more.
+@pytest.mark.parametrize('f,n', [(xresnet18, 11_708_744), (xresnet34, 21_816_904), (xresnet50, 25_576_264)])
+def test_parameter_counts_are_fastais(f, n):
+    assert n_params(f()) == n
+
+@pytest.mark.parametrize('f', [xresnet18, xresnet34, xresnet50])
+def test_forward_shapes_n_out_and_c_in(f):
+    m = f(n_out=10).eval()
+    assert isinstance(m, nn.Sequential) and m[-1].out_features == 10
+    with torch.no_grad():
+        assert m(torch.randn(2, 3, 64, 64)).shape == (2, 10)
+        assert f(c_in=1, n_out=7).eval()(torch.randn(2, 1, 28, 28)).shape == (2, 7)  # Fashion-MNIST's size
+        assert f()(torch.randn(2, 3, 32, 32)).shape == (2, 1000)  # fastai's default n_out
+
+def test_structure_stem_groups_and_head():
+    m = xresnet50(n_out=10)
+    stem = [l for l in m[:3]]
+    assert [(s[0].in_channels, s[0].out_channels, s[0].kernel_size, s[0].stride) for s in stem] == [
+        (3, 32, (3, 3), (2, 2)), (32, 32, (3, 3), (1, 1)), (32, 64, (3, 3), (1, 1))]
+    assert isinstance(m[3], nn.MaxPool2d)
+    groups = [g for g in m if isinstance(g, nn.Sequential) and isinstance(g[0], XResBlock)]
+    assert [len(g) for g in groups] == [3, 4, 6, 3]
+    assert [g[-1].convs[-1][0].out_channels for g in groups] == [256, 512, 1024, 2048]
+    assert isinstance(m[-1], nn.Linear) and m[-1].in_features == 2048 and isinstance(m[-2], nn.Dropout)
+    assert [len(g) for g in xresnet34() if isinstance(g, nn.Sequential) and isinstance(g[0], XResBlock)] == [3, 4, 6, 3]
+
+def test_resnet_d_shortcut_pools_then_convolves():
+    "Where a block halves the size, the shortcut average-pools then 1×1-convolves; the main path strides on its 3×3."
+    blk = xresnet50()[5][0]  # the first block of the second group
+    assert isinstance(blk.pool, nn.AvgPool2d) and blk.idconv[0].kernel_size == (1, 1) and blk.idconv[0].stride == (1, 1)
+    assert [c[0].stride for c in blk.convs] == [(1, 1), (2, 2), (1, 1)]
+    assert [c[0].kernel_size for c in blk.convs] == [(1, 1), (3, 3), (1, 1)]
+    blk = xresnet18()[5][0]
+    assert [c[0].stride for c in blk.convs] == [(2, 2), (1, 1)] and isinstance(blk.pool, nn.AvgPool2d)
+    assert isinstance(xresnet18()[4][0].idconv, nn.Identity)  # same shape: the identity shortcut
+
+@pytest.mark.parametrize('f', [xresnet18, xresnet50])
+def test_last_batch_norm_of_each_block_is_zero_and_others_one(f):
+    m = f()
+    blocks = [b for b in m.modules() if isinstance(b, XResBlock)]
+    assert len(blocks) == (8 if f is xresnet18 else 16)
+    for b in blocks:
+        bns = [l for l in b.convs.modules() if isinstance(l, nn.BatchNorm2d)]
+        assert torch.all(bns[-1].weight == 0) and all(torch.all(o.weight == 1) for o in bns[:-1])
+        for o in b.idconv.modules():
+            if isinstance(o, nn.BatchNorm2d): assert torch.all(o.weight == 1)
+
+def test_a_new_block_is_its_shortcut():
+    x = torch.randn(2, 64, 8, 8)
+    assert torch.equal(XResBlock(1, 64, 64)(x), F.relu(x))
+    blk = XResBlock(4, 16, 32, stride=2)
+    assert torch.equal(blk(x), F.relu(blk.idconv(blk.pool(x)))) and blk(x).shape == (2, 128, 4, 4)
+
+def test_init_is_kaiming_with_zero_biases():
+    torch.manual_seed(0)
+    m = xresnet50(n_out=10)
+    w = m[4][0].convs[1][0].weight  # a 3×3 conv of 64 channels: fan_in 576
+    assert w.std().item() == pytest.approx((2/576)**0.5, rel=0.05)
+    assert torch.all(m[-1].bias == 0) and m[-1].weight.std().item() == pytest.approx((2/2048)**0.5, rel=0.1)
+    assert all(c.bias is None for c in m.modules() if isinstance(c, nn.Conv2d))  # batch norm follows every conv
+
+def test_init_cnn_zeroes_biases_and_leaves_norms():
+    m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Linear(8, 2))
+    nn.init.constant_(m[1].weight, 0.5)
+    assert init_cnn(m) is m
+    assert torch.all(m[0].bias == 0) and torch.all(m[2].bias == 0) and torch.all(m[1].weight == 0.5)
+
+def test_options_p_act_cls_widen():
+    m = xresnet18(p=0.5, act_cls=nn.SiLU, widen=0.5, n_out=3)
+    assert m[-2].p == 0.5 and m[-1].in_features == 256 and any(isinstance(l, nn.SiLU) for l in m.modules())
+    assert not any(isinstance(l, nn.ReLU) for l in m.modules())
+    assert m.eval()(torch.randn(2, 3, 32, 32)).shape == (2, 3)
+
+def test_slices_are_models():
+    "An `nn.Sequential`, so `m[:-3]` is the body (up to the pool), as students cut models."
+    body = xresnet18()[:-4].eval()
+    assert body(torch.randn(1, 3, 64, 64)).shape == (1, 512, 2, 2)
+
+def test_pretrained_is_refused_and_unknown_options_fail():
+    with pytest.raises(NotImplementedError, match='no pretrained'): xresnet34(pretrained=True)
+    assert n_params(xresnet18(pretrained=False)) == 11_708_744
+    with pytest.raises(TypeError, match="sa"): xresnet18(sa=True)
+
+def test_xresnet_trains_a_step_with_cross_entropy():
+    torch.manual_seed(0)
+    m = xresnet18(c_in=1, n_out=4)
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    x, y = torch.randn(8, 1, 28, 28), torch.randint(0, 4, (8,))
+    loss = F.cross_entropy(m(x), y)
+    loss.backward(); opt.step()
+    assert torch.isfinite(loss) and m[4][0].convs[-1][1].weight.abs().sum() > 0  # the zero γ learns
+
+# ---- fastai's names --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('name', ['cnn_learner', 'create_cnn', 'vision_learner'])
+def test_fastai_learner_stubs_name_minitrains_way(name):
+    f = getattr(mall, name)
+    with pytest.raises(NotImplementedError, match=rf"{name} is fastai.*Learner\(xresnet34\(n_out=len\(dls.vocab\)\), dls"):
+        f(object(), resnet34, metrics=None, pretrained=False)
+    with pytest.raises(NotImplementedError): f()
+
+@pytest.mark.parametrize('n', [18, 34, 50])
+def test_torchvision_resnet_stubs_name_xresnet(n):
+    with pytest.raises(NotImplementedError, match=rf"resnet{n} is torchvision's.*xresnet{n}\(n_out=\.\.\.\)"):
+        getattr(mall, f'resnet{n}')()
+
+def test_stubs_are_exported():
+    import minitrain.models as mm
+    for name in ('cnn_learner', 'create_cnn', 'vision_learner', 'simple_cnn', 'resnet18', 'resnet34', 'resnet50',
+                 'xresnet18', 'xresnet34', 'xresnet50', 'xresnet', 'XResBlock', 'init_cnn'):
+        assert name in mm.__all__ and getattr(mall, name) is getattr(mm, name)
+
+def test_simple_cnn_is_fastai_v1s():
+    m = simple_cnn((3, 16, 16, 2))
+    convs = [l for l in m.modules() if isinstance(l, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.stride, c.bias is not None) for c in convs] == [
+        (3, 16, (2, 2), True), (16, 16, (2, 2), True), (16, 2, (2, 2), True)]
+    assert not any(isinstance(l, nn.BatchNorm2d) for l in m.modules())
+    assert sum(isinstance(l, nn.ReLU) for l in m.modules()) == 3
+    assert m(torch.randn(4, 3, 28, 28)).shape == (4, 2) and all(torch.all(c.bias == 0) for c in convs)
+    m = simple_cnn((1, 8, 4), kernel_szs=(5, 3), strides=(1, 2), bn=True)
+    convs = [l for l in m.modules() if isinstance(l, nn.Conv2d)]
+    assert [(c.kernel_size, c.stride) for c in convs] == [((5, 5), (1, 1)), ((3, 3), (2, 2))]
+    assert sum(isinstance(l, nn.BatchNorm2d) for l in m.modules()) == 1  # all but the last
+    assert m(torch.randn(2, 1, 12, 12)).shape == (2, 4)

@@ -19,8 +19,8 @@ from .learner import Learner, Callback, CancelBatchException, DeviceCB
 # %% auto #0
 __all__ = ['GatherPredsCB', 'computes_preds', 'probe', 'probe_run', 'loss_activation', 'loss_decodes', 'NoneReduce',
            'item_losses', 'in_order', 'BatchTransformCB', 'get_preds', 'vocab_of', 'predict_batch', 'predict_item',
-           'show_batch', 'show_results', 'confusion_matrix', 'plot_confusion_matrix', 'most_confused', 'Interpretation',
-           'top_losses', 'plot_top_losses']
+           'decode_batch', 'show_batch', 'show_results', 'confusion_matrix', 'plot_confusion_matrix', 'most_confused',
+           'Interpretation', 'top_losses', 'plot_top_losses']
 
 # %% ../nbs/05_inference.ipynb #c6dcedce
 def _one_or_tuple(parts: tuple):
@@ -285,9 +285,14 @@ def predict_batch(self: Learner, xb):
     return ([vocab[i] for i in idx.tolist()] if vocab is not None else idx), idx, preds
 
 def predict_item(self: Learner, item):
-    ("The prediction for one raw `item`, after the validation dataset's `item_tfm` if it has one: "
-     "`(decoded, index, probs)`.")
-    ds = _dataset(getattr(self.dls, 'valid', None))
+    ("The prediction for one raw `item`: through the validation DataLoader's `test_dl` when it has one (the data "
+     "block stage's), else the validation dataset's `item_tfm` if it has one: `(decoded, index, probs)`.")
+    dl = getattr(self.dls, 'valid', None)
+    if hasattr(dl, 'test_dl'):  # the DataLoader prepares the item as it prepares its batches
+        preds, _, idx = self.get_preds(dl=dl.test_dl([item]), with_decoded=True, reorder=False)
+        vocab = vocab_of(self.dls)
+        return (vocab[int(idx[0])] if vocab is not None else idx[0]), idx[0], preds[0]
+    ds = _dataset(dl)
     tfm = getattr(ds, 'item_tfm', None)
     x = tfm(item) if tfm is not None else item
     xs = x if isinstance(x, tuple) else (x,)
@@ -324,8 +329,15 @@ def _first_batches(dl, n: int) -> list:
         if got >= n: break
     return res
 
+def decode_batch(dl, b) -> tuple:
+    ("The batch `b` decoded by `dl.decode` when the DataLoader has one (the data block stage's: images as they were, "
+     "class names), else as it is.")
+    f = getattr(dl, 'decode', None)
+    return tuple(f(b)) if f is not None else b
+
 def _label(y, vocab) -> str:
-    "The target or prediction `y` as text: its class name when there is a `vocab`."
+    "The target or prediction `y` as text: its class name when there is a `vocab` (a decoded name as it is)."
+    if isinstance(y, str): return y
     if vocab is not None: return str(vocab[int(y)])
     return f'{y:.3g}' if isinstance(y, float) else str(y)
 
@@ -341,9 +353,10 @@ def show_batch(dls, n: int = 9, **kwargs):
      "`kwargs` go to `show_images`.")
     dl = dls.train if isinstance(dls, DataLoaders) else dls
     bs = _first_batches(dl, n)
-    xb, yb = torch.cat([b[0] for b in bs])[:n], torch.cat([b[1] for b in bs])[:n]
+    xb, yb = decode_batch(dl, (torch.cat([b[0] for b in bs])[:n], torch.cat([b[1] for b in bs])[:n]))
     vocab = vocab_of(dl)
-    return show_images(xb, titles=[_label(y, vocab) for y in yb.tolist()], **kwargs)
+    ys = yb.tolist() if isinstance(yb, torch.Tensor) else list(yb)
+    return show_images(xb, titles=[_label(y, vocab) for y in ys], **kwargs)
 
 DataLoaders.show_batch = DataLoader.show_batch = show_batch
 
@@ -355,6 +368,7 @@ def show_results(self: Learner, n: int = 9, dl=None, **kwargs):
     xs, _, targs, dec = self.get_preds(dl=_first_batches(in_order(dl), n), with_input=True, with_decoded=True,
                                        reorder=False)
     vocab, xs, targs, dec = vocab_of(dl), _first(xs)[:n], targs[:n].tolist(), dec[:n].tolist()
+    xs = decode_batch(dl, (xs,))[0]  # the images as they were, not normalised
     titles = [_label(p, vocab) if p == t else f'{_label(p, vocab)}\n({_label(t, vocab)})' for p, t in zip(dec, targs)]
     axs = show_images(xs, titles=titles, **kwargs)
     for ax, p, t in zip(axs, dec, targs):

@@ -241,7 +241,9 @@ def summary(self: DataBlock, source, bs: int = 4):
     print(f"{len(items)} items; split: {len(splits[0])} training, {len(splits[1])} validation")
     dsets = self.datasets(source)
     item = dsets.items[splits[0][0]]
-    print(f"item: {_desc(item)}")
+    shown = item.relative_to(source) if isinstance(item, Path) and isinstance(source, (str, os.PathLike)) and \
+        item.is_relative_to(source) else item
+    print(f"item: {_desc(shown)}" + (" (in the source folder)" if shown is not item else ''))
     sample = []
     for k, p in enumerate(dsets.tfms):
         print(f"  {'input' if k < dsets.n_inp else 'target'} {k}:")

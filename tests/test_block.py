@@ -150,3 +150,32 @@ def test_stubs():
         assert name in mall.__dict__
         with pytest.raises(NotImplementedError, match='DataLoaders'): getattr(mall, name)()
     with pytest.raises(NotImplementedError, match='from_folder'): ImageDataBunch.from_folder('x')
+
+def test_callbacks_see_prepared_batches_whatever_their_order(folder):
+    "MixUp written with the default order (before DeviceCB) sees normalised floats: the DataLoader prepared them."
+    from minitrain.learner import Callback
+    from minitrain.augment import MixUpCB
+    seen = []
+    class EarlyMix(MixUpCB):
+        order = -100
+        def before_batch(self, learn):
+            seen.append((learn.xb[0].dtype, float(learn.xb[0].mean())))
+            super().before_batch(learn)
+    dls = DataLoaders.from_folder(folder, item_tfms=Resize((8, 8)), batch_tfms=Normalize.from_stats(*imagenet_stats), bs=4)
+    set_seed(0)
+    learn = Learner(nn.Sequential(nn.Flatten(), nn.Linear(3*8*8, 2)), dls, F.cross_entropy, lr=0.01,
+                    cbs=[TrainCB(), DeviceCB('cpu'), EarlyMix()])
+    learn.fit(1)
+    assert seen and all(d == torch.float32 and abs(m) < 3 for d, m in seen)
+
+def test_in_order_copy_and_decode_before_any_batch(folder):
+    from minitrain.inference import in_order
+    dls = DataLoaders.from_folder(folder, item_tfms=Resize((8, 8)), batch_tfms=Normalize.from_stats(*imagenet_stats), bs=4)
+    dl = in_order(dls.train)
+    assert isinstance(dl, TfmdDL) and dl.training and not dl.sampler.shuffle
+    fresh = DataLoaders.from_folder(folder, item_tfms=Resize((8, 8)), batch_tfms=Normalize.from_stats(*imagenet_stats), bs=4)
+    set_seed(1); want = torch.rand(1)
+    set_seed(1)
+    x, y = fresh.valid.decode((torch.zeros(2, 3, 8, 8), torch.tensor([0, 1])))  # no batch seen yet: types found first
+    assert torch.equal(torch.rand(1), want)  # ... without moving the random generators
+    assert x.dtype == torch.uint8 and y == ['cat', 'dog']

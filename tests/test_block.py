@@ -179,3 +179,10 @@ def test_in_order_copy_and_decode_before_any_batch(folder):
     x, y = fresh.valid.decode((torch.zeros(2, 3, 8, 8), torch.tensor([0, 1])))  # no batch seen yet: types found first
     assert torch.equal(torch.rand(1), want)  # ... without moving the random generators
     assert x.dtype == torch.uint8 and y == ['cat', 'dog']
+
+def test_decode_batch_without_decode_is_identity():
+    from minitrain.inference import decode_batch
+    from minitrain.data import DataLoader, Dataset
+    dl = DataLoader(Dataset(torch.zeros(4, 2), torch.arange(4)), bs=2)
+    b = next(iter(dl))
+    assert decode_batch(dl, b) is b

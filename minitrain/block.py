@@ -8,7 +8,7 @@ import os, warnings
 from copy import copy
 from pathlib import Path
 import torch
-from .core import def_device, map_nested, to_cpu, to_device
+from .core import def_device, listify, map_nested, to_cpu, to_device
 from .datasets import show_image
 from .data import DataLoader, DataLoaders, collate
 from .vision import (Pipeline, Transform, PILImage, ToTensor, IntToFloatTensor, Categorize, Vocab,
@@ -152,15 +152,10 @@ def dataloaders(self: Datasets, after_item=None, after_batch=None, bs: int = 64,
 Datasets.dataloaders = dataloaders
 
 # %% ../nbs/14_datablock.ipynb #b7caae3b
-def _listed(tfms) -> list:
-    "`tfms` (None, one transform or a list of them) as a list."
-    return [] if tfms is None else list(tfms.funcs) if isinstance(tfms, Pipeline) else (
-        list(tfms) if isinstance(tfms, (list, tuple)) else [tfms])
-
 class TransformBlock:
     "What one element of a sample needs: `type_tfms` (raw item to the type), `item_tfms` and `batch_tfms`."
     def __init__(self, type_tfms=None, item_tfms=None, batch_tfms=None):
-        self.type_tfms, self.item_tfms, self.batch_tfms = _listed(type_tfms), _listed(item_tfms), _listed(batch_tfms)
+        self.type_tfms, self.item_tfms, self.batch_tfms = listify(type_tfms), listify(item_tfms), listify(batch_tfms)
     def __repr__(self):
         return f"TransformBlock(type_tfms={self.type_tfms}, item_tfms={self.item_tfms}, batch_tfms={self.batch_tfms})"
 
@@ -194,8 +189,8 @@ class DataBlock:
         self.get_items, self.splitter = get_items, RandomSplitter() if splitter is None else splitter
         self.getters = (_per_block(get_x, self.n_inp, 'get_x') +
                         _per_block(get_y, len(self.blocks) - self.n_inp, 'get_y'))
-        self.item_tfms = [t for b in self.blocks for t in b.item_tfms] + _listed(item_tfms)
-        self.batch_tfms = [t for b in self.blocks for t in b.batch_tfms] + _listed(batch_tfms)
+        self.item_tfms = [t for b in self.blocks for t in b.item_tfms] + listify(item_tfms)
+        self.batch_tfms = [t for b in self.blocks for t in b.batch_tfms] + listify(batch_tfms)
 
     def items(self, source) -> list:
         "The raw items of `source`: `get_items(source)`, or `source` itself (a list of items) without `get_items`."
@@ -208,7 +203,7 @@ class DataBlock:
     def datasets(self, source) -> Datasets:
         "The `Datasets` of `source`: its items split by `splitter`, each block's pipeline (fresh copies) set up."
         items = self.items(source)
-        tfms = [[copy(t) for t in Pipeline([*_listed(g), *b.type_tfms]).funcs]
+        tfms = [[copy(t) for t in Pipeline([*listify(g), *b.type_tfms]).funcs]
                 for g, b in zip(self.getters, self.blocks)]
         return Datasets(items, tfms, splits=self.splitter(items), n_inp=self.n_inp)
 

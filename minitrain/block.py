@@ -17,8 +17,8 @@ from .vision import (Pipeline, Transform, PILImage, ToTensor, IntToFloatTensor, 
 
 # %% auto #0
 __all__ = ['check_splits', 'Datasets', 'plain', 'TfmdDL', 'one_batch', 'dataloaders', 'TransformBlock', 'ImageBlock',
-           'CategoryBlock', 'DataBlock', 'summary', 'image_files', 'readable_files', 'from_folder', 'ImageDataLoaders',
-           'DataBunch', 'ImageDataBunch']
+           'CategoryBlock', 'merge_tfms', 'DataBlock', 'summary', 'image_files', 'readable_files', 'from_folder',
+           'ImageDataLoaders', 'DataBunch', 'ImageDataBunch']
 
 # %% ../nbs/14_datablock.ipynb #b787151e
 def check_splits(splits, n: int):
@@ -176,6 +176,17 @@ def _per_block(get, k: int, name: str) -> list:
         return list(get)
     return [get]*k
 
+def _kind(t) -> type:
+    "The class of the transform `t` (given as a class or an instance)."
+    return t if isinstance(t, type) else type(t)
+
+def merge_tfms(defaults, given) -> list:
+    ("The blocks' `defaults` then the `given` transforms; a given one replaces a default of its class (as fastai: "
+     "`item_tfms=[ToTensor, ...]` does not convert twice).")
+    given = listify(given)
+    kinds = {_kind(t) for t in given}
+    return [t for t in defaults if _kind(t) not in kinds] + given
+
 class DataBlock:
     ("A blueprint for data: `blocks` (inputs first, `n_inp` of them), `get_items`, `get_x`/`get_y`, `splitter`, "
      "`item_tfms`, `batch_tfms`; `.datasets(source)`, `.dataloaders(source)`, `.summary(source)`.")
@@ -189,8 +200,8 @@ class DataBlock:
         self.get_items, self.splitter = get_items, RandomSplitter() if splitter is None else splitter
         self.getters = (_per_block(get_x, self.n_inp, 'get_x') +
                         _per_block(get_y, len(self.blocks) - self.n_inp, 'get_y'))
-        self.item_tfms = [t for b in self.blocks for t in b.item_tfms] + listify(item_tfms)
-        self.batch_tfms = [t for b in self.blocks for t in b.batch_tfms] + listify(batch_tfms)
+        self.item_tfms = merge_tfms([t for b in self.blocks for t in b.item_tfms], item_tfms)
+        self.batch_tfms = merge_tfms([t for b in self.blocks for t in b.batch_tfms], batch_tfms)
 
     def items(self, source) -> list:
         "The raw items of `source`: `get_items(source)`, or `source` itself (a list of items) without `get_items`."

@@ -186,3 +186,17 @@ def test_decode_batch_without_decode_is_identity():
     dl = DataLoader(Dataset(torch.zeros(4, 2), torch.arange(4)), bs=2)
     b = next(iter(dl))
     assert decode_batch(dl, b) is b
+
+def test_given_transforms_replace_the_blocks_own_and_several_targets(folder):
+    db = DataBlock(blocks=(ImageBlock, CategoryBlock, CategoryBlock), get_items=get_image_files, n_inp=1,
+                   get_y=[parent_label, lambda f: f.stem[-1]], splitter=GrandparentSplitter(),
+                   item_tfms=[ToTensor, Resize((8, 8))], batch_tfms=[IntToFloatTensor(div=255.), Normalize.from_stats(*imagenet_stats)])
+    assert [type(t) if not isinstance(t, type) else t for t in db.item_tfms] == [ToTensor, Resize]
+    assert len(db.batch_tfms) == 2
+    dls = db.dataloaders(folder, bs=4)
+    xb, y1, y2 = dls.one_batch()
+    assert xb.dtype == torch.float32 and y1.shape == y2.shape == (4,)
+    _, n1, n2 = dls.train.decode((xb, y1, y2))
+    assert set(n1) <= {'cat', 'dog'} and all(n.isdigit() for n in n2)
+    with pytest.raises(ValueError, match='one each'):
+        DataBlock(blocks=(ImageBlock, CategoryBlock, CategoryBlock), n_inp=1, get_y=[parent_label, parent_label, parent_label])

@@ -20,7 +20,7 @@ from .learner import Learner, Callback, CancelBatchException, DeviceCB
 __all__ = ['GatherPredsCB', 'computes_preds', 'probe', 'probe_run', 'loss_activation', 'loss_decodes', 'NoneReduce',
            'item_losses', 'in_order', 'BatchTransformCB', 'get_preds', 'vocab_of', 'predict_batch', 'predict_item',
            'decode_batch', 'show_batch', 'show_results', 'confusion_matrix', 'plot_confusion_matrix', 'most_confused',
-           'Interpretation', 'top_losses', 'plot_top_losses']
+           'Interpretation', 'inputs_at', 'top_losses', 'plot_top_losses']
 
 # %% ../nbs/05_inference.ipynb #c6dcedce
 def _one_or_tuple(parts: tuple):
@@ -446,6 +446,18 @@ def _check_k(k, n: int, what: str) -> int:
         raise ValueError(f"{what}: k must be an int from 1 to the number of items, {n}; got {k!r}")
     return k
 
+def inputs_at(dl, idxs: list):
+    ("The inputs of the items at `idxs` of `dl`, to show: a batch of them made by `dl` and decoded (`decode_batch`) "
+     "for minitrain's DataLoader, else the dataset's `ds[i][0]`.")
+    if isinstance(dl, DataLoader):
+        states = get_rng_states()  # a DataLoader may draw its epoch's seed: the generators are left as they were
+        try: return decode_batch(dl, next(iter(dl.new([idxs]))))[0]
+        finally: set_rng_states(states)
+    ds = _dataset(dl)
+    if ds is None:
+        raise TypeError("plot_top_losses: the DataLoader has no dataset (`ds` or `dataset`) to take the images from")
+    return [ds[i][0] for i in idxs]
+
 def top_losses(self: Interpretation, k: int | None = None, largest=True):
     "The `k` largest (or smallest) per-item losses and their positions in the dataset: `(values, indices)`."
     return self.losses.topk(_check_k(k, len(self.losses), 'top_losses'), largest=largest)
@@ -454,10 +466,7 @@ def plot_top_losses(self: Interpretation, k: int = 9, largest=True, **kwargs):
     ("Show the `k` items with the largest losses titled prediction/actual/loss/probability of the actual class; "
      "`kwargs` go to `show_images`.")
     losses, idxs = self.top_losses(_check_k(k, len(self.losses), 'plot_top_losses'), largest)
-    ds = _dataset(self.dl)
-    if ds is None:
-        raise TypeError("plot_top_losses: the DataLoader has no dataset (`ds` or `dataset`) to take the images from")
-    ims = [ds[i][0] for i in idxs.tolist()]
+    ims = inputs_at(self.dl, idxs.tolist())
     titles = [f'{self.vocab[self.decoded[i]]}/{self.vocab[self.targs[i]]}\n{l:.2f}/{self.preds[i, self.targs[i]]:.2f}'
               for l, i in zip(losses.tolist(), idxs.tolist())]
     return _tidy(show_images(ims, titles=titles, suptitle='prediction/actual\nloss/probability of the actual class',

@@ -200,3 +200,14 @@ def test_given_transforms_replace_the_blocks_own_and_several_targets(folder):
     assert set(n1) <= {'cat', 'dog'} and all(n.isdigit() for n in n2)
     with pytest.raises(ValueError, match='one each'):
         DataBlock(blocks=(ImageBlock, CategoryBlock, CategoryBlock), n_inp=1, get_y=[parent_label, parent_label, parent_label])
+
+def test_plot_top_losses_shows_decoded_inputs(folder):
+    import matplotlib; matplotlib.use('Agg')
+    from minitrain.inference import Interpretation, inputs_at
+    dls = DataLoaders.from_folder(folder, item_tfms=Resize((8, 8)), batch_tfms=Normalize.from_stats(*imagenet_stats), bs=4)
+    ims = inputs_at(dls.valid, [2, 0])
+    assert ims.dtype == torch.uint8 and ims.shape == (2, 3, 8, 8)
+    set_seed(0)
+    learn = Learner(nn.Sequential(nn.Flatten(), nn.Linear(3*8*8, 2)), dls, F.cross_entropy, cbs=[TrainCB(), DeviceCB('cpu')])
+    axs = Interpretation.from_learner(learn).plot_top_losses(k=2)
+    assert np.asarray(axs[0].get_images()[0].get_array()).max() > 1  # bytes, not normalised floats

@@ -4,7 +4,7 @@
 
 Writes `--images` JPEGs of Imagenette-160's shape (160 pixels on the short side, 160-240 on the long
 one) to a temporary folder, then times one epoch of `DataLoaders.from_folder(...).train` (shuffled,
-bs=64, `RandomResizedCrop(size, min_scale=0.35)`, uint8 batches) and prints ratios of
+bs=64, `RandomResizedCrop(size, min_scale=0.35)`, float batches made in the main process) and prints ratios of
 throughput from `--repeats` rounds that time every side once, one after the other. Each ratio is given
 twice: the median of the rounds' own ratios (both sides ran seconds apart, so the drift of a shared
 machine's speed, often 20% over a minute, mostly cancels), and the ratio of each side's best time:
@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 from minitrain.data import DataLoaders
-from minitrain.vision import RandomResizedCrop
+from minitrain.vision import RandomResizedCrop, ImageDataset
+import minitrain.block  # DataLoaders.from_folder
 
 def write_folder(root: Path, n: int, seed=0):
     "Write `n` smooth random RGB JPEGs (160 pixels on the short side) in two classes of train/ and one image per class in val/."
@@ -65,7 +66,8 @@ def main():
         write_folder(Path(d), a.images)
         mk = lambda nw, **kw: DataLoaders.from_folder(d, item_tfms=RandomResizedCrop(a.size, min_scale=0.35), bs=64, num_workers=nw, **kw).train
         ours0, ours2, ours2p = mk(0), mk(2), mk(2, persistent_workers=True)
-        mk_torch = lambda **kw: torch.utils.data.DataLoader(ours2.ds, batch_size=64, shuffle=True, num_workers=2, **kw)
+        ds = ImageDataset(ours2.ds.items, [0]*len(ours2.ds), RandomResizedCrop(a.size, min_scale=0.35), train=True)  # the same items
+        mk_torch = lambda **kw: torch.utils.data.DataLoader(ds, batch_size=64, shuffle=True, num_workers=2, **kw)
         torch2, torch2p = mk_torch(), mk_torch(persistent_workers=True)
         assert epoch(ours0) == epoch(torch2) == a.images
         t = round_times({'ours, 0 workers': lambda: epoch(ours0), 'ours, 2 workers': lambda: epoch(ours2),

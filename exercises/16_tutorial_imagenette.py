@@ -66,9 +66,9 @@ with check('random_split_dls'):
     d1, d2, d3 = random_split_dls(tiny, seed=0), random_split_dls(tiny, seed=0), random_split_dls(tiny, seed=1)
     n_t, n_v = len(d1.train.ds), len(d1.valid.ds)
     assert (n_t, n_v) == (9, 3), f"12 training images, 25% of them for validation: expected 9 and 3, got {n_t} and {n_v}"
-    assert d1.valid.ds.files == d2.valid.ds.files, "the same seed should give the same validation files"
-    assert d1.valid.ds.files != d3.valid.ds.files, "another seed should give other validation files"
-    assert all('val' not in f.parts for f in d1.train.ds.files + d1.valid.ds.files), "use only the images under train/"
+    assert d1.valid.ds.items == d2.valid.ds.items, "the same seed should give the same validation files"
+    assert d1.valid.ds.items != d3.valid.ds.items, "another seed should give other validation files"
+    assert all('val' not in f.parts for f in d1.train.ds.items + d1.valid.ds.items), "use only the images under train/"
     xb, yb = next(iter(d1.train))
     assert xb.shape == (4, 3, 16, 16), f"expected batches of 4 crops of 16×16, got {tuple(xb.shape)}"
 
@@ -89,8 +89,8 @@ with check('top_k'):
     set_seed(0)
     tdls = DataLoaders.from_folder(tiny, item_tfms=RandomResizedCrop(16), bs=4)
     tlearn = Learner(resnet(nfs=(4, 8), c_in=3, n_out=len(tdls.vocab)), tdls, torch.nn.functional.cross_entropy,
-                     cbs=[TrainCB(), DeviceCB(), tdls.batch_tfms_cb()])
-    fn = tdls.valid.ds.files[0]
+                     cbs=[TrainCB(), DeviceCB()])
+    fn = tdls.valid.ds.items[0]
     got = top_k(tlearn, fn, k=2)
     _, _, probs = tlearn.predict_item(fn)
     want = [(tdls.vocab[int(i)], float(probs[i])) for i in probs.argsort(descending=True)[:2]]

@@ -13,5 +13,6 @@ from .accel import *
 from .tracking import *
 from .distributed import *
 from .vision import *
+from .block import *
 from .models import *
 from .cli import *

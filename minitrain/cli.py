@@ -158,7 +158,8 @@ def _check(args) -> str | None:
 
 # %% ../nbs/17_cli.ipynb #d8389f96
 from .data import DataLoaders
-from .vision import RandomResizedCrop, Normalize, imagenet_stats  # importing vision adds DataLoaders.from_folder
+from .block import ImageDataLoaders  # DataLoaders.from_folder, the data block stage's
+from .vision import RandomResizedCrop, Normalize, imagenet_stats
 
 def _add_image_args(tr):
     "Add the image-folder options to the `train` parser `tr`."
@@ -180,15 +181,15 @@ def _check_images(args) -> str | None:
 
 def _image_data(args):
     "The DataLoaders, model, extra callbacks and a description of the image folder `args.images`."
-    dls = DataLoaders.from_folder(args.images, valid='val', item_tfms=RandomResizedCrop(args.size, min_scale=0.35),
-                                  batch_tfms=Normalize.from_stats(*imagenet_stats), bs=args.bs,
-                                  num_workers=args.workers, persistent_workers=args.workers > 0)
-    n_train, n_valid, c_in = len(dls.train.ds), len(dls.valid.ds), dls.valid.ds[0][0].shape[0]
+    dls = ImageDataLoaders.from_folder(args.images, valid='val', item_tfms=RandomResizedCrop(args.size, min_scale=0.35),
+                                       batch_tfms=Normalize.from_stats(*imagenet_stats), bs=args.bs,
+                                       num_workers=args.workers, persistent_workers=args.workers > 0)
+    n_train, n_valid, c_in = len(dls.train.ds), len(dls.valid.ds), len(dls.valid.ds[0][0].getbands())
     print(f"data: image folder {args.images}, {len(dls.vocab)} classes, {n_train} train and {n_valid} valid images, "
           f"{c_in} channels, {args.size}×{args.size} crops")
     model = MODELS[args.model](c_in=c_in, n_out=len(dls.vocab))
-    return dls, model, [dls.batch_tfms_cb()], dict(n_train=n_train, n_valid=n_valid, source=str(args.images), full=True,
-                                                   extra={'classes': list(dls.vocab)})
+    return dls, model, [], dict(n_train=n_train, n_valid=n_valid, source=str(args.images), full=True,
+                                extra={'classes': list(dls.vocab)})
 
 def _fashion_data(args):
     ("The DataLoaders, model, extra callbacks (none) and a description of Fashion-MNIST (`args.data` or the first "

@@ -296,9 +296,11 @@ class _WorkerError:
 
 # %% ../nbs/02_dataloader.ipynb #166278c0
 class _TensorSpec(NamedTuple):
-    "What the main process needs to receive a tensor's bytes: its dtype and shape."
+    ("What the main process needs to receive a tensor's bytes: its dtype, shape and class (a subclass such as the "
+     "vision stage's `TensorImage` stays one).")
     dtype: torch.dtype
     shape: torch.Size
+    cls: type = torch.Tensor
 
 def _as_bytes(t: torch.Tensor) -> np.ndarray:
     "The bytes of the CPU tensor `t`, as a flat uint8 array (a copy only if `t` is not contiguous)."
@@ -309,7 +311,7 @@ def _send_batch(conn, batch):
     data = []
     def spec(t):
         data.append(_as_bytes(t))
-        return _TensorSpec(t.dtype, t.shape)
+        return _TensorSpec(t.dtype, t.shape, type(t))
     skeleton = map_nested(spec, batch, torch.Tensor)  # fails here, before anything is sent, if a tensor cannot be sent
     conn.send(skeleton)
     for d in data: _write_all(conn, d)
@@ -319,7 +321,7 @@ def _recv_batch(conn):
     def tensor(spec):
         t = torch.empty(spec.shape, dtype=spec.dtype)
         _read_into(conn, _as_bytes(t))
-        return t
+        return t if spec.cls is torch.Tensor else t.as_subclass(spec.cls)
     return map_nested(tensor, conn.recv(), _TensorSpec)
 
 def _widen_pipe(conn):

@@ -19,8 +19,8 @@ from .learner import Learner, Callback, CancelBatchException, DeviceCB
 # %% auto #0
 __all__ = ['GatherPredsCB', 'computes_preds', 'probe', 'probe_run', 'loss_activation', 'loss_decodes', 'NoneReduce',
            'item_losses', 'in_order', 'BatchTransformCB', 'InputTfmCB', 'get_preds', 'vocab_of', 'predict_batch',
-           'predict_item', 'show_batch', 'show_results', 'confusion_matrix', 'plot_confusion_matrix', 'most_confused',
-           'Interpretation', 'top_losses', 'plot_top_losses']
+           'predict_item', 'decode_batch', 'show_batch', 'show_results', 'confusion_matrix', 'plot_confusion_matrix',
+           'most_confused', 'Interpretation', 'inputs_at', 'top_losses', 'plot_top_losses']
 
 # %% ../nbs/05_inference.ipynb #c6dcedce
 def _one_or_tuple(parts: tuple):
@@ -290,9 +290,14 @@ def predict_batch(self: Learner, xb):
     return ([vocab[i] for i in idx.tolist()] if vocab is not None else idx), idx, preds
 
 def predict_item(self: Learner, item):
-    ("The prediction for one raw `item`, after the validation dataset's `item_tfm` if it has one: "
-     "`(decoded, index, probs)`.")
-    ds = _dataset(getattr(self.dls, 'valid', None))
+    ("The prediction for one raw `item`: through the validation DataLoader's `test_dl` when it has one (the data "
+     "block stage's), else the validation dataset's `item_tfm` if it has one: `(decoded, index, probs)`.")
+    dl = getattr(self.dls, 'valid', None)
+    if hasattr(dl, 'test_dl'):  # the DataLoader prepares the item as it prepares its batches
+        preds, _, idx = self.get_preds(dl=dl.test_dl([item]), with_decoded=True, reorder=False)
+        vocab = vocab_of(self.dls)
+        return (vocab[int(idx[0])] if vocab is not None else idx[0]), idx[0], preds[0]
+    ds = _dataset(dl)
     tfm = getattr(ds, 'item_tfm', None)
     x = tfm(item) if tfm is not None else item
     xs = x if isinstance(x, tuple) else (x,)
@@ -329,8 +334,15 @@ def _first_batches(dl, n: int) -> list:
         if got >= n: break
     return res
 
+def decode_batch(dl, b) -> tuple:
+    ("The batch `b` decoded by `dl.decode` when the DataLoader has one (the data block stage's: images as they were, "
+     "class names), else as it is.")
+    f = getattr(dl, 'decode', None)
+    return tuple(f(b)) if f is not None else b
+
 def _label(y, vocab) -> str:
-    "The target or prediction `y` as text: its class name when there is a `vocab`."
+    "The target or prediction `y` as text: its class name when there is a `vocab` (a decoded name as it is)."
+    if isinstance(y, str): return y
     if vocab is not None: return str(vocab[int(y)])
     return f'{y:.3g}' if isinstance(y, float) else str(y)
 
@@ -346,9 +358,10 @@ def show_batch(dls, n: int = 9, **kwargs):
      "`kwargs` go to `show_images`.")
     dl = dls.train if isinstance(dls, DataLoaders) else dls
     bs = _first_batches(dl, n)
-    xb, yb = torch.cat([b[0] for b in bs])[:n], torch.cat([b[1] for b in bs])[:n]
+    xb, yb = decode_batch(dl, (torch.cat([b[0] for b in bs])[:n], torch.cat([b[1] for b in bs])[:n]))
     vocab = vocab_of(dl)
-    return show_images(xb, titles=[_label(y, vocab) for y in yb.tolist()], **kwargs)
+    ys = yb.tolist() if isinstance(yb, torch.Tensor) else list(yb)
+    return show_images(xb, titles=[_label(y, vocab) for y in ys], **kwargs)
 
 DataLoaders.show_batch = DataLoader.show_batch = show_batch
 
@@ -360,6 +373,7 @@ def show_results(self: Learner, n: int = 9, dl=None, **kwargs):
     xs, _, targs, dec = self.get_preds(dl=_first_batches(in_order(dl), n), with_input=True, with_decoded=True,
                                        reorder=False)
     vocab, xs, targs, dec = vocab_of(dl), _first(xs)[:n], targs[:n].tolist(), dec[:n].tolist()
+    xs = decode_batch(dl, (xs,))[0]  # the images as they were, not normalised
     titles = [_label(p, vocab) if p == t else f'{_label(p, vocab)}\n({_label(t, vocab)})' for p, t in zip(dec, targs)]
     axs = show_images(xs, titles=titles, **kwargs)
     for ax, p, t in zip(axs, dec, targs):
@@ -437,6 +451,18 @@ def _check_k(k, n: int, what: str) -> int:
         raise ValueError(f"{what}: k must be an int from 1 to the number of items, {n}; got {k!r}")
     return k
 
+def inputs_at(dl, idxs: list):
+    ("The inputs of the items at `idxs` of `dl`, to show: a batch of them made by `dl` and decoded (`decode_batch`) "
+     "for minitrain's DataLoader, else the dataset's `ds[i][0]`.")
+    if isinstance(dl, DataLoader):
+        states = get_rng_states()  # a DataLoader may draw its epoch's seed: the generators are left as they were
+        try: return decode_batch(dl, next(iter(dl.new([idxs]))))[0]
+        finally: set_rng_states(states)
+    ds = _dataset(dl)
+    if ds is None:
+        raise TypeError("plot_top_losses: the DataLoader has no dataset (`ds` or `dataset`) to take the images from")
+    return [ds[i][0] for i in idxs]
+
 def top_losses(self: Interpretation, k: int | None = None, largest=True):
     "The `k` largest (or smallest) per-item losses and their positions in the dataset: `(values, indices)`."
     return self.losses.topk(_check_k(k, len(self.losses), 'top_losses'), largest=largest)
@@ -445,10 +471,7 @@ def plot_top_losses(self: Interpretation, k: int = 9, largest=True, **kwargs):
     ("Show the `k` items with the largest losses titled prediction/actual/loss/probability of the actual class; "
      "`kwargs` go to `show_images`.")
     losses, idxs = self.top_losses(_check_k(k, len(self.losses), 'plot_top_losses'), largest)
-    ds = _dataset(self.dl)
-    if ds is None:
-        raise TypeError("plot_top_losses: the DataLoader has no dataset (`ds` or `dataset`) to take the images from")
-    ims = [ds[i][0] for i in idxs.tolist()]
+    ims = inputs_at(self.dl, idxs.tolist())
     titles = [f'{self.vocab[self.decoded[i]]}/{self.vocab[self.targs[i]]}\n{l:.2f}/{self.preds[i, self.targs[i]]:.2f}'
               for l, i in zip(losses.tolist(), idxs.tolist())]
     return _tidy(show_images(ims, titles=titles, suptitle='prediction/actual\nloss/probability of the actual class',

@@ -4,8 +4,9 @@
 
 # %% ../nbs/13_vision.ipynb #7446d1a3
 from __future__ import annotations
-import hashlib, math, os, random, shutil, tarfile, tempfile, urllib.parse, urllib.request, warnings
+import hashlib, inspect, math, os, random, shutil, tarfile, tempfile, typing, urllib.parse, urllib.request
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 import numpy as np
 import torch
@@ -13,16 +14,15 @@ from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 from .core import atomic_write
 from .datasets import ChecksumError
-from .data import DataLoader, DataLoaders, index_list
-from .augment import BatchTransformCB
+from .data import DataLoader, index_list
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'IMAGENETTE_LABELS', 'imagenet_stats', 'DATASET_CHECKS', 'get_image_files', 'parent_label',
-           'GrandparentSplitter', 'RandomSplitter', 'Vocab', 'Categorize', 'ImageError', 'to_mode', 'load_image',
-           'Pipeline', 'Resize', 'CenterCrop', 'RandomResizedCrop', 'ToTensor', 'ImageDataset', 'reseed', 'seeded',
-           'item_seed', 'SeededDataLoader', 'IntToFloatTensor', 'Normalize', 'verify_images', 'from_folder',
-           'batch_tfms_cb', 'URLs', 'data_cache_dir', 'file_checksum', 'download_url', 'UnsafeArchiveError',
-           'check_members', 'untar_data']
+           'GrandparentSplitter', 'RandomSplitter', 'TensorImage', 'TensorCategory', 'in_type', 'accepts', 'Transform',
+           'to_transform', 'Pipeline', 'Vocab', 'Categorize', 'ImageError', 'to_mode', 'load_image', 'PILImage',
+           'Resize', 'CenterCrop', 'RandomResizedCrop', 'ToTensor', 'ImageDataset', 'reseed', 'seeded', 'item_seed',
+           'SeededDataLoader', 'IntToFloatTensor', 'Normalize', 'verify_images', 'URLs', 'data_cache_dir',
+           'file_checksum', 'download_url', 'UnsafeArchiveError', 'check_members', 'untar_data']
 
 # %% ../nbs/13_vision.ipynb #c2da7d76
 IMAGE_EXTENSIONS = frozenset({'.bmp', '.gif', '.jpeg', '.jpg', '.png', '.ppm', '.pgm', '.tif', '.tiff', '.webp'})
@@ -89,6 +89,90 @@ class RandomSplitter:
                              "give more items")
         return sorted(idxs[cut:].tolist()), sorted(idxs[:cut].tolist())
 
+# %% ../nbs/13_vision.ipynb #ba0eb8b3
+class TensorImage(torch.Tensor):
+    "An image C×H×W (or a batch N×C×H×W) as a tensor: the type image transforms act on."
+
+class TensorCategory(torch.Tensor):
+    "A class index (or a batch of them) as a tensor: what `Categorize` makes."
+
+def in_type(f) -> type:
+    "The type `f` acts on: the annotation of its first argument (`object`, any type, when it has none)."
+    try:
+        first = next(iter(inspect.signature(f).parameters))
+        return typing.get_type_hints(f).get(first, object)
+    except (TypeError, ValueError, NameError, StopIteration): return object  # builtins, no arguments
+
+def accepts(t: type, x) -> bool:
+    ("Whether a transform for the type `t` acts on `x`: `x` is a `t`, or a plain tensor (it carries no type) and `t` "
+     "a tensor type.")
+    return t is object or isinstance(x, t) or (type(x) is torch.Tensor and issubclass(t, torch.Tensor))
+
+# %% ../nbs/13_vision.ipynb #33fa0b5d
+class Transform:
+    ("`encodes(x)` on the values of the type its argument is annotated with (all, without one), on each element of a "
+     "tuple; `decodes` undoes it; `setup(items)` learns from the training items; `order` places it in a `Pipeline`.")
+    order = 0
+    def __init__(self, enc=None, dec=None):
+        if enc is not None:  # a plain function (and its `valid` version, if it has one)
+            self.encodes, self.name = enc, getattr(enc, '__qualname__', type(enc).__name__)
+            if hasattr(enc, 'valid'): self.encodes_valid = enc.valid
+        if dec is not None: self.decodes = dec
+    def encodes(self, x): "What the transform does to `x` (nothing here)."; return x
+    def decodes(self, x): "What undoes it (nothing here)."; return x
+    def setup(self, items=None): "Learn from `items` (the training split's) what the transform needs (nothing here)."
+
+    @cached_property
+    def types(self) -> tuple[type, type]:
+        "The types `encodes` and `decodes` act on."
+        return in_type(self.encodes), in_type(self.decodes)
+    def _apply(self, f, t: type, x):
+        if isinstance(x, tuple): return tuple(f(o) if accepts(t, o) else o for o in x)
+        return f(x) if accepts(t, x) else x
+    def __call__(self, x): return self._apply(self.encodes, self.types[0], x)
+    def valid(self, x):
+        "The validation version: `encodes_valid` where the transform has one (random ones do), else `encodes`."
+        return self._apply(getattr(self, 'encodes_valid', self.encodes), self.types[0], x)
+    def decode(self, x): "`decodes` on the values of its type."; return self._apply(self.decodes, self.types[1], x)
+    def __repr__(self): return getattr(self, 'name', type(self).__name__)
+
+# %% ../nbs/13_vision.ipynb #de1a8dcc
+def to_transform(f) -> Transform:
+    "`f` as a `Transform`: a transform as it is, a transform class made with no arguments, a function wrapped."
+    if isinstance(f, type) and issubclass(f, Transform): return f()
+    if isinstance(f, Transform): return f
+    if not callable(f):
+        raise TypeError(f"Pipeline: {f!r} is not callable (give functions, transforms or their classes)")
+    return Transform(f)
+
+def _overrides_setup(t) -> bool: return type(t).setup is not Transform.setup
+
+class Pipeline:
+    ("The transforms `funcs` sorted by `order`: `pipe(x)` when training, `pipe.valid(x)` for validation, `setup` in "
+     "order, `decode` in reverse.")
+    def __init__(self, funcs=None):
+        funcs = [] if funcs is None else list(funcs) if isinstance(funcs, (list, tuple)) else [funcs]
+        flat = [g for f in funcs for g in (f.funcs if isinstance(f, Pipeline) else [f])]
+        self.funcs = sorted(map(to_transform, flat), key=lambda t: t.order)
+    def __call__(self, x):
+        for f in self.funcs: x = f(x)
+        return x
+    def valid(self, x):
+        for f in self.funcs: x = f.valid(x)
+        return x
+    def decode(self, x):
+        "`x` through each transform's `decode`, last transform first."
+        for f in reversed(self.funcs): x = f.decode(x)
+        return x
+    def setup(self, items):
+        "Set up each transform, in order, on `items` as the transforms before it made them; returns self."
+        items = list(items)
+        for i, f in enumerate(self.funcs):
+            f.setup(items)
+            if any(map(_overrides_setup, self.funcs[i+1:])): items = [f(o) for o in items]
+        return self
+    def __repr__(self): return f"Pipeline({', '.join(map(repr, self.funcs))})"
+
 # %% ../nbs/13_vision.ipynb #32ca31dc
 class Vocab:
     "The class names (sorted unless `sort=False`, each once) and each name's index: `vocab[i]`, `vocab.o2i[name]`."
@@ -108,19 +192,25 @@ class Vocab:
         raise KeyError(f"label {label!r} is not in the vocabulary {self!r}, which was built from the training split: "
                        "every class needs training images (or pass vocab= with every class)") from None
 
-class Categorize:
-    "Labels to class indices by `vocab` (built by `setup` from the training labels when not given); `decode` goes back."
-    def __init__(self, vocab=None):
-        self.vocab = None if vocab is None else vocab if isinstance(vocab, Vocab) else Vocab(vocab, sort=False)
-    def setup(self, labels):
+class Categorize(Transform):
+    ("Labels to class indices (`TensorCategory`) by `vocab`: given (sorted unless `sort=False`, as fastai) or built by "
+     "`setup` from the training labels; `decode` goes back.")
+    order = 1
+    def __init__(self, vocab=None, sort=True):
+        self.vocab = None if vocab is None else vocab if isinstance(vocab, Vocab) else Vocab(vocab, sort=sort)
+    def setup(self, labels=None):
         "Build the vocabulary from `labels` (the training split's) unless one was given; returns self."
         if self.vocab is None: self.vocab = Vocab(labels)
         return self
-    def __call__(self, label) -> int:
+    def encodes(self, label) -> TensorCategory:
         if self.vocab is None:
             raise RuntimeError("Categorize has no vocabulary yet: call setup(training_labels) or pass vocab=")
-        return self.vocab.index(label)
-    def decode(self, i) -> str: return self.vocab[int(i)]
+        return torch.tensor(self.vocab.index(label)).as_subclass(TensorCategory)
+    def decodes(self, i):
+        "The class name of the index `i` (a list of names for a batch of indices)."
+        if isinstance(i, torch.Tensor) and i.ndim > 0: return [self.vocab[j] for j in i.tolist()]
+        return self.vocab[int(i)]
+    def __repr__(self): return f"Categorize(vocab={self.vocab!r})"
 
 # %% ../nbs/13_vision.ipynb #7a7d815f
 class ImageError(OSError):
@@ -147,35 +237,24 @@ def load_image(fn, mode='RGB') -> Image.Image:
                          "or skip unreadable files with from_folder(..., skip_bad=True)") from e
     return to_mode(im, mode)
 
-# %% ../nbs/13_vision.ipynb #ba0eb8b3
-def _valid(f):
-    "What `f` does at validation time: `f.valid` if it has one, else `f` itself."
-    return getattr(f, 'valid', f)
-
-class Pipeline:
-    ("Apply the functions `funcs` in order: `pipe(x)` when training, `pipe.valid(x)` (each one's `valid`, if any) for "
-     "validation.")
-    def __init__(self, funcs=None):
-        funcs = [] if funcs is None else list(funcs) if isinstance(funcs, (list, tuple)) else [funcs]
-        if bad := [f for f in funcs if not callable(f)]: raise TypeError(f"Pipeline: {bad[0]!r} is not callable")
-        self.funcs = funcs
-    def __call__(self, x):
-        for f in self.funcs: x = f(x)
-        return x
-    def valid(self, x):
-        for f in self.funcs: x = _valid(f)(x)
-        return x
-    def __repr__(self): return f"Pipeline({', '.join(map(repr, self.funcs))})"
+# %% ../nbs/13_vision.ipynb #768f3463
+class PILImage:
+    "fastai's name for opening images: `PILImage.create(fn)`, a Pillow image in `mode` (RGB) from a file or an image."
+    @staticmethod
+    def create(fn, mode='RGB') -> Image.Image:
+        "The image file `fn` (or Pillow image) as `load_image` opens it."
+        return to_mode(fn, mode) if isinstance(fn, Image.Image) else load_image(fn, mode)
 
 # %% ../nbs/13_vision.ipynb #555d217f
 from .core import hw_pair
 from .datasets import cache_root, url_chunks
 
 # %% ../nbs/13_vision.ipynb #97d3c933
-class Resize:
+class Resize(Transform):
     "Resize so the shorter side is `size` (an int, keeping the aspect ratio), or to exactly `size=(h, w)`."
+    order = 1
     def __init__(self, size): self.size = size if isinstance(size, int) else hw_pair(size, 'Resize')
-    def __call__(self, img: Image.Image) -> Image.Image:
+    def encodes(self, img: Image.Image) -> Image.Image:
         w, h = img.size
         if isinstance(self.size, int):
             s = self.size/min(w, h)
@@ -184,19 +263,21 @@ class Resize:
         return img if (nw, nh) == (w, h) else img.resize((nw, nh), Image.Resampling.BILINEAR)
     def __repr__(self): return f"Resize({self.size})"
 
-class CenterCrop:
+class CenterCrop(Transform):
     "The central `size` (int or (h, w)) of the image; padded with black where the image is smaller."
+    order = 1
     def __init__(self, size): self.size = hw_pair(size, 'CenterCrop')
-    def __call__(self, img: Image.Image) -> Image.Image:
+    def encodes(self, img: Image.Image) -> Image.Image:
         (h, w), (W, H) = self.size, img.size
         l, t = (W - w)//2, (H - h)//2
         return img.crop((l, t, l + w, t + h))
     def __repr__(self): return f"CenterCrop({self.size})"
 
 # %% ../nbs/13_vision.ipynb #2c333628
-class RandomResizedCrop:
+class RandomResizedCrop(Transform):
     """A random crop of `min_scale` to all of the area, aspect ratio in `ratio`, resized to `size`; a central crop for
     validation."""
+    order = 1
     def __init__(self, size, min_scale=0.08, ratio=(3/4, 4/3)):
         if not 0 < min_scale <= 1: raise ValueError(f"RandomResizedCrop: min_scale must be in (0, 1], got {min_scale}")
         if not 0 < ratio[0] <= ratio[1]:
@@ -214,9 +295,9 @@ class RandomResizedCrop:
                 return l, t, l + nw, t + nh
         return _central_box(w, h, min(max(w/h, self.ratio[0]), self.ratio[1]))
 
-    def __call__(self, img: Image.Image) -> Image.Image:
+    def encodes(self, img: Image.Image) -> Image.Image:
         return img.resize(self.size[::-1], Image.Resampling.BILINEAR, box=self.box(*img.size))
-    def valid(self, img: Image.Image) -> Image.Image:
+    def encodes_valid(self, img: Image.Image) -> Image.Image:
         h, w = self.size
         return img.resize((w, h), Image.Resampling.BILINEAR, box=_central_box(*img.size, w/h))
     def __repr__(self): return f"RandomResizedCrop({self.size}, min_scale={self.min_scale}, ratio={self.ratio})"
@@ -228,11 +309,12 @@ def _central_box(w: int, h: int, r: float) -> tuple[int, int, int, int]:
     return l, t, l + nw, t + nh
 
 # %% ../nbs/13_vision.ipynb #4687a66c
-class ToTensor:
-    "A Pillow image as a uint8 tensor C×H×W."
-    def __call__(self, img: Image.Image) -> torch.Tensor:
+class ToTensor(Transform):
+    "A Pillow image as a uint8 `TensorImage` C×H×W."
+    order = 5
+    def encodes(self, img: Image.Image) -> TensorImage:
         a = np.array(img, dtype=np.uint8)  # a copy PyTorch may own and write
-        return torch.from_numpy(a[:, :, None] if a.ndim == 2 else a).permute(2, 0, 1)
+        return torch.from_numpy(a[:, :, None] if a.ndim == 2 else a).permute(2, 0, 1).as_subclass(TensorImage)
     def __repr__(self): return "ToTensor()"
 
 # %% ../nbs/13_vision.ipynb #545dda08
@@ -253,12 +335,12 @@ class ImageDataset:
     def __len__(self): return len(self.files)
     def __getitem__(self, i):
         img = load_image(self.files[i], self.mode)
-        return (self.tfms if self.train else self.tfms.valid)(img), self.y[i]
+        return (self.tfms if self.train else self.tfms.valid)(img).as_subclass(torch.Tensor), self.y[i]
 
     def item_tfm(self, item) -> torch.Tensor:
         "One raw item (a file path or a Pillow image) as the dataset yields it at validation time."
         img = to_mode(item, self.mode) if isinstance(item, Image.Image) else load_image(item, self.mode)
-        return self.tfms.valid(img)
+        return self.tfms.valid(img).as_subclass(torch.Tensor)
 
     def __repr__(self): return f"ImageDataset({len(self)} images, {len(self.vocab or ())} classes, train={self.train})"
 
@@ -298,25 +380,30 @@ class SeededDataLoader(DataLoader):
         "The batch of the items at `idxs`, each made under `item_seed(epoch_seed, index)`."
         # the generators' states are saved and restored once a batch (saving them costs more than seeding)
         with seeded():
-            items = [self._item(i) for i in index_list(idxs)]
+            items = [self.item(i) for i in index_list(idxs)]
         return self.collate_fn(items)
 
-    def _item(self, i: int):
+    def item(self, i: int):
+        "Item `i` of the dataset, made under its own seed (call it inside `seeded()`, as `fetch` does)."
         reseed(item_seed(self.epoch_seed, i))
         return self.ds[i]
 
 # %% ../nbs/13_vision.ipynb #24b70fbc
 imagenet_stats = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 
-class IntToFloatTensor:
-    "A batch of uint8 images as floats in [0, 1] (float inputs pass unchanged)."
+class IntToFloatTensor(Transform):
+    "A batch of uint8 images as floats in [0, 1] (float inputs pass unchanged); `decode` goes back to uint8."
+    order = 10
     def __init__(self, div=255.): self.div = div
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def encodes(self, x: TensorImage) -> TensorImage:
         return x.float().div_(self.div) if not torch.is_floating_point(x) else x
+    def decodes(self, x: TensorImage) -> TensorImage:
+        return (x*self.div).round_().clamp_(0, 255).to(torch.uint8) if torch.is_floating_point(x) else x
     def __repr__(self): return "IntToFloatTensor()"
 
-class Normalize:
+class Normalize(Transform):
     "Normalise a float batch N×C×H×W by channel: `(x - mean) / std`; `decode` undoes it."
+    order = 99
     def __init__(self, mean, std):
         self.mean, self.std = (torch.as_tensor(v, dtype=torch.float32).reshape(1, -1, 1, 1) for v in (mean, std))
         if self.mean.shape != self.std.shape:
@@ -332,10 +419,10 @@ class Normalize:
         if x.ndim != 4 or x.shape[1] != self.mean.shape[1]:
             raise ValueError(f"Normalize: expected a batch N×{self.mean.shape[1]}×H×W, got shape {tuple(x.shape)}")
         return self.mean.to(x.device, x.dtype), self.std.to(x.device, x.dtype)
-    def __call__(self, x):
+    def encodes(self, x: TensorImage) -> TensorImage:
         m, s = self._stats(x)
         return (x - m)/s
-    def decode(self, x):
+    def decodes(self, x: TensorImage) -> TensorImage:
         m, s = self._stats(x)
         return x*s + m
     def __repr__(self):
@@ -355,67 +442,6 @@ def _verify(fn) -> str | None:
 def verify_images(files) -> list[tuple[Path, str]]:
     "The files among `files` that Pillow cannot decode, with the reason for each."
     return [(Path(f), why) for f in files if (why := _verify(f)) is not None]
-
-# %% ../nbs/13_vision.ipynb #0089216b
-def _image_files(path, train, valid, valid_pct):
-    "The image files of an image folder, with a clear error when there are none."
-    path = Path(path)
-    if not path.is_dir(): raise FileNotFoundError(f"from_folder: {path} is not a folder")
-    if valid_pct is None:
-        missing = [nm for nm in (train, valid) if not (path/nm).is_dir()]
-        if missing:
-            found = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith('.')) or ['none']
-            raise FileNotFoundError(f"from_folder: {path} has no {' or '.join(repr(m) for m in missing)} folder "
-                                    f"(folders found: {', '.join(found[:10])}); "
-                                    "pass train=/valid= to name them, or valid_pct=0.2 for a random split")
-    files = get_image_files(path, folders=None if valid_pct is not None else [train, valid])
-    if not files: raise ValueError(f"from_folder: no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) under {path}")
-    return files
-
-def _skip_bad(files, skip_bad):
-    ("`files` without the unreadable ones when `skip_bad` (with a warning and the list of skipped files), else all of "
-     "them.")
-    if not skip_bad: return files, []
-    bad = verify_images(files)
-    if bad:
-        warnings.warn(f"from_folder: skipped {len(bad)} unreadable image(s) of {len(files)}, "
-                      f"first {bad[0][0]} ({bad[0][1]})")
-        drop = {f for f, _ in bad}
-        files = [f for f in files if f not in drop]
-    return files, bad
-
-# %% ../nbs/13_vision.ipynb #36bd53c2
-def from_folder(cls, path, train='train', valid='val', valid_pct=None, seed=None, vocab=None, item_tfms=None,
-                batch_tfms=None, bs=64, num_workers=0, label_func=None, skip_bad=False, **kwargs):
-    ("DataLoaders of the image folder `path`: class folders under `train` and `valid` (or a random `valid_pct` split), "
-     "item transforms in the workers.")
-    files, bad = _skip_bad(_image_files(path, train, valid, valid_pct), skip_bad)
-    splitter = GrandparentSplitter(train, valid) if valid_pct is None else RandomSplitter(valid_pct, seed)
-    splits, label_func = splitter(files), label_func or parent_label
-    labels = [label_func(f) for f in files]
-    cat = Categorize(vocab).setup([labels[i] for i in splits[0]])
-    if unknown := sorted({labels[i] for i in splits[1]} - set(cat.vocab)):
-        raise ValueError(f"from_folder: validation class(es) {', '.join(map(repr, unknown[:5]))} "
-                         "have no training images, so the model cannot learn them "
-                         f"(vocabulary from the training split: {cat.vocab!r}); "
-                         "add training images or remove them")
-    dss = [ImageDataset([files[i] for i in s], [cat(labels[i]) for i in s], item_tfms, vocab=cat.vocab, train=t)
-           for s, t in zip(splits, (True, False))]
-    dls = cls(SeededDataLoader(dss[0], bs=bs, shuffle=True, num_workers=num_workers, **kwargs),
-              SeededDataLoader(dss[1], bs=2*bs, num_workers=num_workers, **kwargs))
-    tfms = Pipeline(batch_tfms).funcs
-    dls.batch_tfms = Pipeline(tfms if any(isinstance(t, IntToFloatTensor) for t in tfms)
-                              else [IntToFloatTensor(), *tfms])
-    dls.vocab, dls.path, dls.skipped = cat.vocab, Path(path), bad
-    return dls
-
-DataLoaders.from_folder = classmethod(from_folder)
-
-def batch_tfms_cb(self) -> BatchTransformCB:
-    "The callback that applies `dls.batch_tfms` to the inputs of training and validation batches, on the device."
-    return BatchTransformCB(self.batch_tfms, on_train=True, on_val=True)
-
-DataLoaders.batch_tfms_cb = batch_tfms_cb
 
 # %% ../nbs/13_vision.ipynb #5438723d
 class URLs:

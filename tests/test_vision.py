@@ -12,6 +12,7 @@ from minitrain.data import DataLoaders
 from minitrain.datasets import ChecksumError
 from minitrain.learner import Learner, TrainCB, DeviceCB, Callback
 from minitrain.vision import *
+from minitrain.block import *
 
 def write_folder(root: Path, classes=('cat', 'dog'), n=(6, 2), size=(24, 40)) -> Path:
     "A small Imagenette-style folder: `n` = (train, val) RGB JPEGs per class, sizes varying around `size`."
@@ -53,7 +54,8 @@ def test_vocab_and_categorize():
     cat = Categorize().setup(['dog', 'cat', 'dog'])
     assert list(cat.vocab) == ['cat', 'dog'] and cat('dog') == 1 and cat.decode(torch.tensor(0)) == 'cat'
     with pytest.raises(KeyError, match="'bird' is not in the vocabulary"): cat('bird')
-    assert list(Categorize(vocab=['z', 'a']).setup(['a']).vocab) == ['z', 'a']  # a given vocabulary is kept, in its order
+    assert list(Categorize(vocab=['z', 'a']).setup(['a']).vocab) == ['a', 'z']  # a given vocabulary is sorted, as fastai
+    assert list(Categorize(vocab=['z', 'a'], sort=False).vocab) == ['z', 'a']
     with pytest.raises(RuntimeError, match='setup'): Categorize()('a')
     assert IMAGENETTE_LABELS['n03425413'] == 'gas pump' and len(IMAGENETTE_LABELS) == 10
 
@@ -126,12 +128,13 @@ def test_pipeline_valid_uses_valid_versions():
 
 # --- datasets and loaders
 
-def test_dataset_item_tfm_matches_validation(folder):
+def test_test_dl_matches_validation(folder):
     dls = DataLoaders.from_folder(folder, item_tfms=RandomResizedCrop(16), bs=4)
     ds = dls.valid.ds
-    x, y = ds[1]
-    assert torch.equal(ds.item_tfm(ds.files[1]), x) and torch.equal(ds.item_tfm(Image.open(ds.files[1])), x)
-    assert ds.vocab[int(y)] == parent_label(ds.files[1]) and dls.train.ds.vocab is ds.vocab
+    xb, yb = dls.valid.one_batch()
+    for item in (ds.items[1], Image.open(ds.items[1])):
+        assert torch.equal(dls.valid.test_dl([item]).one_batch()[0][0], xb[1])
+    assert ds.vocab[int(yb[1])] == parent_label(ds.items[1]) and dls.train.ds.vocab is ds.vocab
 
 def batches(folder, nw, seed=0, epochs=2, **kwargs):
     dls = DataLoaders.from_folder(folder, item_tfms=RandomResizedCrop(16, min_scale=0.2), bs=4, num_workers=nw, **kwargs)
@@ -182,7 +185,7 @@ def test_from_folder_random_split_and_label_func(folder):
     dls = DataLoaders.from_folder(folder, valid_pct=0.25, seed=0, item_tfms=Resize((8, 8)), label_func=lambda f: f.stem[:3].upper())
     assert list(dls.vocab) == ['CAT', 'DOG'] and len(dls.train.ds) + len(dls.valid.ds) == 16 and len(dls.valid.ds) == 4
     again = DataLoaders.from_folder(folder, valid_pct=0.25, seed=0, item_tfms=Resize((8, 8)))
-    assert again.valid.ds.files == dls.valid.ds.files
+    assert again.valid.ds.items == dls.valid.ds.items
 
 # --- batch transforms
 
@@ -198,26 +201,27 @@ def test_normalize():
 
 def test_batch_tfms_reach_the_model_in_training_and_validation(folder):
     dls = DataLoaders.from_folder(folder, item_tfms=Resize((8, 8)), batch_tfms=Normalize.from_stats(*imagenet_stats), bs=4)
-    assert isinstance(dls.batch_tfms.funcs[0], IntToFloatTensor) and len(dls.batch_tfms.funcs) == 2
+    assert isinstance(dls.train.after_batch.funcs[0], IntToFloatTensor) and len(dls.train.after_batch.funcs) == 2
     seen = []
     class Spy(Callback):
         order = 100
         def before_batch(self, learn): seen.append((learn.training, learn.batch[0].dtype, float(learn.batch[0].mean())))
     model = nn.Sequential(nn.Flatten(), nn.Linear(3*8*8, len(dls.vocab)))
-    learn = Learner(model, dls, F.cross_entropy, lr=0.01, cbs=[TrainCB(), DeviceCB('cpu'), dls.batch_tfms_cb(), Spy()])
+    learn = Learner(model, dls, F.cross_entropy, lr=0.01, cbs=[TrainCB(), DeviceCB('cpu'), Spy()])
     learn.fit(1)
     assert {t for t, _, _ in seen} == {True, False} and all(d == torch.float32 for _, d, _ in seen)
     assert all(abs(m) < 3 for *_, m in seen)  # normalised, not bytes
 
 def test_predict_item_applies_item_tfm_and_batch_tfms(folder):
-    "learn.predict_item (inference stage) on a file or a Pillow image: the validation item transform, then the batch transforms through the callbacks."
+    "learn.predict_item (inference stage) on a file or a Pillow image: the validation item transforms, then the batch transforms (test_dl)."
     import minitrain.inference  # adds Learner.predict_item
     dls = DataLoaders.from_folder(folder, item_tfms=RandomResizedCrop(8), batch_tfms=Normalize.from_stats(*imagenet_stats), bs=4)
     set_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(3*8*8, len(dls.vocab)))
-    learn = Learner(model, dls, F.cross_entropy, cbs=[TrainCB(), DeviceCB('cpu'), dls.batch_tfms_cb()])
-    fn = dls.valid.ds.files[0]
-    with torch.no_grad(): want = model(dls.batch_tfms(dls.valid.ds.item_tfm(fn)[None])).softmax(1)[0]
+    learn = Learner(model, dls, F.cross_entropy, cbs=[TrainCB(), DeviceCB('cpu')])
+    fn = dls.valid.ds.items[0]
+    xb = dls.valid.after_batch.valid(dls.valid.after_item.valid((PILImage.create(fn),))[0][None].as_subclass(TensorImage))
+    with torch.no_grad(): want = model(xb).softmax(1)[0]
     for item in (fn, load_image(fn)):
         label, idx, probs = learn.predict_item(item)
         torch.testing.assert_close(probs, want)

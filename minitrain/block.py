@@ -328,9 +328,8 @@ class ImageDataLoaders(DataLoaders):
 class _Retired(type):
     "The type of a name another text uses that minitrain replaced: making it or using it says what to use."
     def __call__(cls, *args, **kwargs): raise NotImplementedError(cls.hint)
-    def __getattr__(cls, name):
-        if name.startswith('_'): raise AttributeError(name)
-        raise NotImplementedError(cls.hint)
+    def __getattr__(cls, name):  # an AttributeError, so tools asking `getattr(cls, name, None)` still work
+        raise AttributeError(name if name.startswith('_') else cls.hint)
 
 class DataBunch(metaclass=_Retired):
     "fastai v1's `DataBunch`: `DataLoaders` here."

@@ -184,7 +184,7 @@ class BatchTransformCB(Callback):
         learn.batch = _check_new_batch(self.tfm, learn.batch, tfm(learn.batch))
 
 def _each_input(tfm, b, n_inp=1) -> tuple:
-    "The batch `b` with each of its first `n_inp` elements (the inputs) replaced by `tfm` of it; the targets as they were."
+    "The batch `b` with each of its first `n_inp` elements (the inputs) replaced by `tfm` of it; the targets kept."
     return (*map(tfm, b[:n_inp]), *b[n_inp:])
 
 # %% ../nbs/05_inference.ipynb #9a11f387

@@ -30,7 +30,7 @@ def epoch_s(dls, tfm) -> float:
     set_seed(0)
     metrics = MetricsCB(accuracy=MulticlassAccuracy())
     metrics.show = lambda d: None  # no printing while timing
-    cbs = [TrainCB(), DeviceCB('cpu'), metrics] + ([BatchTransformCB(tfm)] if tfm is not None else [])
+    cbs = [TrainCB(), DeviceCB('cpu'), metrics] + ([BatchTransformCB(tfm, on_val=False, each=True)] if tfm is not None else [])
     learn = Learner(cnn(), dls, F.cross_entropy, lr=1e-2, cbs=cbs, opt_func=partial(Adam, wd=0.01))
     start = time.perf_counter()
     learn.fit(1, valid=False)

@@ -57,7 +57,7 @@ def main():
         dl0, dl2 = mk(0), mk(2, persistent_workers=True)
         files = get_image_files(Path(d)/'train')
         old = SeededDataLoader(ImageDataset(files, [int(f.parent.name[1:]) for f in files], crop, train=True), bs=64, shuffle=True)
-        cb = BatchTransformCB(Pipeline(tfms), on_train=True, on_val=True)
+        cb = BatchTransformCB(Pipeline(tfms), each=True)  # the pipeline on the images, training and validation
         t = round_times({'callback path': lambda: fit_epoch(old, [cb]), 'DataLoader, 0 workers': lambda: fit_epoch(dl0),
                          'DataLoader, 2 workers': lambda: fit_epoch(dl2)}, a.repeats)
         del dl2

@@ -37,7 +37,7 @@ with check('rand_brightness'):
     s = shift[:, 0]
     assert (s.abs() <= 0.5 + 1e-6).all(), f"expected shifts within ±0.5, got some of {s.abs().max():.3f}"
     assert len(set(s.tolist())) > 8, "each image should get its own random shift"
-    try_learn = tiny_learner(BatchTransformCB(rand_brightness), SingleBatchCB())
+    try_learn = tiny_learner(BatchTransformCB(rand_brightness, on_val=False, each=True), SingleBatchCB())
     try_learn.fit(1)  # and it works as a batch transform
 
 # %% [markdown]

@@ -14,7 +14,7 @@ from .learner import Callback
 # %% auto #0
 __all__ = ['rand_flip', 'RandFlip', 'rand_crop', 'RandCrop', 'rand_resized_crop', 'RandResizedCrop', 'rand_erase', 'RandErase',
            'rand_copy', 'RandCopy', 'beta_sample', 'MixUpCB', 'CutMixCB', 'LabelSmoothingCrossEntropy', 'tta',
-           'BatchTransformCB']
+           'GlobalAvgPool', 'show_image_batch', 'BatchTransformCB']
 
 # %% ../nbs/09_augment.ipynb #ebb733c5
 from .inference import BatchTransformCB
@@ -24,6 +24,9 @@ _all_ = ['BatchTransformCB']  # made in the inference stage (test-time transform
 def _check_images(x, where: str):
     "Raise unless `x` is a batch of images: a 4-D tensor N×C×H×W."
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        if isinstance(x, (tuple, list)):
+            raise ValueError(f"{where}: expected a batch of images N×C×H×W, got a {type(x).__name__} (a whole "
+                             "batch? BatchTransformCB(tfm, each=True) gives `tfm` the inputs)")
         got = f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"{where}: expected a batch of images N×C×H×W, got {got} "
                          "(add a channel axis with x[:, None])")
@@ -157,7 +160,7 @@ def _check_patches(pct, max_num, where: str):
 # %% ../nbs/09_augment.ipynb #6c07717b
 def rand_erase(x, pct=0.2, max_num=4):
     """Cover 0 to `max_num` rectangles (`pct` of the height by `pct` of the width) of each image of `x` with noise of
-    the batch's mean, std and range."""
+    the batch's mean, std and range, in place (as `miniai`'s); returns `x`."""
     _check_images(x, 'rand_erase'); _check_floats(x, 'rand_erase'); _check_patches(pct, max_num, 'rand_erase')
     n, _, h, w = x.shape
     bh, bw = max(1, int(pct*h)), max(1, int(pct*w))
@@ -168,7 +171,7 @@ def rand_erase(x, pct=0.2, max_num=4):
     mean = x.mean()
     std = ((x - mean).square().sum() / (x.numel() - 1)).sqrt()  # two passes: faster than torch.std_mean on CPU
     noise = (torch.randn(int(mask.sum()), device=x.device, dtype=x.dtype) * std + mean).clamp(x.min(), x.max())
-    return x.masked_scatter(mask, noise)  # the noise fills the masked pixels in order
+    return x.masked_scatter_(mask, noise)  # the noise fills the masked pixels in order
 
 class _PatchModule(nn.Module):
     "A patch augmentation `fn(x, pct, max_num)` as a module, its arguments checked when it is made."
@@ -186,22 +189,23 @@ class RandErase(_PatchModule):
 # %% ../nbs/09_augment.ipynb #5169b1a6
 def rand_copy(x, pct=0.2, max_num=4):
     """Copy 0 to `max_num` rectangles (`pct` of the height by `pct` of the width) of each image of `x` to random places
-    in the same image."""
+    in the same image, in place (as `miniai`'s); returns `x`."""
     _check_images(x, 'rand_copy'); _check_patches(pct, max_num, 'rand_copy')
     n, c, h, w = x.shape
     bh, bw = max(1, int(pct*h)), max(1, int(pct*w))
     num = torch.randint(0, max_num + 1, (n, 1), device=x.device)
     box_rows, box_cols = torch.arange(bh, device=x.device), torch.arange(bw, device=x.device)
+    y = x.contiguous()  # x itself when it is contiguous: the copies land in x
     for k in range(max_num):
         sizes = ((bh, h), (bw, w), (bh, h), (bw, w))
         src_t, src_l, dst_t, dst_l = (_rand_start((n, 1), s, e, x.device) for s, e in sizes)
         used = num > k
         # a box not used is copied onto itself
         src_t, src_l = torch.where(used, src_t, dst_t), torch.where(used, src_l, dst_l)
-        patch = _take(x, src_t + box_rows, src_l + box_cols)
+        patch = _take(y, src_t + box_rows, src_l + box_cols)
         idx = _pixel_numbers(dst_t + box_rows, dst_l + box_cols, w)
-        x = x.flatten(2).scatter(2, idx[:, None].expand(-1, c, -1), patch.flatten(2)).view(n, c, h, w)
-    return x
+        y.view(n, c, h*w).scatter_(2, idx[:, None].expand(-1, c, -1), patch.flatten(2))
+    return x if y is x else x.copy_(y)
 
 class RandCopy(_PatchModule):
     "`rand_copy` as a module."
@@ -341,3 +345,20 @@ def tta(self: Learner, dl=None, tfms=None, n=1, **kwargs):
     return self.get_preds(dl, tfms=[_Reseeded(t, s) for t, ss in zip(tfms, seeds) for s in ss], **kwargs)
 
 Learner.tta = tta
+
+# %% ../nbs/09_augment.ipynb #70de9558
+from .core import listify
+from .datasets import show_images
+from .learner import SingleBatchCB
+
+class GlobalAvgPool(nn.Module):
+    "`miniai`'s global average pooling: the mean of each channel over the height and width, N×C×H×W to N×C."
+    def forward(self, x): return x.mean((-2, -1))
+
+def show_image_batch(self: Learner, max_n=9, cbs=None, **kwargs):
+    """`miniai`'s: one training batch through the callbacks (and `cbs`), then `show_images` (with `kwargs`) of its
+    first `max_n` inputs, as the model saw them."""
+    self.fit(1, cbs=[SingleBatchCB(), *listify(cbs)])
+    return show_images(self.batch[0][:max_n], **kwargs)
+
+Learner.show_image_batch = show_image_batch

@@ -105,7 +105,8 @@ def _add_augment_options(tr: argparse.ArgumentParser):
 
 def _augment_cbs(args) -> list:
     "The callbacks that `--augment` and `--mixup` ask for."
-    cbs = [BatchTransformCB(nn.Sequential(RandCrop(padding=1), RandFlip(), RandErase()))] if args.augment else []
+    tfms = nn.Sequential(RandCrop(padding=1), RandFlip(), RandErase())
+    cbs = [BatchTransformCB(tfms, on_val=False, each=True)] if args.augment else []  # training images only
     if args.mixup is not None: cbs.append(MixUpCB(args.mixup))
     return cbs
 

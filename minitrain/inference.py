@@ -11,7 +11,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader as TorchDataLoader, RandomSampler
-from .core import to_cpu, get_rng_states, set_rng_states
+from .core import to_cpu, get_rng_states, set_rng_states, listify
 from .datasets import show_images
 from .data import Sampler, DataLoader, DataLoaders
 from .learner import Learner, Callback, CancelBatchException, DeviceCB
@@ -20,7 +20,8 @@ from .learner import Learner, Callback, CancelBatchException, DeviceCB
 __all__ = ['GatherPredsCB', 'computes_preds', 'probe', 'probe_run', 'loss_activation', 'loss_decodes', 'NoneReduce',
            'item_losses', 'in_order', 'BatchTransformCB', 'InputTfmCB', 'get_preds', 'vocab_of', 'predict_batch',
            'predict_item', 'decode_batch', 'show_batch', 'show_results', 'confusion_matrix', 'plot_confusion_matrix',
-           'most_confused', 'Interpretation', 'inputs_at', 'top_losses', 'plot_top_losses']
+           'most_confused', 'Interpretation', 'inputs_at', 'top_losses', 'plot_top_losses', 'CapturePreds',
+           'capture_preds']
 
 # %% ../nbs/05_inference.ipynb #c6dcedce
 def _one_or_tuple(parts: tuple):
@@ -169,41 +170,53 @@ def _cat(batches):
 
 # %% ../nbs/05_inference.ipynb #01558644
 class BatchTransformCB(Callback):
-    """Replace the batch's inputs `xs` by `tfm(*xs)` (with `each`, by `tfm` of each input) in training (`on_train`)
-    and/or validation (`on_val`) batches; `order` (default: after `DeviceCB`) places it among the callbacks."""
+    """Replace the batch by `tfm(batch)` (with `each`, each input `x` by `tfm(x)`) in training (`on_train`) and/or
+    validation (`on_val`) batches; `order` (default: after `DeviceCB`) places it among the callbacks."""
     order = DeviceCB.order + 1  # after DeviceCB: transform the batch where it will be used
-    def __init__(self, tfm, on_train=True, on_val=False, each=False, order=None):
+    def __init__(self, tfm, on_train=True, on_val=True, each=False, order=None):
         _check_tfm_args(tfm, on_train, on_val)
         self.tfm, self.on_train, self.on_val, self.each = tfm, on_train, on_val, each
         if order is not None: self.order = order
 
     def before_batch(self, learn):
         if not (self.on_train if learn.training else self.on_val): return
-        if self.each: xs = tuple(map(self.tfm, learn.xb))
-        else: xs = self.tfm(*learn.xb)
-        learn.xb = _check_new_inputs(self.tfm, learn.xb, xs if self.each or learn.n_inp > 1 else (xs,))
+        tfm = partial(_each_input, self.tfm, n_inp=getattr(learn, 'n_inp', 1)) if self.each else self.tfm
+        learn.batch = _check_new_batch(self.tfm, learn.batch, tfm(learn.batch))
+
+def _each_input(tfm, b, n_inp=1) -> tuple:
+    "The batch `b` with each of its first `n_inp` elements (the inputs) replaced by `tfm` of it; the targets kept."
+    return (*map(tfm, b[:n_inp]), *b[n_inp:])
 
 # %% ../nbs/05_inference.ipynb #9a11f387
 def _check_tfm_args(tfm, on_train, on_val):
     "Raise if `BatchTransformCB` was given a `tfm` that is not callable, or flags that are not booleans."
     if not callable(tfm):
-        raise TypeError(f"BatchTransformCB: tfm must be a function of the inputs, got {type(tfm).__name__} {tfm!r}")
+        raise TypeError(f"BatchTransformCB: tfm must be a function of the batch, got {type(tfm).__name__} {tfm!r}")
     for nm, v in (('on_train', on_train), ('on_val', on_val)):
         if not isinstance(v, bool): raise TypeError(f"BatchTransformCB: {nm} must be True or False, got {v!r}")
     if not (on_train or on_val):
         raise ValueError("BatchTransformCB: on_train=False and on_val=False would never transform anything")
 
-def _check_new_inputs(tfm, old, new) -> tuple:
-    """`new`, the inputs `tfm` returned for the inputs `old`, as a tuple; raise unless they are tensors with the
-    batch's length."""
-    if len(new) != len(old) or not all(isinstance(o, torch.Tensor) for o in new):
-        raise TypeError(f"BatchTransformCB: {fn_name(tfm)} must return {len(old)} tensor(s), one per input "
-                        f"(got {len(new)} value(s) of type {', '.join(type(o).__name__ for o in new)})")
+def _check_new_batch(tfm, old, new):
+    """`new`, the batch `tfm` returned for the batch `old`, after checking that it is a batch like `old`: as many
+    elements, each tensor with the batch's length."""
+    hint = "(a function of the inputs only is given with each=True)"
+    if new is None:
+        raise TypeError(f"BatchTransformCB: {fn_name(tfm)} returned None; it must return the batch, e.g. "
+                        f"`return x, y` (even when it changes the batch in place) {hint}")
+    if not isinstance(old, (tuple, list)): return new  # a dictionary or another kind of batch: the caller's
+    if not isinstance(new, (tuple, list)) or len(new) != len(old):
+        got = f"{len(new)} element(s)" if isinstance(new, (tuple, list)) else f"a {type(new).__name__}"
+        raise TypeError(f"BatchTransformCB: {fn_name(tfm)} must return a batch of {len(old)} elements like the one "
+                        f"it got, got {got} {hint}")
     for o, n in zip(old, new):
-        if len(n) != len(o):
+        if isinstance(o, torch.Tensor) and not isinstance(n, torch.Tensor):
+            raise TypeError(f"BatchTransformCB: {fn_name(tfm)} must return a tensor for each tensor of the batch, "
+                            f"got a {type(n).__name__}")
+        if isinstance(o, torch.Tensor) and len(n) != len(o):
             raise ValueError(f"BatchTransformCB: {fn_name(tfm)} changed the batch size from {len(o)} to {len(n)}; "
-                             "a batch transform must return one item per input item (the targets are not transformed)")
-    return tuple(new)
+                             "a batch transform must return one item per item of the batch")
+    return new
 
 # %% ../nbs/05_inference.ipynb #b84a2b65
 def InputTfmCB(tfm) -> BatchTransformCB:
@@ -478,3 +491,26 @@ def plot_top_losses(self: Interpretation, k: int = 9, largest=True, **kwargs):
                              **kwargs))
 
 Interpretation.top_losses, Interpretation.plot_top_losses = top_losses, plot_top_losses
+
+# %% ../nbs/05_inference.ipynb #f672b315
+class CapturePreds(Callback):
+    """`miniai`'s `GatherPredsCB`: after a fit, `all_inps`, `all_preds` and `all_targs` hold the first input, the
+    outputs and the targets of every batch, concatenated, on the CPU."""
+    order = GatherPredsCB.order  # last: the batch and the outputs as the other callbacks left them
+    def before_fit(self, learn): self.all_inps, self.all_preds, self.all_targs = [], [], []
+    def after_batch(self, learn):
+        self.all_inps.append(to_cpu(learn.batch[0]))
+        self.all_preds.append(to_cpu(learn.preds))
+        self.all_targs.append(to_cpu(learn.batch[1]))
+    def after_fit(self, learn):
+        self.all_preds, self.all_targs, self.all_inps = map(torch.cat, [self.all_preds, self.all_targs, self.all_inps])
+
+def capture_preds(self: Learner, cbs=None, inps=False) -> tuple:
+    """`miniai`'s `get_preds`: one validation pass with `CapturePreds` and `cbs`; the outputs and targets (and the
+    inputs, with `inps`)."""
+    cp = CapturePreds()
+    self.fit(1, train=False, cbs=[cp, *listify(cbs)])
+    res = cp.all_preds, cp.all_targs
+    return res + (cp.all_inps,) if inps else res
+
+Learner.capture_preds = capture_preds

@@ -20,6 +20,7 @@ def images(n=16, c=2, h=12, w=10, seed=0, dtype=torch.float32, device='cpu'):
 TFMS = {'flip': rand_flip, 'flip_ud': lambda x: rand_flip(x, dim=-2), 'crop': rand_crop, 'crop_fill': lambda x: rand_crop(x, fill=0),
         'resized_crop': rand_resized_crop, 'erase': rand_erase, 'copy': rand_copy}
 ANY_DTYPE = {'flip', 'flip_ud', 'crop', 'crop_fill', 'copy'}  # the others need floats (noise, interpolation)
+IN_PLACE = {'erase', 'copy'}  # as miniai's: they change the batch they are given and return it
 
 @pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64, torch.bfloat16, torch.uint8])
@@ -31,18 +32,19 @@ def test_transforms_keep_dtype_device_shape_and_input(name, dtype, device):
     set_seed(0)
     y = TFMS[name](x)
     assert y.dtype == x.dtype and y.device == x.device and y.shape == x.shape
-    assert torch.equal(x, before), "the input batch must not be changed in place"
+    if name in IN_PLACE: assert y is x, "rand_erase and rand_copy change the batch in place and return it"
+    else: assert torch.equal(x, before), "the input batch must not be changed in place"
     assert y.is_contiguous()
 
 @pytest.mark.parametrize('name', list(TFMS))
 def test_transforms_are_random_per_image_and_seeded(name):
     x = images(n=64)
-    set_seed(1); a = TFMS[name](x)
-    set_seed(1); b = TFMS[name](x)
-    set_seed(2); c = TFMS[name](x)
+    set_seed(1); a = TFMS[name](x.clone())
+    set_seed(1); b = TFMS[name](x.clone())
+    set_seed(2); c = TFMS[name](x.clone())
     assert torch.equal(a, b) and not torch.equal(a, c)
     same = images(n=64)[:1].expand(64, -1, -1, -1)  # one image 64 times: each copy draws its own transform
-    set_seed(1); d = TFMS[name](same)
+    set_seed(1); d = TFMS[name](same.clone())
     assert len(torch.unique(d.flatten(1), dim=0)) > 1
 
 def test_modules_equal_functions():
@@ -50,8 +52,8 @@ def test_modules_equal_functions():
     for mod, fn in [(RandFlip(0.3, -2), lambda x: rand_flip(x, 0.3, -2)), (RandCrop((8, 9), 1, 0.5), lambda x: rand_crop(x, (8, 9), 1, 0.5)),
                     (RandResizedCrop(6, (0.2, 0.5)), lambda x: rand_resized_crop(x, 6, (0.2, 0.5))),
                     (RandErase(0.3, 2), lambda x: rand_erase(x, 0.3, 2)), (RandCopy(0.3, 2), lambda x: rand_copy(x, 0.3, 2))]:
-        set_seed(0); a = mod(x)
-        set_seed(0); b = fn(x)
+        set_seed(0); a = mod(x.clone())
+        set_seed(0); b = fn(x.clone())
         assert torch.equal(a, b)
 
 def test_flip_probabilities():
@@ -79,18 +81,18 @@ def test_resized_crop_identity_and_size():
 
 def test_erase_keeps_statistics_and_range():
     x = images(n=256, c=1, h=28, w=28)
-    set_seed(0); y = rand_erase(x, pct=0.3, max_num=4)
+    set_seed(0); y = rand_erase(x.clone(), pct=0.3, max_num=4)
     assert (y != x).float().mean() > 0.1
     assert abs(y.mean() - x.mean()) < 0.05 and abs(y.std() - x.std()) < 0.05
     assert y.min() >= x.min() and y.max() <= x.max()
-    assert torch.equal(rand_erase(x, max_num=0), x)
+    assert torch.equal(rand_erase(x.clone(), max_num=0), x)
 
 def test_copy_uses_only_pixels_of_the_same_image():
     x = images(n=32, c=1)
-    set_seed(0); y = rand_copy(x, pct=0.4, max_num=6)
+    set_seed(0); y = rand_copy(x.clone(), pct=0.4, max_num=6)
     assert not torch.equal(x, y)
     assert all(torch.isin(y[i], x[i]).all() for i in range(len(x)))
-    assert torch.equal(rand_copy(x, max_num=0), x)
+    assert torch.equal(rand_copy(x.clone(), max_num=0), x)
 
 @pytest.mark.parametrize('bad, match', [
     (lambda: rand_flip(images(), p=1.5), 'p must be a number in'), (lambda: RandFlip(p=-0.1), 'p must be a number in'),
@@ -128,17 +130,25 @@ def small_learner(*cbs, n=64, bs=16, num_workers=0, shuffle=True):
     model = nn.Sequential(nn.Conv2d(1, 4, 3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(4*4*4, 3))
     return Learner(model, dls, F.cross_entropy, lr=0.1, cbs=[TrainCB(), DeviceCB('cpu'), *cbs])
 
-def test_batch_transform_trains_only_by_default():
+def test_batch_transform_takes_the_batch_in_both_phases_by_default():
+    "miniai's convention: tfm(batch) returns the batch, in training and validation batches."
     rec = Record()
-    learn = small_learner(BatchTransformCB(lambda x: x + 100.), rec, shuffle=False)
+    learn = small_learner(BatchTransformCB(lambda b: (b[0] + 100., b[1])), rec, shuffle=False)
+    learn.fit(1)
+    x, _ = classifier_data()
+    assert torch.equal(torch.cat(rec.seen[True]), x + 100.) and torch.equal(torch.cat(rec.seen[False]), x[:32] + 100.)
+
+def test_batch_transform_of_the_inputs_in_training_only():
+    rec = Record()
+    learn = small_learner(BatchTransformCB(lambda x: x + 100., on_val=False, each=True), rec, shuffle=False)
     learn.fit(1)
     x, _ = classifier_data()
     assert torch.equal(torch.cat(rec.seen[True]), x + 100.)
-    assert torch.equal(torch.cat(rec.seen[False]), x[:32]), "validation batches must be left alone by default"
+    assert torch.equal(torch.cat(rec.seen[False]), x[:32]), "validation batches must be left alone with on_val=False"
 
 def test_batch_transform_on_val_and_not_train():
     rec = Record()
-    learn = small_learner(BatchTransformCB(lambda x: x * 0., on_train=False, on_val=True), rec, shuffle=False)
+    learn = small_learner(BatchTransformCB(lambda x: x * 0., on_train=False, on_val=True, each=True), rec, shuffle=False)
     learn.fit(1)
     x, _ = classifier_data()
     assert torch.equal(torch.cat(rec.seen[True]), x) and torch.equal(torch.cat(rec.seen[False]), x[:32] * 0.)
@@ -149,7 +159,7 @@ def test_batch_transform_runs_after_device_cb_whatever_the_list_order():
         def before_batch(self, learn): self.before = learn.batch[0]
     w, rec = Where(), Record()
     learn = small_learner(w, rec)
-    learn.cbs = [rec, BatchTransformCB(lambda x: x.flip(-1)), w, TrainCB(), DeviceCB('cpu')]  # listed before DeviceCB
+    learn.cbs = [rec, BatchTransformCB(lambda x: x.flip(-1), each=True), w, TrainCB(), DeviceCB('cpu')]  # listed before DeviceCB
     learn.fit(1, valid=False, cbs=[SingleBatchCB()])
     assert torch.equal(rec.seen[True][0], w.before.flip(-1))
     assert BatchTransformCB.order > DeviceCB.order
@@ -165,7 +175,7 @@ def test_multiple_inputs():
         def before_batch(self, learn): rec.append(learn.batch)
     ds = TensorDataset(x, x.clone(), y)
     dls = DataLoaders.from_dsets(ds, ds, bs=8, shuffle=False)
-    learn = Learner(Two(), dls, F.cross_entropy, cbs=[TrainCB(n_inp=2), BatchTransformCB(lambda a, b: (a + 1, b * 0)), Rec()])
+    learn = Learner(Two(), dls, F.cross_entropy, cbs=[TrainCB(n_inp=2), BatchTransformCB(lambda b: (b[0] + 1, b[1] * 0, *b[2:])), Rec()])
     learn.fit(1, train=True, valid=False, cbs=[SingleBatchCB()])
     a, b, t = rec[0]
     assert torch.equal(a, x[:8] + 1) and torch.equal(b, x[:8] * 0) and torch.equal(t, y[:8])
@@ -175,7 +185,7 @@ def test_same_augmented_batches_with_0_and_2_workers():
     for workers in (0, 2):
         rec = Record()
         tfms = nn.Sequential(RandCrop(padding=2), RandFlip(), RandErase(), RandCopy())
-        learn = small_learner(BatchTransformCB(tfms), rec, num_workers=workers)
+        learn = small_learner(BatchTransformCB(tfms, on_val=False, each=True), rec, num_workers=workers)
         set_seed(123)
         learn.fit(2)
         runs.append(rec.seen)
@@ -187,17 +197,20 @@ def test_same_augmented_batches_with_0_and_2_workers():
 
 def first_half(x): return x[:len(x)//2]
 
-@pytest.mark.parametrize('tfm, exc, match', [
-    (first_half, ValueError, 'first_half changed the batch size from 16 to 8'),
-    (lambda x: (x, x), TypeError, 'must return 1 tensor'), (lambda x: x.tolist(), TypeError, 'must return 1 tensor')])
-def test_transform_results_checked(tfm, exc, match):
-    learn = small_learner(BatchTransformCB(tfm))
+@pytest.mark.parametrize('tfm, each, exc, match', [
+    (first_half, True, ValueError, 'first_half changed the batch size from 16 to 8'),
+    (lambda x: (x, x), True, TypeError, 'must return a tensor for each tensor of the batch, got a tuple'),
+    (lambda x: x.tolist(), True, TypeError, 'must return a tensor'),
+    (lambda b: b[0], False, TypeError, 'must return a batch of 2 elements.*each=True'),
+    (lambda b: None, False, TypeError, 'returned None; it must return the batch')])
+def test_transform_results_checked(tfm, each, exc, match):
+    learn = small_learner(BatchTransformCB(tfm, each=each))
     with pytest.raises(exc, match=match): learn.fit(1, cbs=[SingleBatchCB()])
 
 def test_bad_batch_transform_arguments():
     with pytest.raises(TypeError, match='tfm must be a function'): BatchTransformCB(3)
     with pytest.raises(TypeError, match='on_val must be True or False'): BatchTransformCB(rand_flip, on_val=None)
-    with pytest.raises(ValueError, match='never transform'): BatchTransformCB(rand_flip, on_train=False)
+    with pytest.raises(ValueError, match='never transform'): BatchTransformCB(rand_flip, on_train=False, on_val=False)
 
 # --- label smoothing
 
@@ -333,7 +346,7 @@ def test_mixup_needs_one_input():
 # --- test-time augmentation
 
 def trained_classifier():
-    learn = small_learner(BatchTransformCB(RandFlip()))
+    learn = small_learner(BatchTransformCB(RandFlip(), on_val=False, each=True))
     learn.fit(1)
     return learn
 

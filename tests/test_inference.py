@@ -357,7 +357,7 @@ def test_probe_respects_in_probes(learn):
     assert seen == []
 
 def test_batch_transform_whole_inputs_or_each():
-    "BatchTransformCB (get_preds' test-time transforms too): `tfm(*xb)` by default, `tfm` of each input with each=True."
+    "BatchTransformCB (get_preds' test-time transforms too): `tfm(batch)` by default, `tfm` of each input with each=True."
     x, y = torch.randn(8, 3), torch.randint(0, N_CLS, (8,))
     dls = DataLoaders([(x, x[:, :2], y)], [(x, x[:, :2], y)])
     learn = Learner(TwoInputs(), dls, F.cross_entropy, cbs=[TrainCB(n_inp=2)])
@@ -369,7 +369,7 @@ def test_batch_transform_whole_inputs_or_each():
     assert each.order == 99 and BatchTransformCB.order == DeviceCB.order + 1
     learn.fit(1, train=False, cbs=[each, Rec()])
     assert len(seen[-1]) == 2 and torch.equal(seen[-1][0], x * 2) and torch.equal(seen[-1][1], x[:, :2] * 2)
-    learn.fit(1, train=False, cbs=[BatchTransformCB(lambda a, b: (a * 3, b), on_val=True), Rec()])
+    learn.fit(1, train=False, cbs=[BatchTransformCB(lambda b: (b[0] * 3, *b[1:])), Rec()])
     assert torch.equal(seen[-1][0], x * 3) and torch.equal(seen[-1][1], x[:, :2])
 
 def test_in_order_keeps_the_class_and_the_worker_settings():

@@ -16,8 +16,8 @@ from .core import def_device
 from .hooks import Hook, find_modules
 
 # %% auto #0
-__all__ = ['act_gr', 'init_weights', 'GeneralRelu', 'conv', 'get_model', 'lsuv_init_model', 'lsuv_init', 'LayerNorm', 'BatchNorm',
-           'clean_ipython_hist', 'clean_tb', 'clean_mem']
+__all__ = ['act_gr', 'init_weights', 'GeneralRelu', 'plot_func', 'conv', 'get_model', 'lsuv_init_model', 'lsuv_init', 'LayerNorm',
+           'BatchNorm', 'clean_ipython_hist', 'clean_tb', 'clean_mem']
 
 # %% ../nbs/08_init.ipynb #5139d47a
 def init_weights(m: nn.Module, leaky: float = 0.):
@@ -39,6 +39,16 @@ class GeneralRelu(nn.Module):
         return x
 
     def extra_repr(self): return f'leak={self.leak}, sub={self.sub}, maxv={self.maxv}'
+
+# %% ../nbs/08_init.ipynb #ba265472
+def plot_func(f, start: float = -5., end: float = 5., steps: int = 100):
+    "Plot `f` (a function of a tensor) over `steps` points from `start` to `end`, with a grid and the axes."
+    import matplotlib.pyplot as plt  # here, not at import time: matplotlib takes a second to import
+    x = torch.linspace(start, end, steps)
+    plt.plot(x, f(x))
+    plt.grid(True, which='both', ls='--')
+    plt.axhline(y=0, color='k', linewidth=0.7)
+    plt.axvline(x=0, color='k', linewidth=0.7)
 
 # %% ../nbs/08_init.ipynb #28bd881a
 act_gr = partial(GeneralRelu, leak=0.1, sub=0.4)  # the course's `GeneralRelu` settings

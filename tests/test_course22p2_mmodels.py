@@ -140,6 +140,8 @@ def test_11_conv_and_get_model_as_the_course():
 
 def test_11_generalrelu_init_weights_and_training(dls):
     metrics = MetricsCB(accuracy=MulticlassAccuracy())
+    plot_func(GeneralRelu(leak=0.1, sub=0.4))  # nb 11 cell 91
+    assert len(plt.gca().lines) == 1 + 2  # the function, then the two axes
     act_gr_course = partial(GeneralRelu, leak=0.1, sub=0.4)  # nb 11 cell 95
     assert act_gr.func is GeneralRelu and act_gr.keywords == act_gr_course.keywords
     astats = ActivationStats(fc.risinstance(GeneralRelu))

@@ -20,7 +20,7 @@ from minitrain.core import def_device, to_device
 from minitrain.datasets import load_fashion_mnist
 from minitrain.learner import Learner, TrainCB, DeviceCB, MetricsCB, ProgressCB
 from minitrain.inference import get_preds  # noqa: F401 (adds Learner.get_preds)
-from minitrain.models import fashion_dls, get_model
+from minitrain.models import fashion_dls, create_model
 
 def hand_loop(model, dl, with_loss):
     "The reference: eval mode, no gradients, outputs to the CPU, softmax (and per-item losses)."
@@ -50,7 +50,7 @@ def main():
     fm = load_fashion_mnist()
     dls = fashion_dls(256, fm)
     torch.manual_seed(0)
-    learn = Learner(get_model(args.model), dls, F.cross_entropy,
+    learn = Learner(create_model(args.model), dls, F.cross_entropy,
                     cbs=[TrainCB(), DeviceCB(), MetricsCB(accuracy=MulticlassAccuracy()), ProgressCB(bar=False)])
     learn.model.to(def_device)
     wl = args.with_loss

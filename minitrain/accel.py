@@ -10,7 +10,8 @@ from .core import check_int
 from .learner import Callback, TrainCB, DeviceCB, CancelStepException
 
 # %% auto #0
-__all__ = ['ChannelLastCB', 'cpu_bf16_speed', 'bf16_fast_here', 'MixedPrecisionCB', 'GradClipCB', 'GradAccumCB', 'ChannelsLastCB']
+__all__ = ['ChannelLastCB', 'MixedPrecision', 'cpu_bf16_speed', 'bf16_fast_here', 'MixedPrecisionCB', 'GradClipCB', 'GradAccumCB',
+           'ChannelsLastCB', 'AccelerateCB']
 
 # %% ../nbs/10_accel.ipynb #da89abb7
 def _probe_step(model, x, autocast: bool) -> float:
@@ -211,3 +212,14 @@ class ChannelsLastCB(Callback):
 
 # %% ../nbs/10_accel.ipynb #2aee9750
 ChannelLastCB = ChannelsLastCB  # the name in "The Ultimate Training Loop" post
+
+# %% ../nbs/10_accel.ipynb #ff3bc17e
+MixedPrecision = MixedPrecisionCB  # the name in course22p2's miniai.accel
+
+class AccelerateCB(TrainCB):
+    ("miniai's callback for Hugging Face accelerate: not in minitrain; raises NotImplementedError naming "
+     "`MixedPrecisionCB` and `DistributedCB`.")
+    def __init__(self, *args, **kwargs):
+        raise NotImplementedError("AccelerateCB needs Hugging Face accelerate, which minitrain does not use: for mixed "
+                                  "precision use MixedPrecisionCB() (also called MixedPrecision), for several GPUs "
+                                  "DistributedCB from minitrain.distributed (12_distributed), launched with torchrun")

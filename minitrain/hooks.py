@@ -14,9 +14,9 @@ from .datasets import subplots
 from .learner import Learner, Callback, CancelFitException
 
 # %% auto #0
-__all__ = ['N_BINS', 'MAX_ACT', 'HIST_SAMPLE', 'Hook', 'Hooks', 'find_modules', 'HooksCallback', 'append_stats', 'LayerStats',
-           'ActivationStats', 'get_hist', 'get_min', 'plot_stats', 'color_dim', 'dead_chart', 'LayerSummary', 'Summary',
-           'summary']
+__all__ = ['N_BINS', 'MAX_ACT', 'HIST_SAMPLE', 'Hook', 'Hooks', 'find_modules', 'HooksCallback', 'append_stats',
+           'append_stats_pending', 'LayerStats', 'ActivationStats', 'get_hist', 'get_min', 'plot_stats', 'color_dim',
+           'dead_chart', 'LayerSummary', 'Summary', 'summary']
 
 # %% ../nbs/07_hooks.ipynb #ae2ef676
 class Hook:
@@ -92,7 +92,19 @@ class HooksCallback(Callback):
     def __len__(self): return len(self.hooks)
 
 # %% ../nbs/07_hooks.ipynb #57c3596d
-N_BINS, MAX_ACT, HIST_SAMPLE = 40, 10, 2**15
+N_BINS, MAX_ACT = 40, 10
+
+def append_stats(hook, mod, inp, outp):
+    ("The course's hook function: append the mean, std and histogram of |outp| (`N_BINS` bins over 0..`MAX_ACT`) to "
+     "the lists `hook.stats`, on the CPU.")
+    if not hasattr(hook, 'stats'): hook.stats = ([], [], [])
+    acts = outp.detach().float().cpu()
+    hook.stats[0].append(acts.mean())
+    hook.stats[1].append(acts.std())
+    hook.stats[2].append(acts.abs().histc(N_BINS, 0, MAX_ACT))
+
+# %% ../nbs/07_hooks.ipynb #938435de
+HIST_SAMPLE = 2**15
 
 def _sample(acts: torch.Tensor) -> torch.Tensor:
     ("At most about `HIST_SAMPLE` of `acts`' values, evenly strided (an odd stride, so as not to follow rows or "
@@ -101,11 +113,11 @@ def _sample(acts: torch.Tensor) -> torch.Tensor:
     k = len(flat) // HIST_SAMPLE + 1
     return flat[::k + 1 - k % 2] if k > 1 else flat
 
-def append_stats(hook, mod, inp, outp):
+def append_stats_pending(hook, mod, inp, outp):
     ("Append to `hook.pending` a row on `outp`'s device: its mean, std and a histogram of |outp| (`N_BINS` bins over "
      "0..`MAX_ACT`).")
     if not isinstance(outp, torch.Tensor):
-        raise TypeError(f"append_stats: {type(mod).__name__} returned a {type(outp).__name__}, not a tensor; "
+        raise TypeError(f"append_stats_pending: {type(mod).__name__} returned a {type(outp).__name__}, not a tensor; "
                         "hook only modules that return one tensor (choose them with mod_filter)")
     with torch.no_grad():
         acts = outp.detach().float()  # sums over millions of half-precision values would lose too much
@@ -149,7 +161,7 @@ class ActivationStats(HooksCallback):
     def __init__(self, mod_filter=None, max_points: int = 4096, flush_every: int = 1024):
         if max_points < 2 or flush_every < 1:
             raise ValueError("ActivationStats: max_points must be >= 2 and flush_every >= 1")
-        super().__init__(append_stats, mod_filter)
+        super().__init__(append_stats_pending, mod_filter)
         self.max_points, self.flush_every = max_points, flush_every
 
     def before_fit(self, learn):
@@ -176,13 +188,18 @@ class ActivationStats(HooksCallback):
             _add_rows(h, r, self.max_points)
 
 # %% ../nbs/07_hooks.ipynb #d38f635c
+def _hists(h) -> torch.Tensor:
+    "Hook `h`'s histograms, points × bins: from `append_stats`' list or from `ActivationStats`' `LayerStats`."
+    hists = h.stats[2]
+    return torch.stack(hists) if isinstance(hists, (list, tuple)) else hists
+
 def get_hist(h) -> torch.Tensor:
     "The log of 1 + the histogram counts of hook `h`, bins × points (an image with the lowest bin at row 0)."
-    return h.stats.hists.t().float().log1p()
+    return _hists(h).t().float().log1p()
 
 def get_min(h) -> torch.Tensor:
     "The fraction of hook `h`'s activations in the lowest histogram bin at each point: near-zero, nearly dead."
-    hists = h.stats.hists
+    hists = _hists(h).float()
     return hists[:, 0] / hists.sum(1).clamp(min=1)
 
 # %% ../nbs/07_hooks.ipynb #71f29951

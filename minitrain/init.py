@@ -4,14 +4,20 @@
 
 # %% ../nbs/08_init.ipynb #8708ce74
 from __future__ import annotations
+import gc
 import math
+import sys
+import traceback
+from functools import partial
 import torch
 from torch import nn
 import torch.nn.functional as F
+from .core import def_device
 from .hooks import Hook, find_modules
 
 # %% auto #0
-__all__ = ['init_weights', 'GeneralRelu', 'conv', 'lsuv_init', 'LayerNorm', 'BatchNorm']
+__all__ = ['act_gr', 'init_weights', 'GeneralRelu', 'plot_func', 'conv', 'get_model', 'lsuv_init_model', 'lsuv_init', 'LayerNorm',
+           'BatchNorm', 'clean_ipython_hist', 'clean_tb', 'clean_mem']
 
 # %% ../nbs/08_init.ipynb #5139d47a
 def init_weights(m: nn.Module, leaky: float = 0.):
@@ -34,13 +40,26 @@ class GeneralRelu(nn.Module):
 
     def extra_repr(self): return f'leak={self.leak}, sub={self.sub}, maxv={self.maxv}'
 
+# %% ../nbs/08_init.ipynb #ba265472
+def plot_func(f, start: float = -5., end: float = 5., steps: int = 100):
+    "Plot `f` (a function of a tensor) over `steps` points from `start` to `end`, with a grid and the axes."
+    import matplotlib.pyplot as plt  # here, not at import time: matplotlib takes a second to import
+    x = torch.linspace(start, end, steps)
+    plt.plot(x, f(x))
+    plt.grid(True, which='both', ls='--')
+    plt.axhline(y=0, color='k', linewidth=0.7)
+    plt.axvline(x=0, color='k', linewidth=0.7)
+
+# %% ../nbs/08_init.ipynb #28bd881a
+act_gr = partial(GeneralRelu, leak=0.1, sub=0.4)  # the course's `GeneralRelu` settings
+
 # %% ../nbs/08_init.ipynb #d582c670
 def _check_layer(name: str, f):
     if f is True or (f is not None and f is not False and not callable(f)):
         raise TypeError(f"conv: {name} must be a module class or a function returning a module (e.g. nn.ReLU, "
                         f"GeneralRelu, nn.BatchNorm2d, BatchNorm), or None to leave it out; got {f!r}")
 
-def conv(ni: int, nf: int, ks: int = 3, stride: int = 2, act=nn.ReLU, norm=nn.BatchNorm2d,
+def conv(ni: int, nf: int, ks: int = 3, stride: int = 2, act=nn.ReLU, norm=None,
          bias: bool | None = None) -> nn.Sequential:
     ("A `ks`×`ks` convolution from `ni` to `nf` channels (padded: stride 1 keeps the size), then `norm(nf)` and "
      "`act()` (None leaves one out).")
@@ -50,6 +69,14 @@ def conv(ni: int, nf: int, ks: int = 3, stride: int = 2, act=nn.ReLU, norm=nn.Ba
     if norm: layers.append(norm(nf))
     if act: layers.append(act())
     return nn.Sequential(*layers)
+
+# %% ../nbs/08_init.ipynb #111fbdbb
+def get_model(act=nn.ReLU, nfs=None, norm=None) -> nn.Sequential:
+    ("The course's CNN of lesson 11: stride-2 `conv`s with `act` and `norm` through the channels `nfs` (default 1, 8, "
+     "16, 32, 64), then one to 10 classes (no act or norm) and a flatten, on `def_device`.")
+    if nfs is None: nfs = [1, 8, 16, 32, 64]
+    layers = [conv(nfs[i], nfs[i+1], act=act, norm=norm) for i in range(len(nfs) - 1)]
+    return nn.Sequential(*layers, conv(nfs[-1], 10, act=None, norm=False, bias=True), nn.Flatten()).to(def_device)
 
 # %% ../nbs/08_init.ipynb #cc6f8729
 _WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -69,25 +96,41 @@ def _lsuv_pairs(model: nn.Module, module_filter) -> list:
     return res
 
 # %% ../nbs/08_init.ipynb #761d8504
-def lsuv_init(model: nn.Module, module_filter, xb: torch.Tensor, tol: float = 1e-3, max_iters: int = 50) -> nn.Module:
+def _lsuv_layer(model: nn.Module, name: str, m: nn.Module, m_in: nn.Module, xb: torch.Tensor, tol: float,
+                max_iters: int):
+    "Scale `m_in`'s weights and shift its bias until `m`'s (called `name`) output on `xb` has mean 0 and std 1."
+    with torch.no_grad(), Hook(m, _lsuv_stats) as h:
+        for _ in range(max_iters):
+            model(xb)
+            if not math.isfinite(h.std) or h.std == 0:
+                raise RuntimeError(f"lsuv_init: the output of {name!r} has std {h.std}: it cannot be scaled to 1 "
+                                   "(a dead layer?)")
+            if abs(h.std - 1) <= tol and (m_in.bias is None or abs(h.mean) <= tol): return
+            if m_in.bias is not None: m_in.bias -= h.mean
+            m_in.weight /= h.std
+    raise RuntimeError(f"lsuv_init: after {max_iters} tries the output of {name!r} still has mean {h.mean:.3g}, std "
+                       f"{h.std:.3g}: scaling {type(m_in).__name__} does not set it (a normalisation layer between "
+                       "them?); pick layers whose output the weights before them scale")
+
+def lsuv_init_model(model: nn.Module, module_filter, xb: torch.Tensor, tol: float = 1e-3,
+                    max_iters: int = 50) -> nn.Module:
     ("Layer by layer, shift the bias and scale the weights of the layer before each `module_filter` module until its "
-     "output on `xb` has mean 0 and std 1 (to `tol`).")
-    with torch.no_grad():
-        for n, m, m_in in _lsuv_pairs(model, module_filter):
-            with Hook(m, _lsuv_stats) as h:
-                for _ in range(max_iters):
-                    model(xb)
-                    if not math.isfinite(h.std) or h.std == 0:
-                        raise RuntimeError(f"lsuv_init: the output of {n!r} has std {h.std}: it cannot be scaled to 1 "
-                                           "(a dead layer?)")
-                    if abs(h.std - 1) <= tol and (m_in.bias is None or abs(h.mean) <= tol): break
-                    if m_in.bias is not None: m_in.bias -= h.mean
-                    m_in.weight /= h.std
-                else:
-                    raise RuntimeError(f"lsuv_init: after {max_iters} tries the output of {n!r} still has mean "
-                                       f"{h.mean:.3g}, std {h.std:.3g}: scaling {type(m_in).__name__} does not set it "
-                                       "(a normalisation layer between them?); pick layers whose output the weights "
-                                       "before them scale")
+     "output on `xb` has mean 0 and std 1 (to `tol`). Returns `model`.")
+    for n, m, m_in in _lsuv_pairs(model, module_filter): _lsuv_layer(model, n, m, m_in, xb, tol, max_iters)
+    return model
+
+def lsuv_init(model: nn.Module, m, m_in, xb: torch.Tensor | None = None, tol: float = 1e-3,
+              max_iters: int = 50) -> nn.Module:
+    ("The course's LSUV step: shift the bias and scale the weights of `m_in` until the output of `m` on `xb` has mean "
+     "0 and std 1 (to `tol`). `lsuv_init(model, module_filter, xb)` is `lsuv_init_model`. Returns `model`.")
+    if xb is None and isinstance(m_in, torch.Tensor):
+        return lsuv_init_model(model, m, m_in, tol=tol, max_iters=max_iters)
+    if not isinstance(m, nn.Module) or not isinstance(getattr(m_in, 'weight', None), torch.Tensor) or xb is None:
+        raise TypeError("lsuv_init(model, m, m_in, xb): m is the module whose output to normalise, m_in the layer "
+                        "with weights before it, xb a batch; or lsuv_init(model, module_filter, xb) for every layer "
+                        f"that module_filter picks; got m={type(m).__name__}, m_in={type(m_in).__name__}")
+    names = {id(o): n for n, o in model.named_modules()}
+    _lsuv_layer(model, names.get(id(m), type(m).__name__), m, m_in, xb, tol, max_iters)
     return model
 
 # %% ../nbs/08_init.ipynb #ff70dfaa
@@ -143,3 +186,35 @@ class BatchNorm(nn.Module):
         return x if self.mults is None else x*self.mults.view(shape) + self.adds.view(shape)
 
     def extra_repr(self): return f'{self.nf}, mom={self.mom}, eps={self.eps}, affine={self.mults is not None}'
+
+# %% ../nbs/08_init.ipynb #88463c5e
+def clean_ipython_hist():
+    "Clear IPython's input and output history (the `_i`, `_`, `Out` entries), which can keep big tensors alive."
+    try: from IPython import get_ipython
+    except ImportError: return
+    ip = get_ipython()
+    if ip is None or not hasattr(ip, 'history_manager'): return
+    user_ns = ip.user_ns
+    ip.displayhook.flush()
+    pc = ip.displayhook.prompt_count + 1
+    for n in range(1, pc): user_ns.pop('_i' + repr(n), None)
+    user_ns.update(dict(_i='', _ii='', _iii=''))
+    hm = ip.history_manager
+    hm.input_hist_parsed[:] = [''] * pc
+    hm.input_hist_raw[:] = [''] * pc
+    hm._i = hm._ii = hm._iii = hm._i00 = ''
+
+def clean_tb():
+    "Drop the last exception's traceback (`sys.last_traceback` and co.), whose frames hold their tensors."
+    if hasattr(sys, 'last_traceback'):
+        traceback.clear_frames(sys.last_traceback)
+        delattr(sys, 'last_traceback')
+    if hasattr(sys, 'last_type'): delattr(sys, 'last_type')
+    if hasattr(sys, 'last_value'): delattr(sys, 'last_value')
+
+def clean_mem():
+    "Free the memory an error left in use: `clean_tb`, `clean_ipython_hist`, garbage collection, CUDA's cache."
+    clean_tb()
+    clean_ipython_hist()
+    gc.collect()
+    if torch.cuda.is_available(): torch.cuda.empty_cache()

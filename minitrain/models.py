@@ -12,7 +12,7 @@ from .data import Dataset, DataLoaders
 
 # %% auto #0
 __all__ = ['FASHION_STATS', 'MODELS', 'fashion_norm', 'fashion_item_tfm', 'fashion_dls', 'mlp', 'cnn', 'ResBlock', 'resnet',
-           'get_model', 'init_cnn', 'XResBlock', 'xresnet', 'xresnet18', 'xresnet34', 'xresnet50', 'cnn_learner',
+           'create_model', 'init_cnn', 'XResBlock', 'xresnet', 'xresnet18', 'xresnet34', 'xresnet50', 'cnn_learner',
            'create_cnn', 'vision_learner', 'resnet18', 'resnet34', 'resnet50', 'simple_cnn']
 
 # %% ../nbs/15_tutorial_fashion_mnist.ipynb #21135044
@@ -45,7 +45,7 @@ def fashion_dls(bs: int = 256, fm: FashionMNIST | None = None, **kwargs) -> Data
     return dls
 
 # %% ../nbs/15_tutorial_fashion_mnist.ipynb #646e4c43
-from .init import conv  # the block, with its `act`/`norm` options, is taught in 08_init
+from .init import conv, act_gr  # the block, with its `act`/`norm` options, is taught in 08_init
 
 def mlp(n_hidden: int = 256) -> nn.Sequential:
     "A two-layer perceptron for 28×28 images in 10 classes."
@@ -59,32 +59,36 @@ def cnn(nfs=(16, 32, 64, 128), c_in: int = 1, n_out: int = 10) -> nn.Sequential:
     ("The course's CNN: stride-2 `conv`s from `c_in` to `nfs` channels (28×28 → 2×2 for four), then pool and a "
      "linear layer to `n_out` classes.")
     nfs = tuple(nfs)
-    return nn.Sequential(*[conv(ni, nf) for ni, nf in zip((c_in,) + nfs[:-1], nfs)], *_head(nfs[-1], n_out))
+    return nn.Sequential(*[conv(ni, nf, norm=nn.BatchNorm2d) for ni, nf in zip((c_in,) + nfs[:-1], nfs)],
+                         *_head(nfs[-1], n_out))
 
 # %% ../nbs/15_tutorial_fashion_mnist.ipynb #09985f86
 class ResBlock(nn.Module):
-    ("Two `conv`s from `ni` to `nf` channels (the second with `stride`) plus a shortcut (pooled and 1×1-convolved "
-     "when shapes change), then ReLU.")
-    def __init__(self, ni: int, nf: int, stride: int = 1):
+    ("The course's residual block: two `conv`s from `ni` to `nf` channels (the second with `stride`, no act) plus a "
+     "shortcut (pooled and 1×1-convolved, with `shortcut_norm`, when shapes change), then `act()`.")
+    def __init__(self, ni: int, nf: int, stride: int = 1, ks: int = 3, act=act_gr, norm=None, shortcut_norm=None):
         super().__init__()
-        self.convs = nn.Sequential(conv(ni, nf, stride=1), conv(nf, nf, stride=stride, act=False))
-        self.idconv = nn.Identity() if ni == nf else conv(ni, nf, ks=1, stride=1, act=False)
+        self.convs = nn.Sequential(conv(ni, nf, stride=1, act=act, norm=norm, ks=ks),
+                                   conv(nf, nf, stride=stride, act=None, norm=norm, ks=ks))
+        self.idconv = nn.Identity() if ni == nf else conv(ni, nf, ks=1, stride=1, act=None, norm=shortcut_norm)
         self.pool = nn.Identity() if stride == 1 else nn.AvgPool2d(2, ceil_mode=True)
+        self.act = act()
 
-    def forward(self, x): return F.relu(self.convs(x) + self.idconv(self.pool(x)))
+    def forward(self, x): return self.act(self.convs(x) + self.idconv(self.pool(x)))
 
 def resnet(nfs=(16, 32, 64, 128), c_in: int = 1, n_out: int = 10) -> nn.Sequential:
     ("A small ResNet with batch norm: a stem `conv` from `c_in` to `nfs[0]` channels, a stride-2 `ResBlock` to each "
-     "next size, then pool and a linear layer to `n_out` classes.")
-    nfs = tuple(nfs)
-    return nn.Sequential(conv(c_in, nfs[0], stride=1),
-                         *[ResBlock(ni, nf, stride=2) for ni, nf in zip(nfs[:-1], nfs[1:])],
+     "next size (ReLU, batch norm), then pool and a linear layer to `n_out` classes.")
+    nfs, bn = tuple(nfs), nn.BatchNorm2d
+    return nn.Sequential(conv(c_in, nfs[0], stride=1, norm=bn),
+                         *[ResBlock(ni, nf, stride=2, act=nn.ReLU, norm=bn, shortcut_norm=bn)
+                           for ni, nf in zip(nfs[:-1], nfs[1:])],
                          *_head(nfs[-1], n_out))
 
 MODELS = {'mlp': mlp, 'cnn': cnn, 'resnet': resnet}
 
-def get_model(name: str) -> nn.Module:
-    "A new model called `name`, one of `MODELS`."
+def create_model(name: str) -> nn.Module:
+    "A new model called `name`, one of `MODELS` (the course's `get_model(act, nfs, norm)` is in `08_init`)."
     if name not in MODELS: raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     return MODELS[name]()
 
@@ -106,14 +110,16 @@ class XResBlock(nn.Module):
      "shortcut average-pools, then 1×1-convolves, when shapes change (ResNet-D); then `act_cls()`.")
     def __init__(self, expansion: int, ni: int, nf: int, stride: int = 1, act_cls=nn.ReLU):
         super().__init__()
-        nh, ni, nf = nf, ni*expansion, nf*expansion
-        if expansion == 1: layers = [conv(ni, nh, stride=stride, act=act_cls), conv(nh, nf, stride=1, act=None)]
-        else: layers = [conv(ni, nh, ks=1, stride=1, act=act_cls), conv(nh, nh, stride=stride, act=act_cls),
-                        conv(nh, nf, ks=1, stride=1, act=None)]
+        nh, ni, nf, bn = nf, ni*expansion, nf*expansion, nn.BatchNorm2d
+        if expansion == 1: layers = [conv(ni, nh, stride=stride, act=act_cls, norm=bn),
+                                     conv(nh, nf, stride=1, act=None, norm=bn)]
+        else: layers = [conv(ni, nh, ks=1, stride=1, act=act_cls, norm=bn),
+                        conv(nh, nh, stride=stride, act=act_cls, norm=bn),
+                        conv(nh, nf, ks=1, stride=1, act=None, norm=bn)]
         nn.init.zeros_(layers[-1][1].weight)  # the last batch norm's γ: the block starts as its shortcut
         self.convs = nn.Sequential(*layers)
         self.pool = nn.Identity() if stride == 1 else nn.AvgPool2d(stride, ceil_mode=True)
-        self.idconv = nn.Identity() if ni == nf else conv(ni, nf, ks=1, stride=1, act=None)
+        self.idconv = nn.Identity() if ni == nf else conv(ni, nf, ks=1, stride=1, act=None, norm=bn)
         self.act = act_cls()
 
     def forward(self, x): return self.act(self.convs(x) + self.idconv(self.pool(x)))
@@ -124,7 +130,7 @@ def xresnet(expansion: int, layers, c_in: int = 3, n_out: int = 1000, p: float =
      "the first stride 2) and a max pool, then a group of `n` `XResBlock`s for each `n` of `layers` (64, 128, 256, "
      "512 channels × `widen` × `expansion`, stride 2 from the second group), pool, dropout `p`, and a linear layer to "
      "`n_out`; initialised by `init_cnn`.")
-    stem = [conv(ni, nf, stride=2 if i == 0 else 1, act=act_cls)
+    stem = [conv(ni, nf, stride=2 if i == 0 else 1, act=act_cls, norm=nn.BatchNorm2d)
             for i, (ni, nf) in enumerate(zip((c_in, 32, 32), (32, 32, 64)))]
     nfs = [64//expansion] + [int(o*widen) for o in [64, 128, 256, 512] + [256]*(len(layers) - 4)]
     groups = [nn.Sequential(*[XResBlock(expansion, nfs[i] if j == 0 else nfs[i+1], nfs[i+1],

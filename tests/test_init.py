@@ -131,7 +131,9 @@ def test_conv_block():
     c = conv(3, 8, ks=5, stride=1, act=GeneralRelu, norm=None)
     assert [type(o) for o in c] == [nn.Conv2d, GeneralRelu] and c[0].bias is not None and c[0].padding == (2, 2)
     assert c(torch.randn(1, 3, 9, 9)).shape == (1, 8, 9, 9)
-    assert len(conv(3, 8, act=None)) == 2 and len(conv(3, 8, act=False, norm=False)) == 1
+    # no norm by default, as the course's conv (lesson 11 trains a plain CNN); batch norm when asked
+    assert [type(o) for o in conv(3, 8)] == [nn.Conv2d, nn.ReLU] and conv(3, 8)[0].bias is not None
+    assert len(conv(3, 8, act=None, norm=nn.BatchNorm2d)) == 2 and len(conv(3, 8, act=False, norm=False)) == 1
     with pytest.raises(TypeError, match='nn.ReLU'): conv(3, 8, act=True)
     with pytest.raises(TypeError, match='module class'): conv(3, 8, norm='batch')
 

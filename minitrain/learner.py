@@ -532,7 +532,7 @@ class MetricsCB(Callback):
 
     def after_epoch(self, learn):
         d = {k: _value(v) for k, v in self.compute().items()}
-        d['epoch'], d['train'] = learn.epoch, 'train' if learn.training else 'eval'
+        d['epoch'], d['train'] = learn.epoch, 'train' if learn.model.training else 'eval'
         self.log.append(d)
         if getattr(learn, 'is_main', True): self._log(d)
 
@@ -632,16 +632,16 @@ class ProgressCB(Callback):
     def before_epoch(self, learn):
         n = getattr(learn, 'n_iter', None)  # our Learner's; the course's has only `dl`
         self.pbar = _tqdm()(total=_len_or_none(learn.dl) if n is None else n, leave=False, disable=not self._bars,
-                            desc=f"epoch {learn.epoch} {'train' if learn.training else 'eval'}")
+                            desc=f"epoch {learn.epoch} {'train' if learn.model.training else 'eval'}")
         self._next_loss = 0.
 
     def after_batch(self, learn):
-        if self.plot and learn.training: self._pending.append(learn.loss.detach())
+        if self.plot and learn.model.training: self._pending.append(learn.loss.detach())
         now = time.perf_counter()
         if self._bars and now >= self._next_loss:
             self.pbar.set_postfix_str(f'loss {learn.loss.item():.3f}', refresh=False)
             self._next_loss = now + self.refresh
-        if self._live and learn.training and now >= self._next_plot:
+        if self._live and learn.model.training and now >= self._next_plot:
             self.draw()
             done = time.perf_counter()
             self._next_plot = done + max(self.plot_every, 10*(done - now))  # drawing takes at most ~10% of the time
@@ -650,7 +650,7 @@ class ProgressCB(Callback):
         if self.pbar is not None: self.pbar.update()
 
     def after_epoch(self, learn):
-        if self.plot and not learn.training and self.metrics is not None:
+        if self.plot and not learn.model.training and self.metrics is not None:
             self.val_losses.append((len(self.losses) + len(self._pending), self.metrics.log[-1]['loss']))
             if self._live: self.draw()
 

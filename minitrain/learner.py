@@ -460,9 +460,11 @@ class DeviceCB(Callback):
 _log_keys = ('loss', 'epoch', 'train')
 
 def targets_of(learn):
-    "The (first) targets of `learn.batch`: `learn.yb[0]`, or `batch[1]` on a learner without `yb` (the course's own)."
+    ("The (first) targets of `learn.batch`: `learn.yb[0]`, `learn.yb` itself if a tensor (the course's first learner "
+     "sets it so), or `batch[1]` on a learner without `yb` (the course's later ones).")
     yb = getattr(learn, 'yb', None)
-    return learn.batch[1] if yb is None else yb[0]
+    if yb is None: return learn.batch[1]
+    return yb if isinstance(yb, torch.Tensor) else yb[0]
 
 def _value(t):
     "A metric's value as a float, or a list of floats."

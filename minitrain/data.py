@@ -7,7 +7,9 @@ from __future__ import annotations
 import math, multiprocessing, os, pickle, queue, random, signal, sys, time, traceback, weakref
 from collections.abc import Mapping
 from copy import copy
+from functools import wraps
 from itertools import islice
+from operator import itemgetter
 from multiprocessing.connection import wait
 from numbers import Number
 import numpy as np
@@ -17,7 +19,8 @@ from torch.utils.data import TensorDataset
 from .core import check_int, map_nested
 
 # %% auto #0
-__all__ = ['Dataset', 'Sampler', 'BatchSampler', 'batch_tensors', 'collate', 'index_list', 'DataLoader', 'DataLoaders']
+__all__ = ['Dataset', 'Sampler', 'BatchSampler', 'batch_tensors', 'collate', 'index_list', 'DataLoader', 'DataLoaders', 'inplace',
+           'collate_dict', 'get_dls', 'from_dd']
 
 # %% ../nbs/02_dataloader.ipynb #cd2be1a3
 class Dataset:
@@ -260,6 +263,39 @@ class DataLoaders:
                             "build the two DataLoaders and pass them to DataLoaders(train, valid)")
         return cls(DataLoader(train_ds, bs=bs, shuffle=shuffle, drop_last=drop_last, **kwargs),
                    DataLoader(valid_ds, bs=2*bs, **kwargs))
+
+# %% ../nbs/02_dataloader.ipynb #1846c7d6
+def inplace(f):
+    "Decorator for `f(b)` that changes `b` in place: the decorated function calls it, then returns `b`."
+    @wraps(f)
+    def _f(b):
+        f(b)
+        return b
+    return _f
+
+def collate_dict(ds):
+    ("A collate function for `ds`, whose items are dicts: `collate` of the items, then their columns in the order of "
+     "`ds.features` (else of the first item's keys), as a tuple (one column alone as itself).")
+    names = list(getattr(ds, 'features', None) or ds[0].keys())
+    get = itemgetter(*names)
+    def _f(b): return get(collate(b))
+    return _f
+
+def get_dls(train_ds, valid_ds, bs, **kwargs):
+    ("The course's pair of loaders: `train_ds` shuffled in batches of `bs`, `valid_ds` in order in batches of `2*bs`, "
+     "as a tuple; `kwargs` (`collate_fn`, `num_workers`) go to both.")
+    return (DataLoader(train_ds, bs=bs, shuffle=True, **kwargs), DataLoader(valid_ds, bs=bs*2, **kwargs))
+
+def from_dd(cls, dd, batch_size, as_tuple=True, **kwargs):
+    ("DataLoaders from the first two splits of `dd`, a mapping of splits whose items are dicts (a Hugging Face "
+     "`DatasetDict`): batches as tuples of the columns (`collate_dict`), or as dicts unless `as_tuple`.")
+    splits = list(dd.values())
+    if len(splits) < 2:
+        raise ValueError(f"DataLoaders.from_dd needs a training and a validation split, got {list(dd)}")
+    kwargs.setdefault('collate_fn', collate_dict(splits[0]) if as_tuple else collate)
+    return cls(*get_dls(splits[0], splits[1], batch_size, **kwargs))
+
+DataLoaders.from_dd = classmethod(from_dd)
 
 # %% ../nbs/02_dataloader.ipynb #3a94327d
 _POLL_S = 1.0   # how often a worker waiting for work checks that the main process is alive

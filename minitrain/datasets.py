@@ -13,9 +13,10 @@ from .core import atomic_write
 
 # %% auto #0
 __all__ = ['IDX_DTYPES', 'GZIP_MAGIC', 'FASHION_CLASSES', 'FASHION_FILES', 'FASHION_SHA256', 'FASHION_URL', 'FASHION_ENV',
-           'DEBIAN_DIR', 'EMBEDDED_DIR', 'SOURCES', 'IDXError', 'parse_idx', 'read_idx', 'idx_bytes', 'write_idx',
-           'cache_root', 'fashion_cache_dir', 'ChecksumError', 'DownloadError', 'FashionMNIST', 'url_chunks',
-           'download_fashion_mnist', 'load_fashion_mnist', 'verify_files', 'show_image', 'subplots', 'show_images']
+           'DEBIAN_DIR', 'EMBEDDED_DIR', 'SOURCES', 'GRID_KWARGS', 'IDXError', 'parse_idx', 'read_idx', 'idx_bytes',
+           'write_idx', 'cache_root', 'fashion_cache_dir', 'ChecksumError', 'DownloadError', 'FashionMNIST',
+           'url_chunks', 'download_fashion_mnist', 'load_fashion_mnist', 'verify_files', 'show_image', 'subplots',
+           'get_grid', 'show_images']
 
 # %% ../nbs/01_datasets.ipynb #fe3cf742
 IDX_DTYPES = {0x08: np.dtype('u1'), 0x09: np.dtype('i1'), 0x0B: np.dtype('>i2'),
@@ -275,16 +276,33 @@ def subplots(nrows=1, ncols=1, figsize=None, imsize=3, suptitle=None, **kwargs):
     if suptitle is not None: fig.suptitle(suptitle)
     return fig, axs.flatten()
 
+def get_grid(n, nrows=None, ncols=None, title=None, weight='bold', size=14, **kwargs):
+    ("A figure and a flat array of at least `n` axes (square-ish unless `nrows`/`ncols` say), the ones past `n` "
+     "hidden; `title` above them; `kwargs` go to `subplots`.")
+    if n < 1: raise ValueError(f"get_grid: need at least one axis, got n={n}")
+    if nrows: ncols = ncols or math.ceil(n/nrows)
+    elif ncols: nrows = math.ceil(n/ncols)
+    else: nrows = int(math.sqrt(n)); ncols = math.ceil(n/nrows)
+    fig, axs = subplots(nrows, ncols, **kwargs)
+    for ax in axs[n:]: ax.set_axis_off()
+    if title is not None: fig.suptitle(title, weight=weight, size=size)
+    return fig, axs
+
+GRID_KWARGS = frozenset({'figsize', 'imsize', 'suptitle', 'title', 'weight', 'size', 'sharex', 'sharey', 'subplot_kw',
+                         'gridspec_kw', 'dpi', 'layout', 'width_ratios', 'height_ratios'})
+
 def show_images(ims, nrows=None, ncols=None, titles=None, suptitle=None, imsize=1.5, **kwargs):
-    "Show the images `ims` in a grid (square-ish unless `nrows`/`ncols` say otherwise), with optional `titles`."
+    ("Show the images `ims` in a grid (square-ish unless `nrows`/`ncols` say otherwise), with optional `titles`; "
+     "`kwargs` named in `GRID_KWARGS` go to `get_grid`, the others to `show_image`.")
     ims = list(ims)
     if not ims: raise ValueError("show_images: no images to show")
     if titles is not None and len(titles) != len(ims):
         raise ValueError(f"show_images: {len(ims)} images but {len(titles)} titles")
     if ncols is None: ncols = math.ceil(len(ims)/nrows) if nrows else math.ceil(math.sqrt(len(ims)))
     if nrows is None: nrows = math.ceil(len(ims)/ncols)
-    fig, axs = subplots(nrows, ncols, imsize=imsize, suptitle=suptitle)
-    for i, ax in enumerate(axs):
-        if i < len(ims): show_image(ims[i], ax=ax, title=None if titles is None else titles[i], **kwargs)
-        else: ax.axis('off')
+    grid = {k: kwargs.pop(k) for k in GRID_KWARGS & kwargs.keys()}
+    fig, axs = get_grid(len(ims), nrows, ncols, imsize=imsize, suptitle=suptitle, **grid)
+    for i, ax in enumerate(axs[:len(ims)]):
+        show_image(ims[i], ax=ax, title=None if titles is None else titles[i], **kwargs)
     return axs
+

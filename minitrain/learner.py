@@ -15,11 +15,42 @@ from .core import def_device, to_device, check_int, listify
 from .optimizer import SGD
 
 # %% auto #0
-__all__ = ['STEP_METHODS', 'TRAINING_LOOP', 'EVENTS', 'EVENT_HINTS', 'Callback', 'run_cbs', 'run_all', 'CancelException',
-           'CancelFitException', 'CancelEpochException', 'CancelBatchException', 'CancelBackwardException',
-           'CancelStepException', 'SingleBatchCB', 'with_cbs', 'Learner', 'CallbackList', 'TrainLearner',
-           'MomentumLearner', 'TrainCB', 'DeviceCB', 'MetricsCB', 'AvgMetric', 'accuracy', 'ProgressCB',
-           'SingleEpochCB', 'check_signatures', 'closest_event', 'unknown_events', 'check_callback']
+__all__ = ['STEP_METHODS', 'TRAINING_LOOP', 'EVENTS', 'EVENT_HINTS', 'accuracy', 'report', 'fit', 'Callback', 'run_cbs',
+           'run_all', 'CancelException', 'CancelFitException', 'CancelEpochException', 'CancelBatchException',
+           'CancelBackwardException', 'CancelStepException', 'SingleBatchCB', 'with_cbs', 'listify_cbs', 'Learner',
+           'CallbackList', 'TrainLearner', 'MomentumLearner', 'TrainCB', 'DeviceCB', 'targets_of', 'MetricsCB',
+           'AvgMetric', 'ProgressCB', 'SingleEpochCB', 'check_signatures', 'closest_event', 'unknown_events',
+           'check_callback']
+
+# %% ../nbs/04_learner.ipynb #f71d25b4
+def accuracy(preds, targs):
+    "The fraction of rows of `preds` whose largest value is at the index `targs` gives."
+    return (preds.argmax(dim=-1) == targs).float().mean()
+
+def report(loss, preds, yb):
+    "Print the loss and the accuracy of `preds` against `yb`, to two decimals."
+    print(f'{loss:.2f}, {accuracy(preds, yb):.2f}')
+
+def fit(epochs, model, loss_func, opt, train_dl, valid_dl):
+    "Train `model` for `epochs` epochs, printing the validation loss and accuracy after each; returns the last two."
+    for epoch in range(epochs):
+        model.train()
+        for xb, yb in train_dl:
+            loss = loss_func(model(xb), yb)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+        model.eval()
+        with torch.no_grad():
+            tot_loss, tot_acc, count = 0., 0., 0
+            for xb, yb in valid_dl:
+                preds = model(xb)
+                n = len(xb)
+                count += n
+                tot_loss += loss_func(preds, yb).item()*n
+                tot_acc += accuracy(preds, yb).item()*n
+        print(epoch, tot_loss/count, tot_acc/count)
+    return tot_loss/count, tot_acc/count
 
 # %% ../nbs/04_learner.ipynb #33401245
 class Callback:
@@ -93,6 +124,13 @@ def with_cbs(nm, on_end=None):
     return decorator
 
 # %% ../nbs/04_learner.ipynb #3de0d3b4
+def listify_cbs(cbs) -> list:
+    ("`cbs` as a list: None gives [], one callback (it has an `order`) [cbs], any other iterable (a list, a tuple, "
+     "fastcore's `L`) its items.")
+    if cbs is None: return []
+    if hasattr(cbs, 'order') or isinstance(cbs, (str, bytes, type)) or not hasattr(cbs, '__iter__'): return [cbs]
+    return list(cbs)
+
 class Learner:
     "The training loop: `fit` runs the phases fit ⊃ epoch ⊃ batch, calling the callbacks `cbs` at every event."
     n_inp, is_main, inner_model, fit_status, fit_error, unchecked = 1, True, None, None, None, False
@@ -108,7 +146,7 @@ class Learner:
     def fit(self, n_epochs=1, train=True, valid=True, cbs=None, lr=None, start_epoch=0, **kwargs):
         "Run epochs `start_epoch` to `n_epochs-1`, a new optimizer with `lr` (default `self.lr`); `cbs` join this call."
         if kwargs: raise _keywords_error('fit', kwargs)  # another text's keywords: the error names ours
-        cbs = listify(cbs)
+        cbs = listify_cbs(cbs)
         self.add_cb(*cbs)
         try:
             for check in self.checks['fit'].values(): check(self, n_epochs, train, valid, start_epoch)
@@ -206,7 +244,7 @@ class Learner:
         "The callbacks: a `CallbackList`, so changing it directly is fine (so are `add_cb`/`remove_cb`)."
         return self._cbs
     @cbs.setter
-    def cbs(self, cbs): self._cbs_changed(CallbackList(listify(cbs), on_change=self._cbs_changed))
+    def cbs(self, cbs): self._cbs_changed(CallbackList(listify_cbs(cbs), on_change=self._cbs_changed))
 
     def _cbs_changed(self, new=None):
         "Check the callbacks (`new` ones, which then become `cbs`, or the changed `cbs`) and forget what was looked up."
@@ -389,11 +427,14 @@ class TrainCB(Callback):
     # subclasses (mixed precision, ...) that define before_fit call super().before_fit(learn), which sets learn.n_inp
     def __init__(self, n_inp=1): self.n_inp = n_inp
     def before_fit(self, learn): learn.n_inp = self.n_inp
-    def predict(self, learn): TrainLearner.predict(learn)
-    def get_loss(self, learn): TrainLearner.get_loss(learn)
-    def backward(self, learn): TrainLearner.backward(learn)
-    def step(self, learn): TrainLearner.step(learn)
-    def zero_grad(self, learn): TrainLearner.zero_grad(learn)
+    def predict(self, learn): learn.preds = learn.model(*learn.batch[:self.inputs_of(learn)])
+    def get_loss(self, learn): learn.loss = learn.loss_func(learn.preds, *learn.batch[self.inputs_of(learn):])
+    def backward(self, learn): learn.loss.backward()
+    def step(self, learn): learn.opt.step()
+    def zero_grad(self, learn): learn.opt.zero_grad()
+    def inputs_of(self, learn) -> int:
+        "How many elements of the batch are inputs: `learn.n_inp` (which `before_fit` sets), else this one's."
+        return getattr(learn, 'n_inp', self.n_inp)
 
 # %% ../nbs/04_learner.ipynb #d6586d4f
 def show_training_loop(self):
@@ -417,6 +458,13 @@ class DeviceCB(Callback):
 
 # %% ../nbs/04_learner.ipynb #fbb8810d
 _log_keys = ('loss', 'epoch', 'train')
+
+def targets_of(learn):
+    ("The (first) targets of `learn.batch`: `learn.yb[0]`, `learn.yb` itself if a tensor (the course's first learner "
+     "sets it so), or `batch[1]` on a learner without `yb` (the course's later ones).")
+    yb = getattr(learn, 'yb', None)
+    if yb is None: return learn.batch[1]
+    return yb if isinstance(yb, torch.Tensor) else yb[0]
 
 def _value(t):
     "A metric's value as a float, or a list of floats."
@@ -453,7 +501,7 @@ class MetricsCB(Callback):
 
     def after_batch(self, learn):
         preds = learn.preds.detach()
-        self._pending.append((preds, learn.yb[0], learn.loss.detach()))
+        self._pending.append((preds, targets_of(learn), learn.loss.detach()))
         self._numel += preds.numel()
         if len(self._pending) >= self.update_every or self._numel >= self.max_pending: self.flush()
 
@@ -486,9 +534,9 @@ class MetricsCB(Callback):
 
     def after_epoch(self, learn):
         d = {k: _value(v) for k, v in self.compute().items()}
-        d['epoch'], d['train'] = learn.epoch, 'train' if learn.training else 'eval'
+        d['epoch'], d['train'] = learn.epoch, 'train' if learn.model.training else 'eval'
         self.log.append(d)
-        if learn.is_main: self._log(d)
+        if getattr(learn, 'is_main', True): self._log(d)
 
     def _log(self, d):
         "Show the log entry `d`: with `show` when set (ProgressCB's table row), else printed, values to 3 decimals."
@@ -526,10 +574,6 @@ def _as_metric(o):
     if callable(o): return AvgMetric(o)
     raise TypeError(f"MetricsCB: {o!r} is not a metric: pass a torcheval metric (MulticlassAccuracy()) "
                     "or a function f(preds, targs)")
-
-def accuracy(preds, targs):
-    "The fraction of rows of `preds` whose largest value is at the index `targs` gives."
-    return (preds.argmax(dim=-1) == targs).float().mean()
 
 # %% ../nbs/04_learner.ipynb #d0611e67
 def _tqdm():
@@ -588,17 +632,18 @@ class ProgressCB(Callback):
     def _write(self, cells): _tqdm().write('  '.join(f'{c:>{w}}' for c, w in zip(cells, self.widths)))
 
     def before_epoch(self, learn):
-        self.pbar = _tqdm()(total=learn.n_iter, leave=False, disable=not self._bars,
-                            desc=f"epoch {learn.epoch} {'train' if learn.training else 'eval'}")
+        n = getattr(learn, 'n_iter', None)  # our Learner's; the course's has only `dl`
+        self.pbar = _tqdm()(total=_len_or_none(learn.dl) if n is None else n, leave=False, disable=not self._bars,
+                            desc=f"epoch {learn.epoch} {'train' if learn.model.training else 'eval'}")
         self._next_loss = 0.
 
     def after_batch(self, learn):
-        if self.plot and learn.training: self._pending.append(learn.loss.detach())
+        if self.plot and learn.model.training: self._pending.append(learn.loss.detach())
         now = time.perf_counter()
         if self._bars and now >= self._next_loss:
             self.pbar.set_postfix_str(f'loss {learn.loss.item():.3f}', refresh=False)
             self._next_loss = now + self.refresh
-        if self._live and learn.training and now >= self._next_plot:
+        if self._live and learn.model.training and now >= self._next_plot:
             self.draw()
             done = time.perf_counter()
             self._next_plot = done + max(self.plot_every, 10*(done - now))  # drawing takes at most ~10% of the time
@@ -607,7 +652,7 @@ class ProgressCB(Callback):
         if self.pbar is not None: self.pbar.update()
 
     def after_epoch(self, learn):
-        if self.plot and not learn.training and self.metrics is not None:
+        if self.plot and not learn.model.training and self.metrics is not None:
             self.val_losses.append((len(self.losses) + len(self._pending), self.metrics.log[-1]['loss']))
             if self._live: self.draw()
 
@@ -645,7 +690,7 @@ class SingleEpochCB(Callback):
     "Stop `fit` after its first epoch, training and validation: a quick check of a whole epoch."
     order = ProgressCB.order + 1  # after MetricsCB and ProgressCB have shown the epoch
     def after_epoch(self, learn):
-        if not learn.training or not learn.validates: raise CancelFitException()
+        if not learn.training or not getattr(learn, 'validates', True): raise CancelFitException()
 
 # %% ../nbs/04_learner.ipynb #8587da50
 def _probe_cbs(self) -> list:

@@ -10,15 +10,14 @@ from functools import partial
 import numpy as np
 import torch
 from .optimizer import Optimizer, torch_hyper_names, torch_key
-from .learner import Learner, Callback, CancelFitException, CancelEpochException
-from .core import listify
+from .learner import Learner, Callback, CancelFitException, CancelEpochException, listify_cbs
 
 # %% auto #0
 __all__ = ['ParamScheduler', 'Recorder', 'annealer', 'sched_lin', 'sched_cos', 'sched_no', 'sched_exp', 'combine_scheds',
            'cos_1cycle_anneal', 'get_hyper', 'set_hyper', 'ParamSchedulerCB', 'uses_hyper', 'BaseSchedCB',
-           'BatchSchedCB', 'EpochSchedCB', 'rec_lr', 'rec_mom', 'rec_loss', 'RecorderCB', 'one_cycle_scheds',
-           'lr_range', 'fit_one_cycle', 'LRFinderCB', 'valley', 'minimum', 'steep', 'SuggestedLRs', 'suggest_lrs',
-           'lr_find', 'OneCycleScheduler']
+           'BatchSchedCB', 'EpochSchedCB', 'rec_lr', 'rec_mom', 'rec_loss', 'RecorderCB', 'HasLearnCB',
+           'one_cycle_scheds', 'lr_range', 'fit_one_cycle', 'LRFinderCB', 'valley', 'minimum', 'steep', 'SuggestedLRs',
+           'suggest_lrs', 'lr_find', 'OneCycleScheduler']
 
 # %% ../nbs/06_schedule.ipynb #1a74d140
 def annealer(f):
@@ -236,6 +235,13 @@ ParamScheduler, Recorder = ParamSchedulerCB, RecorderCB  # fastai's names
 
 Learner.cb_attrs['recorder'] = 'add RecorderCB() to the callbacks (fit_one_cycle adds one when there is none)'
 
+# %% ../nbs/06_schedule.ipynb #fc529f1d
+class HasLearnCB(Callback):
+    "Hold the learner as `self.learn` while a fit runs (from `before_fit`), and None once it has ended."
+    learn = None
+    def before_fit(self, learn): self.learn = learn
+    def cleanup_fit(self, learn): self.learn = None
+
 # %% ../nbs/06_schedule.ipynb #72183463
 def one_cycle_scheds(lr_max, div=25., div_final=1e5, pct_start=0.25, moms=(0.95, 0.85, 0.95)) -> dict:
     "The one-cycle schedules for `lr` (and `mom`, unless `moms` is None), for `ParamSchedulerCB(**scheds)`."
@@ -293,7 +299,7 @@ def fit_one_cycle(self: Learner, n_epochs, lr_max=None, div=25., div_final=1e5, 
     optional = None if moms is None else {'mom': _no_mom_warning(moms)}
     sched = ParamSchedulerCB(optional=optional, **one_cycle_scheds(top, div, div_final, pct_start, moms))
     first = [_GroupLRsCB(lr_max, div)] if per_group else []
-    cbs = listify(cbs)
+    cbs = listify_cbs(cbs)
     if not any(isinstance(o, RecorderCB) for o in [*self.cbs, *cbs]):
         cbs.append(_SchedRecorderCB(sched))  # for learn.recorder
     return self.fit(n_epochs, cbs=first + [sched] + cbs, lr=top/div, **kwargs)
@@ -302,13 +308,14 @@ Learner.fit_one_cycle = fit_one_cycle
 
 # %% ../nbs/06_schedule.ipynb #bf158548
 class LRFinderCB(Callback):
-    ("Multiply the learning rate by `lr_mult` after each training batch; "
+    ("Multiply the learning rate by `gamma` (or `lr_mult`, its other name) after each training batch; "
      "stop when the loss passes `max_mult`× its minimum or is NaN.")
     order = ParamSchedulerCB.order + 2
-    def __init__(self, lr_mult=1.3, max_mult=3):
-        if not lr_mult > 1:
-            raise ValueError(f"LRFinderCB: lr_mult must be > 1 to grow the learning rate, got {lr_mult}")
-        self.lr_mult, self.max_mult = lr_mult, max_mult
+    def __init__(self, gamma=1.3, max_mult=3, lr_mult=None):
+        name = 'gamma' if lr_mult is None else 'lr_mult'
+        if lr_mult is not None: gamma = lr_mult
+        if not gamma > 1: raise ValueError(f"LRFinderCB: {name} must be > 1 to grow the learning rate, got {gamma}")
+        self.gamma, self.max_mult = gamma, max_mult
 
     def before_fit(self, learn): self.lrs, self.losses, self.min = [], [], math.inf
 
@@ -319,7 +326,7 @@ class LRFinderCB(Callback):
         self.losses.append(loss)
         self.min = min(self.min, loss)
         if math.isnan(loss) or loss > self.min*self.max_mult: raise CancelFitException()
-        for pg in learn.opt.param_groups: set_hyper(pg, 'lr', get_hyper(pg, 'lr')*self.lr_mult)
+        for pg in learn.opt.param_groups: set_hyper(pg, 'lr', get_hyper(pg, 'lr')*self.gamma)
 
     def plot(self, ax=None):
         "Loss against learning rate, on a log axis."
@@ -329,6 +336,9 @@ class LRFinderCB(Callback):
         ax.plot(self.lrs, self.losses); ax.set_xscale('log')
         ax.set(xlabel='learning rate', ylabel='loss')
         return ax
+
+    @property
+    def lr_mult(self): "The training-loop post's name for `gamma`." ; return self.gamma
 
 # %% ../nbs/06_schedule.ipynb #266b6843
 def valley(losses) -> int:
@@ -377,9 +387,11 @@ def suggest_lrs(lrs, losses) -> SuggestedLRs:
 # %% ../nbs/06_schedule.ipynb #71e59860
 from .inference import probe
 
-def lr_find(self: Learner, lr_mult=1.3, max_mult=3, start_lr=1e-5, max_epochs=10, plot=True) -> SuggestedLRs:
-    "Grow the lr from `start_lr` by `lr_mult` a batch until the loss explodes; plot, restore the learner, suggest lrs."
-    cb = LRFinderCB(lr_mult, max_mult)
+def lr_find(self: Learner, gamma=1.3, max_mult=3, start_lr=1e-5, max_epochs=10, plot=True,
+            lr_mult=None) -> SuggestedLRs:
+    ("Grow the lr from `start_lr` by `gamma` (or `lr_mult`) a batch until the loss explodes; plot, restore the "
+     "learner, suggest lrs.")
+    cb = LRFinderCB(gamma, max_mult, lr_mult=lr_mult)
     with probe(self, weights=True):  # leaves out the callbacks that log, print, save or stop (in_probes False)
         self.fit(max_epochs, valid=False, cbs=[cb], lr=start_lr)
     res = suggest_lrs(cb.lrs, cb.losses)

@@ -11,7 +11,7 @@ from operator import attrgetter
 import torch
 import torch.nn.functional as F
 from torcheval.metrics import Mean, Metric
-from .core import def_device, to_device, check_int, listify
+from .core import def_device, to_device, check_int
 from .optimizer import SGD
 
 # %% auto #0

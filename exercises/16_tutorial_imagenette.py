@@ -49,11 +49,12 @@ with check('make_label_func'):
     else: raise AssertionError("an unknown folder should raise a KeyError")
 
 # %% [markdown]
-# ### 2. A random split instead of `val/`
+# ### 2. A random split with the data block API
 #
-# Many folders of photos have no `val/` folder. Write `random_split_dls(path, seed)`: DataLoaders of only the
-# images under `path/train`, a random 25% of them for validation (`valid_pct`, `seed`), labelled by their folder
-# (the code is fine as a label here), 16×16 `RandomResizedCrop`s, batches of 4. The same seed must give the same
+# Many folders of photos have no `val/` folder. Write `random_split_dls(path, seed)` with a `DataBlock`, as the
+# tutorial builds one: DataLoaders of only the images under `path/train`, a random 25% of them for validation
+# (`RandomSplitter(valid_pct=..., seed=...)` as the `splitter`), labelled by their folder (`parent_label`: the
+# code is fine as a label here), 16×16 `RandomResizedCrop`s, batches of 4. The same seed must give the same
 # validation files.
 
 # %% tags=["exercise"]
@@ -88,8 +89,7 @@ def top_k(learn, fn, k=2):
 with check('top_k'):
     set_seed(0)
     tdls = DataLoaders.from_folder(tiny, item_tfms=RandomResizedCrop(16), bs=4)
-    tlearn = Learner(resnet(nfs=(4, 8), c_in=3, n_out=len(tdls.vocab)), tdls, torch.nn.functional.cross_entropy,
-                     cbs=[TrainCB(), DeviceCB()])
+    tlearn = Learner(xresnet18(n_out=len(tdls.vocab), widen=0.25), tdls, cbs=[TrainCB(), DeviceCB()])
     fn = tdls.valid.ds.items[0]
     got = top_k(tlearn, fn, k=2)
     _, _, probs = tlearn.predict_item(fn)

@@ -12,7 +12,9 @@ def make_label_func(lbl_dict):
 # %%
 def random_split_dls(path, seed=0):
     "DataLoaders of `path/train` with a random 25% for validation, 16×16 crops, batches of 4."
-    return DataLoaders.from_folder(Path(path)/'train', valid_pct=0.25, seed=seed, item_tfms=RandomResizedCrop(16), bs=4)
+    dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=get_image_files, get_y=parent_label,
+                       splitter=RandomSplitter(valid_pct=0.25, seed=seed), item_tfms=RandomResizedCrop(16))
+    return dblock.dataloaders(Path(path)/'train', bs=4)
 
 # %%
 def top_k(learn, fn, k=2):

@@ -12,8 +12,9 @@ machine's speed, often 20% over a minute, mostly cancels), and the ratio of each
 1. our DataLoader with num_workers=2 vs num_workers=0 (target >= 1.6 on two idle cores), with new
    workers each epoch and with `persistent_workers=True` (the workers of the last epoch kept, which
    saves starting them: what a run of many epochs sees);
-2. our DataLoader vs torch.utils.data.DataLoader over the same dataset, both with 2 workers, new
-   each epoch and persistent (target >= 1.0).
+2. our DataLoader vs torch.utils.data.DataLoader over the same items, both with 2 workers, new
+   each epoch and persistent (target >= 1.0); torch's uint8 batches are made float in the loop, as ours
+   come, so both sides do the same work.
 
 Workers need free cores: other programs on the machine lower ratio 1 most. The load average is
 printed before and after; read the ratios with it.
@@ -40,6 +41,10 @@ def write_folder(root: Path, n: int, seed=0):
 def epoch(dl):
     "Go through one epoch of `dl`; the number of images."
     return sum(len(xb) for xb, yb in dl)
+
+def float_epoch(dl):
+    "`epoch` of a loader of uint8 batches, each made float in [0, 1] as ours yields them (the same work on both sides)."
+    return sum(len(xb.float().div_(255)) for xb, yb in dl)
 
 def round_times(fns: dict, repeats: int) -> dict:
     "The wall times of each function in `fns` (a list, one per round) over `repeats` rounds that run each once."
@@ -69,10 +74,10 @@ def main():
         ds = ImageDataset(ours2.ds.items, [0]*len(ours2.ds), RandomResizedCrop(a.size, min_scale=0.35), train=True)  # the same items
         mk_torch = lambda **kw: torch.utils.data.DataLoader(ds, batch_size=64, shuffle=True, num_workers=2, **kw)
         torch2, torch2p = mk_torch(), mk_torch(persistent_workers=True)
-        assert epoch(ours0) == epoch(torch2) == a.images
+        assert epoch(ours0) == float_epoch(torch2) == a.images
         t = round_times({'ours, 0 workers': lambda: epoch(ours0), 'ours, 2 workers': lambda: epoch(ours2),
-                        'torch, 2 workers': lambda: epoch(torch2), 'ours, 2 persistent': lambda: epoch(ours2p),
-                        'torch, 2 persistent': lambda: epoch(torch2p)}, a.repeats)
+                        'torch, 2 workers': lambda: float_epoch(torch2), 'ours, 2 persistent': lambda: epoch(ours2p),
+                        'torch, 2 persistent': lambda: float_epoch(torch2p)}, a.repeats)
         del ours2p, torch2p  # their workers stop with them, before the folder goes
     for k, v in t.items(): print(f"{k:20s} {a.images/statistics.median(v):8.0f} images/s (median), {a.images/min(v):8.0f} best")
     print(f"ratio 1, ours 2 workers / 0 workers (target >= 1.6): new each epoch {ratio(t, 'ours, 0 workers', 'ours, 2 workers')}, "

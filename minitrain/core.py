@@ -136,14 +136,33 @@ def _fsync_dir(folder: Path):
     try: os.fsync(fd)
     finally: os.close(fd)
 
+def _umask() -> int:
+    "This process's umask (from /proc on Linux, else set and restored at once)."
+    try:
+        for line in Path('/proc/self/status').read_text().splitlines():
+            if line.startswith('Umask:'): return int(line.split()[1], 8)
+    except OSError: pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+def _plain_mode(path) -> int | None:
+    """The permission bits `open(path, 'w')` would leave `path` with: an existing file's own, else 666 less the umask
+    (None where files have no such modes)."""
+    if not hasattr(os, 'fchmod'): return None
+    try: return os.stat(path).st_mode & 0o777
+    except FileNotFoundError: return 0o666 & ~_umask()
+
 def atomic_write(path, write, text: bool = False) -> Path:
     """Call `write(f)` on a new temporary file beside `path` (text mode if `text`), flush it to disk, then rename it to
     `path`; removed if anything fails."""
     path = Path(path)
     clean_stale_temps(path)
+    mode = _plain_mode(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp')
     try:
         with os.fdopen(fd, 'w' if text else 'wb', **({'newline': '', 'encoding': 'utf-8'} if text else {})) as f:
+            if mode is not None: os.fchmod(f.fileno(), mode)  # mkstemp made it 600
             write(f)
             f.flush()
             os.fsync(f.fileno())

@@ -257,10 +257,16 @@ def _read(path) -> dict:
     if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {path}")
     try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
-        raise ValueError(f"{path} is not a minitrain checkpoint: it holds objects that only a pickle you trust can "
-                         f"load ({e})") from e
-    except (RuntimeError, EOFError, OSError) as e:
-        raise ValueError(f"cannot read {path} ({e}): it is truncated, or not a checkpoint") from e
+        # torch's message suggests weights_only=False, which runs whatever the file holds: not passed on
+        if 'Unsupported global: GLOBAL ' not in str(e):
+            raise ValueError(f"cannot read {path}: its bytes are not what torch.save writes (it is damaged, "
+                             "truncated, or not a checkpoint)") from None
+        what = str(e).split('GLOBAL ')[1].split()[0]
+        raise ValueError(f"{path} is not a minitrain checkpoint: it holds a {what}, an object that only a pickle you "
+                         "trust can load (learn.save writes only tensors, numbers and strings)") from None
+    except Exception as e:
+        raise ValueError(f"cannot read {path} ({type(e).__name__}: {str(e)[:200]}): it is truncated, damaged, or not a "
+                         "checkpoint") from None
     if not isinstance(ckpt, dict) or ckpt.get('format') != _FORMAT:
         hint = (": it looks like a model's state_dict; load it with learn.model.load_state_dict(torch.load(path))"
                 if isinstance(ckpt, dict) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()) else "")
@@ -275,15 +281,25 @@ def _check_model(learn, ckpt: dict, path):
     """Raise, listing every difference, unless the checkpoint's weights fit `learn.model` name for name and shape for
     shape."""
     have, saved = bare_model(learn).state_dict(), ckpt['model']
+    if not isinstance(saved, dict) or not all(isinstance(v, torch.Tensor) for v in saved.values()):
+        raise ValueError(f"the weights in {path} are not a dict of tensors: it is damaged or was not written by "
+                         "learn.save")
     problems = [f"{k}: shape {list(v.shape)} in the checkpoint, {list(have[k].shape)} in the model"
                 for k, v in saved.items() if k in have and v.shape != have[k].shape]
     if missing := [k for k in have if k not in saved]: problems.append(f"missing from the checkpoint: {_some(missing)}")
     if extra := [k for k in saved if k not in have]: problems.append(f"not in the model: {_some(extra)}")
+    params = dict(bare_model(learn).named_parameters())
+    if bad := [k for k, v in saved.items() if k in params and v.is_floating_point() and not torch.isfinite(v).all()]:
+        problems.append(f"not finite (NaN or inf) in the checkpoint: {_some(bad)}; the run had diverged when it was "
+                        "saved: load an earlier checkpoint")
     if problems: raise ValueError(f"the checkpoint {path} does not fit this model:\n  " + '\n  '.join(problems))
 
 def _check_opt(opt, sd: dict, path):
     """Raise unless the optimizer state dict `sd` fits `opt`: the same number of parameters and the same hypers in each
     group."""
+    if not (isinstance(sd, dict) and isinstance(sd.get('param_groups'), list) and isinstance(sd.get('state'), dict)):
+        raise ValueError(f"the optimizer state in {path} is not an optimizer's state_dict(): it is damaged or was not "
+                         "written by learn.save; load the weights alone with learn.load(path, model_only=True)")
     saved, have = [len(g['params']) for g in sd['param_groups']], [len(g['params']) for g in opt.param_groups]
     if saved != have:
         raise ValueError(f"the optimizer in {path} has param groups of {saved} tensors, this one of {have}: "
@@ -293,6 +309,13 @@ def _check_opt(opt, sd: dict, path):
             raise ValueError(f"the optimizer in {path} has the hypers {sorted(s.keys() - {'params'})} in group {i}, "
                              f"this one {sorted(h.keys() - {'params'})}: use the same opt_func (and schedulers) as the "
                              "run that saved it, or load the weights alone with learn.load(path, model_only=True)")
+    for i, (s, h) in enumerate(zip(sd['param_groups'], opt.param_groups)):
+        for k in h.keys() - {'params'}:
+            if why := _unlike(s[k], h[k], finite=True):
+                raise ValueError(f"the optimizer in {path} has {k}={s[k]!r} in group {i} ({why}): it is damaged; load "
+                                 "the weights alone with learn.load(path, model_only=True)")
+    _check_opt_state(opt, sd['state'], path)
+
 
 # %% ../nbs/11_tracking.ipynb #40d4d652
 def _check(learn, ckpt: dict, path, model_only=False):
@@ -325,6 +348,79 @@ def _restore(learn, ckpt: dict, model_only=False):
 # %% ../nbs/11_tracking.ipynb #f1c67883
 _KEYS = ('epoch', 'n_epochs', 'model', 'grads', 'opt', 'cbs', 'log', 'rng')
 
+def _unlike(saved, have, finite=False, top=False) -> str | None:
+    """Why `saved` (from a checkpoint) cannot stand for `have` (the learner's value now), or None: it must be of the
+    same kind (tensors of the same shape, numbers, bools, strings, dicts with the same keys where `top`, lists),
+    without NaN (nor infinities where `finite`)."""
+    if have is None: return None
+    if isinstance(have, torch.Tensor):
+        if not isinstance(saved, torch.Tensor): return f"a {type(saved).__name__}, not a tensor"
+        if saved.shape != have.shape: return f"shape {list(saved.shape)}, here {list(have.shape)}"
+        if saved.is_floating_point() and not (torch.isfinite(saved) if finite else ~torch.isnan(saved)).all():
+            return "not finite" if finite else "NaN"
+        return None
+    if isinstance(have, bool): return None if isinstance(saved, bool) else f"a {type(saved).__name__}, not a bool"
+    if isinstance(have, (int, float)):
+        if isinstance(saved, bool) or not isinstance(saved, (int, float)):
+            return f"a {type(saved).__name__}, not a number"
+        return None if (math.isfinite(saved) if finite else not math.isnan(saved)) else "not finite"
+    if isinstance(have, str): return None if isinstance(saved, str) else f"a {type(saved).__name__}, not a string"
+    if isinstance(have, dict):
+        if not isinstance(saved, dict): return f"a {type(saved).__name__}, not a dict"
+        if top and saved.keys() != have.keys():
+            return f"the keys {sorted(map(str, saved))}, here {sorted(map(str, have))}"
+        whys = ((k, _unlike(saved[k], have[k], finite)) for k in saved.keys() & have.keys())
+        return next((f"[{k!r}]: {why}" for k, why in whys if why), None)
+    if isinstance(have, (list, tuple)):
+        if not isinstance(saved, (list, tuple)): return f"a {type(saved).__name__}, not a list"
+        if len(saved) != len(have): return None
+        whys = (_unlike(s, h, finite) for s, h in zip(saved, have))
+        return next((f"[{i}]: {why}" for i, why in enumerate(whys) if why), None)
+    return None
+
+def _check_opt_state(opt, state: dict, path):
+    """Raise unless each saved per-parameter state fits its parameter: tensors of its shape (or single numbers), finite,
+    and a step count that is not negative."""
+    params = [p for g in opt.param_groups for p in g['params']]
+    for i, s in state.items():
+        if type(i) is not int or not 0 <= i < len(params) or not isinstance(s, dict):
+            raise ValueError(f"the optimizer state in {path} has an entry {i!r} that is no parameter of this "
+                             "optimizer: it is damaged; load the weights alone with learn.load(path, model_only=True)")
+        for k, v in s.items():
+            shape = list(params[i].shape)
+            if isinstance(v, torch.Tensor): why = _unlike(v, v if v.dim() == 0 else params[i].detach(), finite=True)
+            elif isinstance(v, (bool, type(None))): why = None
+            else: why = _unlike(v, 0., finite=True)
+            if why is None and k == 'step' and float(v) < 0: why = 'negative'
+            if why: raise ValueError(f"the optimizer state in {path} has {k!r} of parameter {i} (shape {shape}) {why}: "
+                                     "it is damaged; load the weights alone with learn.load(path, model_only=True)")
+
+def _check_log(log, path):
+    "Raise unless `log` is a metrics log (or None): a list of dicts, each with an int `epoch` and a phase."
+    ok = lambda d: isinstance(d, dict) and type(d.get('epoch')) is int and d.get('train') in _PREFIX
+    if log is not None and not (isinstance(log, list) and all(map(ok, log))):
+        raise ValueError(f"the metrics log in {path} is a {type(log).__name__}, not a list of MetricsCB entries (dicts "
+                         "with 'epoch' and 'train'): it is damaged; load the weights alone with learn.load(path, "
+                         "model_only=True)")
+
+def _check_epochs(epoch: int, n_epochs, path):
+    "Raise unless `epoch` is a finished epoch of a fit of `n_epochs` (-1 before the first; `n_epochs` None: any)."
+    if n_epochs is not None and (type(n_epochs) is not int or n_epochs < 1):
+        raise ValueError(f"the checkpoint {path} has n_epochs {n_epochs!r}, not a number of epochs: it is damaged")
+    if epoch < -1 or (n_epochs is not None and epoch >= n_epochs):
+        within = "-1 (before training) or more" if n_epochs is None else f"-1 (before training) to {n_epochs-1}"
+        raise ValueError(f"the checkpoint {path} has epoch {epoch}, but its epochs run {within}: it is damaged or was "
+                         "not written by learn.save")
+
+def _check_cb_states(learn, ckpt: dict, path):
+    "Raise unless the saved state of each callback with state is like its state now (`_unlike`), before any is loaded."
+    saved = ckpt['cbs']
+    for k, cb in _stateful_cbs(learn).items():
+        have = _cb_state_target(cb).state_dict()
+        if why := _unlike(saved[k] if isinstance(saved, dict) and k in saved else None, have, top=True):
+            raise ValueError(f"the state of {k} in {path} does not fit this fit's {k}: {why}; resume with the same "
+                             "callbacks (and schedulers)")
+
 def _try_rng(s: dict):
     "Raise if a state in `s` (from `_rng_states`) is damaged: the global ones (`check_rng_states`), then the samplers'."
     check_rng_states(s)
@@ -338,6 +434,8 @@ def _check_parts(learn, ckpt: dict, path):
         raise ValueError(f"the checkpoint {path} has no {', '.join(missing)}{fix}")
     if not isinstance(ckpt['epoch'], int) or isinstance(ckpt['epoch'], bool):
         raise ValueError(f"the checkpoint {path} has epoch {ckpt['epoch']!r}, not an int{fix}")
+    _check_epochs(ckpt['epoch'], ckpt['n_epochs'], path)
+    _check_log(ckpt['log'], path)
     params = dict(bare_model(learn).named_parameters())
     if not isinstance(ckpt['grads'], dict):
         raise ValueError(f"the gradients in {path} are a {type(ckpt['grads']).__name__}, not a dict{fix}")
@@ -457,6 +555,7 @@ class ResumeCB(Callback):
         self._check_run(learn, ckpt, start, metrics)
         self._check_settings(learn, ckpt)
         _check(learn, ckpt, self.path)
+        _check_cb_states(learn, ckpt, self.path)
         for k, cb in _stateful_cbs(learn).items(): _cb_state_target(cb).load_state_dict(ckpt['cbs'][k])
         _restore(learn, ckpt)
         if metrics is not None: metrics.log = list(ckpt['log'])
@@ -473,6 +572,8 @@ class ResumeCB(Callback):
             raise ValueError(f"ResumeCB: {p} comes from a fit of {ckpt['n_epochs']} epochs, this one has "
                              f"{learn.n_epochs}: resume with the same call (to train on from its weights instead, "
                              "learn.load(path) and fit without ResumeCB)")
+        if not isinstance(start, int) or start > learn.n_epochs:
+            raise ValueError(f"ResumeCB: {p} holds epoch {ckpt['epoch']}, past the {learn.n_epochs} epochs of this fit")
         if learn.epochs.start not in (0, start):
             raise ValueError(f"ResumeCB: fit was asked to start at epoch {learn.epochs.start}, but {p} continues at "
                              f"epoch {start}: leave start_epoch out")

@@ -379,18 +379,20 @@ def _unlike(saved, have, finite=False, top=False) -> str | None:
     return None
 
 def _check_opt_state(opt, state: dict, path):
-    """Raise unless each saved per-parameter state fits its parameter: tensors of its shape (or single numbers), finite,
-    and a step count that is not negative."""
+    """Raise unless each saved per-parameter state fits its parameter: like the state `opt` keeps for it now, if any
+    (`_unlike`: tensors of the same shape), numbers and tensors finite, and a step count that is not negative."""
     params = [p for g in opt.param_groups for p in g['params']]
     for i, s in state.items():
         if type(i) is not int or not 0 <= i < len(params) or not isinstance(s, dict):
             raise ValueError(f"the optimizer state in {path} has an entry {i!r} that is no parameter of this "
                              "optimizer: it is damaged; load the weights alone with learn.load(path, model_only=True)")
+        now, shape = opt.state.get(params[i], {}), list(params[i].shape)
         for k, v in s.items():
-            shape = list(params[i].shape)
-            if isinstance(v, torch.Tensor): why = _unlike(v, v if v.dim() == 0 else params[i].detach(), finite=True)
-            elif isinstance(v, (bool, type(None))): why = None
-            else: why = _unlike(v, 0., finite=True)
+            # without a state now, the shapes this optimizer keeps are not known (Adafactor's are not the parameter's)
+            if k in now: why = _unlike(v, now[k], finite=True)
+            elif isinstance(v, torch.Tensor) or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+                why = _unlike(v, v if isinstance(v, torch.Tensor) else 0., finite=True)
+            else: why = None
             if why is None and k == 'step' and float(v) < 0: why = 'negative'
             if why: raise ValueError(f"the optimizer state in {path} has {k!r} of parameter {i} (shape {shape}) {why}: "
                                      "it is damaged; load the weights alone with learn.load(path, model_only=True)")

@@ -168,3 +168,14 @@ def test_a_good_checkpoint_still_loads(saved, tmp_path):
     learn = trained()
     learn.load(tmp_path/'good.pth')
     assert learn.epoch == 0
+
+@pytest.mark.parametrize('opt_func', [partial(SGD, mom=0.9), torch.optim.Adam, torch.optim.Rprop,
+                                      *([torch.optim.Adafactor] if hasattr(torch.optim, 'Adafactor') else [])])
+def test_optimizers_whose_state_is_not_shaped_like_the_parameters_still_load(tmp_path, opt_func):
+    learn = make_learner(opt_func=opt_func)
+    learn.fit(1)
+    path = learn.save(tmp_path/'c.pth')
+    other = make_learner(seed=1, opt_func=opt_func)
+    other.fit(1)
+    other.load(path)
+    assert all(torch.equal(a, b) for a, b in zip(other.model.parameters(), learn.model.parameters()))

@@ -85,3 +85,27 @@ def test_a_cancelled_batch_keeps_the_accumulated_gradients():
     learn = learner([Accum(), CancelSecond(), rec], n=2, opt_func=torch.optim.SGD)
     learn.fit(1, valid=False)
     assert torch.allclose(learn.model.weight.grad, rec.g[0])  # the first batch's, without the cancelled one's
+
+# ---- StopIteration in a dataset's __getitem__ (item 6) --------------------------------------------------------------
+
+from minitrain.data import DataLoader, Dataset, collate
+
+class Exhausted(Dataset):
+    "Item 5 raises StopIteration (a next() on an exhausted iterator)."
+    def __getitem__(self, i): return next(iter(())) if i == 5 else super().__getitem__(i)
+
+@pytest.mark.parametrize('num_workers', [0, 1])
+def test_stop_iteration_in_getitem_is_an_error_naming_the_item(num_workers):
+    dl = DataLoader(Exhausted(torch.randn(8, 3), torch.arange(8)), bs=4, num_workers=num_workers)
+    with pytest.raises(RuntimeError, match=r'StopIteration for item 5'): list(dl)
+
+def test_stop_iteration_in_collate_is_an_error():
+    def bad_collate(b): raise StopIteration
+    dl = DataLoader(Exhausted(torch.randn(8, 3), torch.arange(8)), bs=4, collate_fn=bad_collate)
+    with pytest.raises(RuntimeError, match='collate_fn raised StopIteration'): list(dl)
+
+def test_stop_iteration_in_getitem_fails_the_fit():
+    ds = Exhausted(torch.randn(8, 3), torch.arange(8) % 2)
+    learn = Learner(nn.Linear(3, 2), DLs(DataLoader(ds, bs=4), DataLoader(ds, bs=4)), F.cross_entropy, cbs=[TrainCB()])
+    with pytest.raises(RuntimeError, match='item 5'): learn.fit(1)
+    assert learn.fit_status == 'failed'

@@ -151,7 +151,7 @@ def set_grads(model, grads: list | None):
 class Learner:
     "The training loop: `fit` runs the phases fit ⊃ epoch ⊃ batch, calling the callbacks `cbs` at every event."
     n_inp, is_main, inner_model, fit_status, fit_error, unchecked = 1, True, None, None, None, False
-    checks = {'cbs': {}, 'fit': {}, 'loss': {}, 'batch': {}}  # name -> guard-rail check ("Guard rails")
+    checks = {'cbs': {}, 'fit': {}, 'loss': {}, 'batch': {}, 'epoch': {}}  # name -> guard-rail check ("Guard rails")
     cb_attrs = {'metrics': 'add MetricsCB(accuracy) to the callbacks'}  # attribute -> callback; later stages add theirs
     other_names = {}  # another text's name for an attribute -> ours ("Coming from other texts")
     def __init__(self, model, dls=(0,), loss_func=None, lr=0.1, cbs=None, opt_func=SGD):
@@ -199,6 +199,8 @@ class Learner:
         self.dl = self.dls.train if training else self.dls.valid
         self.n_iter = _len_or_none(self.dl)
         with torch.set_grad_enabled(training): self._one_epoch()
+        if training:
+            for check in self.checks['epoch'].values(): check(self)  # after each training epoch
 
     @with_cbs('epoch')
     def _one_epoch(self):
@@ -860,6 +862,20 @@ def _check_metric_batch(self, learn):
         m.reset()  # as `before_epoch` left it (a copy to feed instead costs more than the rest of a short fit's set-up)
 
 MetricsCB.check_batch = _check_metric_batch
+
+# %% ../nbs/04_learner.ipynb #ebd8a86f
+def _check_finite_weights(learn):
+    "After a training epoch: raise if the weights became NaN or infinite, naming the epoch and the parameters."
+    ps = [(n, p) for n, p in learn.model.named_parameters() if p.is_floating_point() or p.is_complex()]
+    if not ps or torch.stack([torch.isfinite(p.detach()).all() for _, p in ps]).all(): return  # one wait
+    bad = [n for n, p in ps if not torch.isfinite(p.detach()).all()]
+    raise FloatingPointError(
+        f"fit: the weights became NaN or infinite during training epoch {learn.epoch} ({', '.join(bad[:4])}"
+        f"{', ...' if len(bad) > 4 else ''}): a loss or its gradients were not finite (a learning rate too high? "
+        "NaN or inf in the data?), so the fit stopped; add TerminateOnNaNCB() to stop at the first such batch, "
+        "before its step, and load good weights from a checkpoint (SaveModelCB, learn.load)")
+
+Learner.checks['epoch'].update(finite_weights=_check_finite_weights)
 
 # %% ../nbs/04_learner.ipynb #c0b35f98
 EVENT_HINTS = {  # the names other texts use, and what to write here

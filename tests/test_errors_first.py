@@ -109,3 +109,30 @@ def test_stop_iteration_in_getitem_fails_the_fit():
     learn = Learner(nn.Linear(3, 2), DLs(DataLoader(ds, bs=4), DataLoader(ds, bs=4)), F.cross_entropy, cbs=[TrainCB()])
     with pytest.raises(RuntimeError, match='item 5'): learn.fit(1)
     assert learn.fit_status == 'failed'
+
+# ---- a loss that becomes non-finite after the first batch (item 6) ------------------------------------------------------
+
+class NaNAt(Callback):
+    "Make the loss of training batch `it` of epoch `epoch` non-finite (after the first-batch check)."
+    def __init__(self, epoch=0, it=2, value=float('nan')): self.epoch, self.it, self.value = epoch, it, value
+    def after_loss(self, learn):
+        if learn.training and learn.epoch == self.epoch and learn.iter == self.it: learn.loss = learn.loss * self.value
+
+@pytest.mark.parametrize('value', [float('nan'), float('inf')])
+def test_a_loss_that_becomes_non_finite_fails_the_fit_naming_the_epoch(value):
+    learn = learner([NaNAt(epoch=1, value=value)])
+    with pytest.raises(FloatingPointError, match='training epoch 1') as ei: learn.fit(3)
+    assert 'weight' in str(ei.value) and 'TerminateOnNaNCB' in str(ei.value)
+    assert learn.fit_status == 'failed' and learn.fit_error is ei.value and learn.epoch == 1  # epoch 2 never ran
+
+def test_terminate_on_nan_still_stops_first_and_keeps_the_weights(capsys):
+    from minitrain.tracking import TerminateOnNaNCB
+    learn = learner([NaNAt(epoch=1), TerminateOnNaNCB()])
+    learn.fit(3)
+    assert 'TerminateOnNaNCB: the loss is nan at epoch 1' in capsys.readouterr().out
+    assert learn.fit_status == 'cancelled' and all(torch.isfinite(p).all() for p in learn.model.parameters())
+
+def test_a_finite_fit_is_done():
+    learn = learner()
+    learn.fit(2)
+    assert learn.fit_status == 'done'

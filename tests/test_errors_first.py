@@ -30,6 +30,12 @@ def test_the_first_error_wins_over_a_failing_cleanup_fit(event):
     assert any('cleanup_fit' in n and 'cleanup broke' in n for n in ei.value.__notes__)
     assert learn.fit_status == 'failed' and isinstance(learn.fit_error, ValueError)
 
+def test_an_interrupt_wins_over_a_failing_cleanup():
+    "Ctrl-C (KeyboardInterrupt) during a fit, then a cleanup_fit that fails: the interrupt is what fit raises."
+    learn = learner([Raise('after_batch', KeyboardInterrupt()), Raise('cleanup_fit', KeyError('cleanup broke'))])
+    with pytest.raises(KeyboardInterrupt) as ei: learn.fit(1)
+    assert any('cleanup broke' in n for n in ei.value.__notes__) and learn.fit_status == 'failed'
+
 def test_a_failing_cleanup_after_a_good_fit_is_failed():
     learn = learner([Raise('cleanup_fit', KeyError('cleanup broke'))])
     with pytest.raises(KeyError): learn.fit(1)

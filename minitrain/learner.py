@@ -866,9 +866,9 @@ MetricsCB.check_batch = _check_metric_batch
 # %% ../nbs/04_learner.ipynb #ebd8a86f
 def _check_finite_weights(learn):
     "After a training epoch: raise if the weights became NaN or infinite, naming the epoch and the parameters."
-    ps = [(n, p) for n, p in learn.model.named_parameters() if p.is_floating_point() or p.is_complex()]
-    if not ps or torch.stack([torch.isfinite(p.detach()).all() for _, p in ps]).all(): return  # one wait
-    bad = [n for n, p in ps if not torch.isfinite(p.detach()).all()]
+    bad = [n for n, p in learn.model.named_parameters()
+           if (p.is_floating_point() or p.is_complex()) and not torch.isfinite(p.detach()).all()]
+    if not bad: return
     raise FloatingPointError(
         f"fit: the weights became NaN or infinite during training epoch {learn.epoch} ({', '.join(bad[:4])}"
         f"{', ...' if len(bad) > 4 else ''}): a loss or its gradients were not finite (a learning rate too high? "

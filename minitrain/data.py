@@ -19,8 +19,8 @@ from torch.utils.data import TensorDataset
 from .core import check_int, map_nested
 
 # %% auto #0
-__all__ = ['Dataset', 'Sampler', 'BatchSampler', 'batch_tensors', 'collate', 'index_list', 'DataLoader', 'DataLoaders', 'inplace',
-           'collate_dict', 'get_dls', 'from_dd']
+__all__ = ['Dataset', 'Sampler', 'BatchSampler', 'batch_tensors', 'collate', 'fetch_items', 'index_list', 'DataLoader',
+           'DataLoaders', 'inplace', 'collate_dict', 'get_dls', 'from_dd']
 
 # %% ../nbs/02_dataloader.ipynb #cd2be1a3
 class Dataset:
@@ -188,6 +188,21 @@ def _batch_sampler_of(ds, batchs, bs, shuffle, drop_last, sampler):
                                "or drop the batch sampler and let the DataLoader build one")
     return batchs
 
+# %% ../nbs/02_dataloader.ipynb #4ffd17e2
+def fetch_items(ds, idxs: list, collate_fn):
+    ("`collate_fn` of the items `ds[i]` for `i` in `idxs`; a `StopIteration` raised there (which would end the epoch "
+     "early, silently) becomes a `RuntimeError` naming the item.")
+    items = []
+    for i in idxs:
+        try: items.append(ds[i])
+        except StopIteration as e:
+            raise RuntimeError(f"the dataset raised StopIteration for item {i} ({type(ds).__name__}.__getitem__({i})), "
+                               "which would end the epoch early: raise IndexError or another error there") from e
+    try: return collate_fn(items)
+    except StopIteration as e:
+        raise RuntimeError(f"collate_fn raised StopIteration on the items {idxs[:8]}{'...' if len(idxs) > 8 else ''}, "
+                           "which would end the epoch early: raise another error there") from e
+
 # %% ../nbs/02_dataloader.ipynb #a9452c02
 def index_list(idxs) -> list:
     "The indices `idxs` (a tensor or an iterable) as a list of ints."
@@ -212,7 +227,7 @@ class DataLoader:
         ("The batch of the items at `idxs`: one `index_select` per tensor when `batched_fetch`, else `collate_fn` of "
          "the items.")
         ts = batch_tensors(self.ds) if self.collate_fn is collate else None
-        if ts is None: return self.collate_fn([self.ds[i] for i in index_list(idxs)])
+        if ts is None: return fetch_items(self.ds, index_list(idxs), self.collate_fn)
         idxs = torch.as_tensor(idxs, dtype=torch.long)
         return tuple(t.index_select(0, idxs.to(t.device)) for t in ts)
 

@@ -17,10 +17,10 @@ from .optimizer import SGD
 # %% auto #0
 __all__ = ['STEP_METHODS', 'TRAINING_LOOP', 'EVENTS', 'EVENT_HINTS', 'accuracy', 'report', 'fit', 'Callback', 'run_cbs',
            'run_all', 'CancelException', 'CancelFitException', 'CancelEpochException', 'CancelBatchException',
-           'CancelBackwardException', 'CancelStepException', 'SingleBatchCB', 'with_cbs', 'listify_cbs', 'Learner',
-           'CallbackList', 'TrainLearner', 'MomentumLearner', 'TrainCB', 'DeviceCB', 'targets_of', 'MetricsCB',
-           'AvgMetric', 'ProgressCB', 'SingleEpochCB', 'check_signatures', 'closest_event', 'unknown_events',
-           'check_callback']
+           'CancelBackwardException', 'CancelStepException', 'SingleBatchCB', 'with_cbs', 'listify_cbs', 'grads_of',
+           'set_grads', 'Learner', 'CallbackList', 'TrainLearner', 'MomentumLearner', 'TrainCB', 'DeviceCB',
+           'targets_of', 'MetricsCB', 'AvgMetric', 'ProgressCB', 'SingleEpochCB', 'check_signatures', 'closest_event',
+           'unknown_events', 'check_callback']
 
 # %% ../nbs/04_learner.ipynb #f71d25b4
 def accuracy(preds, targs):
@@ -98,7 +98,8 @@ _phase_exc = {'fit': CancelFitException, 'epoch': CancelEpochException, 'batch':
 def with_cbs(nm, on_end=None):
     """Decorator running a learner method as phase `nm`: before_, method, after_ (normal exit), cleanup_ (always);
     True if not cancelled. `on_end(learn, end)`, if given, runs just before cleanup_ with end 'done', 'cancelled' or
-    the exception."""
+    the exception (and again with cleanup_'s error if that ends a phase that had not failed). The first error wins:
+    an error of cleanup_ after another becomes a note of the first."""
     if nm not in _phase_exc: raise ValueError(f"with_cbs: unknown phase {nm!r}; phases are {', '.join(_phase_exc)}")
     exc, before, after, cleanup = _phase_exc[nm], f'before_{nm}', f'after_{nm}', f'cleanup_{nm}'
     def decorator(f):
@@ -120,6 +121,12 @@ def with_cbs(nm, on_end=None):
                 if on_end is not None: on_end(learn, end)
                 try: learn.callback(cleanup)
                 except exc: pass
+                except BaseException as e:
+                    if not isinstance(end, BaseException):
+                        if on_end is not None: on_end(learn, e)
+                        raise
+                    for note in [f"then {cleanup} raised too: {type(e).__name__}: {e}", *getattr(e, '__notes__', ())]:
+                        end.add_note(note)
         return _f
     return decorator
 
@@ -131,10 +138,20 @@ def listify_cbs(cbs) -> list:
     if hasattr(cbs, 'order') or isinstance(cbs, (str, bytes, type)) or not hasattr(cbs, '__iter__'): return [cbs]
     return list(cbs)
 
+def grads_of(model) -> list | None:
+    "Copies of the gradients of `model`'s parameters (None for one without), or None when none has one."
+    ps = list(model.parameters())
+    if all(p.grad is None for p in ps): return None
+    return [None if p.grad is None else p.grad.clone() for p in ps]
+
+def set_grads(model, grads: list | None):
+    "Give `model`'s parameters the gradients `grads` (as `grads_of` returns them: None sets every one to None)."
+    for i, p in enumerate(model.parameters()): p.grad = None if grads is None else grads[i]
+
 class Learner:
     "The training loop: `fit` runs the phases fit ⊃ epoch ⊃ batch, calling the callbacks `cbs` at every event."
     n_inp, is_main, inner_model, fit_status, fit_error, unchecked = 1, True, None, None, None, False
-    checks = {'cbs': {}, 'fit': {}, 'loss': {}, 'batch': {}}  # name -> guard-rail check ("Guard rails")
+    checks = {'cbs': {}, 'fit': {}, 'loss': {}, 'batch': {}, 'epoch': {}}  # name -> guard-rail check ("Guard rails")
     cb_attrs = {'metrics': 'add MetricsCB(accuracy) to the callbacks'}  # attribute -> callback; later stages add theirs
     other_names = {}  # another text's name for an attribute -> ours ("Coming from other texts")
     def __init__(self, model, dls=(0,), loss_func=None, lr=0.1, cbs=None, opt_func=SGD):
@@ -182,6 +199,8 @@ class Learner:
         self.dl = self.dls.train if training else self.dls.valid
         self.n_iter = _len_or_none(self.dl)
         with torch.set_grad_enabled(training): self._one_epoch()
+        if training:
+            for check in self.checks['epoch'].values(): check(self)  # after each training epoch
 
     @with_cbs('epoch')
     def _one_epoch(self):
@@ -198,8 +217,15 @@ class Learner:
         if self.unchecked: self.check_batch()  # the first batch of a fit, before any backward pass or step
         self.callback('after_loss')
         if self.training:
-            self._backward()
-            if self._step(): self.zero_grad()
+            kept, self.stepped = grads_of(self.model), False  # the gradients before this batch: None, usually
+            try:
+                self._backward()
+                stepped = self._step()
+            except CancelBatchException:  # a cancelled batch adds no gradients to the next one
+                if self.stepped: self.zero_grad()  # they were used: forgotten as after every step
+                else: set_grads(self.model, kept)  # back to those before the batch (kept by CancelStepException)
+                raise
+            if stepped: self.zero_grad()
 
     @with_cbs('backward')
     def _backward(self):
@@ -210,6 +236,7 @@ class Learner:
     def _step(self):
         "The step phase (True when it was not cancelled)."
         self.step()
+        self.stepped = True
 
     def check_batch(self, when='batch'):
         ("Check a fit's first batch: `checks['loss']` before its loss (`when='loss'`); after it and before its "
@@ -835,6 +862,20 @@ def _check_metric_batch(self, learn):
         m.reset()  # as `before_epoch` left it (a copy to feed instead costs more than the rest of a short fit's set-up)
 
 MetricsCB.check_batch = _check_metric_batch
+
+# %% ../nbs/04_learner.ipynb #ebd8a86f
+def _check_finite_weights(learn):
+    "After a training epoch: raise if the weights became NaN or infinite, naming the epoch and the parameters."
+    bad = [n for n, p in learn.model.named_parameters()
+           if (p.is_floating_point() or p.is_complex()) and not torch.isfinite(p.detach()).all()]
+    if not bad: return
+    raise FloatingPointError(
+        f"fit: the weights became NaN or infinite during training epoch {learn.epoch} ({', '.join(bad[:4])}"
+        f"{', ...' if len(bad) > 4 else ''}): a loss or its gradients were not finite (a learning rate too high? "
+        "NaN or inf in the data?), so the fit stopped; add TerminateOnNaNCB() to stop at the first such batch, "
+        "before its step, and load good weights from a checkpoint (SaveModelCB, learn.load)")
+
+Learner.checks['epoch'].update(finite_weights=_check_finite_weights)
 
 # %% ../nbs/04_learner.ipynb #c0b35f98
 EVENT_HINTS = {  # the names other texts use, and what to write here

@@ -64,7 +64,8 @@ def expected_events(raise_at, exc, n_epochs=2, n_train=2, n_valid=2, valid=True)
     """The events of a fit when `exc` is raised the first time `raise_at` happens, and whether an exception escapes.
     Entering phase p runs before_p; normal exit runs after_p; Cancel<P>Exception is swallowed by p only (also when
     cleanup_p raises it); cleanup_p always runs. Training batches: predict, after_predict, get_loss, after_loss,
-    backward phase, step phase, and zero_grad only when the step phase was not cancelled."""
+    backward phase, step phase, and zero_grad when the step phase was not cancelled, or when CancelBatchException
+    ended the batch after the step ran (its gradients are forgotten, issue 28)."""
     log, armed = [], [True]
     def ev(name):
         log.append(name)
@@ -84,8 +85,14 @@ def expected_events(raise_at, exc, n_epochs=2, n_train=2, n_valid=2, valid=True)
     def batch(training):
         ev('predict'); ev('after_predict'); ev('get_loss'); ev('after_loss')
         if training:
-            phase('backward', lambda: ev('backward'))
-            if phase('step', lambda: ev('step')): ev('zero_grad')
+            stepped = []
+            try:
+                phase('backward', lambda: ev('backward'))
+                completed = phase('step', lambda: (ev('step'), stepped.append(True)))
+            except CancelBatchException:
+                if stepped: ev('zero_grad')
+                raise
+            if completed: ev('zero_grad')
     def epoch(training):
         for _ in range(n_train if training else n_valid): phase('batch', lambda: batch(training))
     def fit():
@@ -629,7 +636,7 @@ def test_guard_rail_checks_are_registered_once_by_name():
     "Each guard rail is in `Learner.checks` once, under a name: running its notebook cell again replaces it."
     assert {k: list(v) for k, v in Learner.checks.items()} == {
         'cbs': ['callbacks', 'shadowed', 'foreign_names'], 'fit': ['arguments'], 'loss': ['loss_targets'],
-        'batch': ['first_batch']}
+        'batch': ['first_batch'], 'epoch': ['finite_weights']}
     f = Learner.checks['fit']['arguments']
     Learner.checks['fit'].update(arguments=f)  # what a second run of the cell does
     assert list(Learner.checks['fit']) == ['arguments']

@@ -1,0 +1,40 @@
+"Issue 28, item 4: values that used to be accepted (and trained wrongly, or failed part way) are refused up front."
+import operator
+import pytest, torch
+from torch import nn
+from minitrain.data import BatchSampler, DataLoader, Dataset, Sampler
+from minitrain.optimizer import Adam, RMSProp, SGD
+
+
+def ds(n=10): return Dataset(torch.arange(n).float()[:, None], torch.zeros(n))
+
+
+@pytest.mark.parametrize('drop_last', ['False', 'True', 0, 1, None])
+def test_drop_last_must_be_a_bool(drop_last):
+    with pytest.raises(TypeError, match='drop_last must be True or False'): DataLoader(ds(), bs=3, drop_last=drop_last)
+    with pytest.raises(TypeError, match='drop_last must be True or False'): BatchSampler(Sampler(ds()), 3, drop_last)
+
+
+@pytest.mark.parametrize('sampler', [[0.0, 1.5, 2.0], [0.0, 1.0], [True, False]])
+def test_float_sampler_indices_are_refused(sampler):
+    with pytest.raises(TypeError, match='integer indices'): list(DataLoader(ds(), bs=2, sampler=sampler))
+
+
+def test_int_sampler_indices_still_work():
+    import numpy as np
+    dl = DataLoader(ds(), bs=2, sampler=[3, np.int64(1), torch.tensor(2)])
+    assert [b[0].flatten().tolist() for b in dl] == [[3., 1.], [2.]]
+
+
+def params(): return [nn.Parameter(torch.ones(3))]
+
+
+@pytest.mark.parametrize('opt', [SGD, Adam, RMSProp])
+def test_lr_true_is_refused_by_the_optimizers(opt):
+    with pytest.raises(ValueError, match='not a bool'): opt(params(), lr=True)
+
+
+@pytest.mark.parametrize('opt', [Adam, RMSProp])
+def test_eps_zero_is_refused(opt):
+    with pytest.raises(ValueError, match=r'eps=0 .*\(0, inf\)'): opt(params(), lr=1e-3, eps=0)
+    opt(params(), lr=1e-3, eps=1e-12)  # small is fine

@@ -38,3 +38,21 @@ def test_lr_true_is_refused_by_the_optimizers(opt):
 def test_eps_zero_is_refused(opt):
     with pytest.raises(ValueError, match=r'eps=0 .*\(0, inf\)'): opt(params(), lr=1e-3, eps=0)
     opt(params(), lr=1e-3, eps=1e-12)  # small is fine
+
+
+def _dls():
+    from minitrain.data import DataLoaders
+    x, y = torch.randn(20, 3), torch.randn(20, 1)
+    return DataLoaders(DataLoader(Dataset(x, y), bs=5), DataLoader(Dataset(x, y), bs=5))
+
+
+@pytest.mark.parametrize('where', ['Learner', 'fit'])
+@pytest.mark.parametrize('opt_func', [None, torch.optim.SGD, torch.optim.AdamW])
+def test_lr_true_is_refused_before_any_step(where, opt_func):
+    import torch.nn.functional as F
+    from minitrain.learner import Learner, TrainCB
+    kw = {} if opt_func is None else dict(opt_func=opt_func)
+    learn = Learner(nn.Linear(3, 1), _dls(), F.mse_loss, cbs=[TrainCB()], **kw, **({'lr': True} if where == 'Learner' else {}))
+    w0 = learn.model.weight.detach().clone()
+    with pytest.raises(ValueError, match='lr=True .*not a bool'): learn.fit(1, **({'lr': True} if where == 'fit' else {}))
+    assert torch.equal(learn.model.weight, w0)

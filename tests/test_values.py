@@ -56,3 +56,59 @@ def test_lr_true_is_refused_before_any_step(where, opt_func):
     w0 = learn.model.weight.detach().clone()
     with pytest.raises(ValueError, match='lr=True .*not a bool'): learn.fit(1, **({'lr': True} if where == 'fit' else {}))
     assert torch.equal(learn.model.weight, w0)
+
+
+def _fit_learner(**kw):
+    import torch.nn.functional as F
+    from minitrain.learner import Learner, TrainCB
+    learn = Learner(nn.Linear(3, 1), _dls(), F.mse_loss, cbs=[TrainCB()], **kw)
+    return learn, learn.model.weight.detach().clone()
+
+
+@pytest.mark.parametrize('kw', [dict(moms=(0.95, 1.05, 0.95)), dict(moms=(0.8, 0.9, 1.2))])
+def test_fit_one_cycle_moms_above_one_part_way_is_refused_before_any_step(kw):
+    import minitrain.schedule  # noqa: F401  (fit_one_cycle)
+    learn, w0 = _fit_learner(opt_func=Adam)
+    with pytest.raises(ValueError, match=r'`mom` schedule gives .*\(epoch \d+, batch \d+\)'): learn.fit_one_cycle(2, 0.01, **kw)
+    assert torch.equal(learn.model.weight, w0)
+
+
+def test_lr_schedule_crossing_zero_is_refused_before_any_step():
+    from minitrain.schedule import ParamSchedulerCB, sched_lin
+    learn, w0 = _fit_learner()
+    with pytest.raises(ValueError, match=r'`lr` schedule gives -.*epoch 1, batch 1\) .*lr must be'):
+        learn.fit(2, cbs=[ParamSchedulerCB(lr=sched_lin(0.1, -0.1))])
+    assert torch.equal(learn.model.weight, w0)
+    learn.fit(2, cbs=[ParamSchedulerCB(lr=sched_lin(0.1, 0.))])  # down to 0 is fine
+
+
+@pytest.mark.parametrize('kw', [dict(div=0), dict(div=-25.), dict(div_final=0), dict(div=None), dict(div=True)])
+def test_fit_one_cycle_div_must_be_positive(kw):
+    import minitrain.schedule  # noqa: F401
+    learn, w0 = _fit_learner()
+    with pytest.raises(ValueError, match='must be a number > 0'): learn.fit_one_cycle(1, 0.01, **kw)
+    assert torch.equal(learn.model.weight, w0)
+
+
+@pytest.mark.parametrize('comp', ['lt', 'gt', 'less', 1])
+def test_tracker_comp_must_be_a_function(comp):
+    from minitrain.tracking import EarlyStoppingCB, SaveModelCB
+    with pytest.raises(TypeError, match='comp must be a function'): EarlyStoppingCB(comp=comp)
+    with pytest.raises(TypeError, match='comp must be a function'): SaveModelCB(comp=comp)
+    EarlyStoppingCB(comp=operator.lt); SaveModelCB(comp=operator.gt)
+
+
+@pytest.mark.parametrize('path', [None, '', 3])
+def test_save_model_path_must_name_a_file(path):
+    from minitrain.tracking import SaveModelCB
+    with pytest.raises(TypeError, match='path must be the file to write'): SaveModelCB(path=path)
+
+
+def test_get_image_files_takes_one_extension_as_a_str(tmp_path):
+    from minitrain.vision import get_image_files
+    (tmp_path/'a').mkdir()
+    for f in ('x.PNG', 'y.jpg', 'z.txt'): (tmp_path/'a'/f).write_bytes(b'')
+    assert [f.name for f in get_image_files(tmp_path, extensions='.png')] == ['x.PNG']
+    assert [f.name for f in get_image_files(tmp_path, extensions=['.png', '.JPG'])] == ['x.PNG', 'y.jpg']
+    for bad in ('png', ['.png', 'jpg'], [None]):
+        with pytest.raises(ValueError, match='suffixes with their dot'): get_image_files(tmp_path, extensions=bad)

@@ -310,7 +310,7 @@ def fit_one_cycle(self: Learner, n_epochs, lr_max=None, div=25., div_final=1e5, 
      "default `self.lr`) and momentum (`moms`; None leaves it alone).")
     if not 0 <= pct_start <= 1: raise ValueError(f"fit_one_cycle: pct_start must be in [0, 1], got {pct_start}")
     for nm, v in (('div', div), ('div_final', div_final)):  # lr_max/div is where the lr starts, lr_max/div_final ends
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not v > 0:
             raise ValueError(f"fit_one_cycle: {nm} must be a number > 0 (the lr goes from lr_max/div up to lr_max, "
                              f"then down to lr_max/div_final), got {v!r}")
     lr_max = self.lr if lr_max is None else lr_max

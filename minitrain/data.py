@@ -58,15 +58,26 @@ class Sampler:
     def __iter__(self): return iter(self.indices().tolist())
 
 # %% ../nbs/02_dataloader.ipynb #1c2b82a4
+def _int_indices(b) -> torch.Tensor:
+    "The indices `b` (a tensor, or a list a sampler gave) as an int64 tensor; float or bool indices are refused."
+    t = b if isinstance(b, torch.Tensor) else torch.tensor(b)
+    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+        raise TypeError(f"BatchSampler: the sampler gave {t.dtype} indices ({t[:3].tolist()}...), which would be "
+                        "rounded silently; a sampler must give integer indices: make it yield ints")
+    return t.long()
+
 def _chunks(it, bs: int):
     "Tensors of `bs` consecutive indices from the iterable `it` (the last one may be shorter)."
     it = iter(it)
-    while chunk := list(islice(it, bs)): yield torch.tensor(chunk, dtype=torch.long)
+    while chunk := list(islice(it, bs)): yield _int_indices(chunk)
 
 class BatchSampler:
     ("The indices from `sampler` in batches of `bs` (1-D int64 tensors); a last, shorter batch is dropped when "
      "`drop_last`.")
     def __init__(self, sampler, bs: int, drop_last=False):
+        if not isinstance(drop_last, (bool, np.bool_)):  # drop_last='False' would be true
+            raise TypeError(f"BatchSampler: drop_last must be True or False, got {type(drop_last).__name__} "
+                            f"{drop_last!r}")
         self.sampler, self.drop_last = sampler, drop_last
         self.bs = check_int(bs, 'bs', 1, hint='the number of items in a batch')
 
@@ -76,7 +87,7 @@ class BatchSampler:
 
     def __iter__(self):
         s = self.sampler
-        batches = s.indices().split(self.bs) if isinstance(s, Sampler) else _chunks(s, self.bs)
+        batches = _int_indices(s.indices()).split(self.bs) if isinstance(s, Sampler) else _chunks(s, self.bs)
         for b in batches:
             if self.drop_last and len(b) < self.bs: return
             yield b

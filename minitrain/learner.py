@@ -798,6 +798,18 @@ def _check_fit(learn, n_epochs, train, valid, start_epoch):
 
 Learner.checks['fit'].update(arguments=_check_fit)
 
+# %% ../nbs/04_learner.ipynb #f69e9830
+from minitrain.optimizer import hyper_problem
+
+def _check_opt_lr(learn):
+    "Refuse a param group `lr` that is not a number >= 0 (a bool such as `lr=True` is not), before the first step."
+    for i, pg in enumerate(getattr(learn.opt, 'param_groups', None) or []):
+        if 'lr' in pg and (why := hyper_problem('lr', pg['lr'])):
+            raise ValueError(f"fit: lr={pg['lr']!r} in param group {i} of the optimizer: {why}; "
+                             "pass a number, Learner(..., lr=0.1) or fit(..., lr=0.1)")
+
+Learner.checks['batch'].update(lr=_check_opt_lr)
+
 # %% ../nbs/04_learner.ipynb #e3a10cc6
 def _shape(t): return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
 

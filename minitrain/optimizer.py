@@ -12,8 +12,8 @@ from .core import fn_name
 
 # %% auto #0
 __all__ = ['torch_hyper_names', 'sgd_step', 'average_grad', 'momentum_step', 'average_sqr_grad', 'rms_prop_step', 'step_stat',
-           'debias', 'adam_step', 'weight_decay', 'l2_reg', 'Optimizer', 'SGD', 'RMSProp', 'Adam', 'torch_key',
-           'OptimWrapper', 'delegates']
+           'debias', 'adam_step', 'weight_decay', 'l2_reg', 'hyper_problem', 'Optimizer', 'SGD', 'RMSProp', 'Adam',
+           'torch_key', 'OptimWrapper', 'delegates']
 
 # %% ../nbs/03_optimizer.ipynb #fb8db496
 def sgd_step(p, lr, **kwargs):
@@ -113,16 +113,25 @@ def _steppers(cbs) -> list:
 # %% ../nbs/03_optimizer.ipynb #55270aa9
 # The shared hyper-parameter names, each with its valid range [low, high)
 _HYPER_RANGES = {'lr': (0, math.inf), 'mom': (0, 1), 'sqr_mom': (0, 1), 'eps': (0, math.inf), 'wd': (0, math.inf)}
+_ABOVE_LOW = {'eps'}  # ranges that leave out their low end: eps=0 lets a denominator be zero
+
+def hyper_problem(name: str, v) -> str | None:
+    """What is wrong with `v` as the value of the shared hyper `name` (a number in its range; NaN and bools are not),
+    or None when nothing is (or `name` is not a shared hyper)."""
+    if name not in _HYPER_RANGES: return None
+    (lo, hi), above = _HYPER_RANGES[name], name in _ABOVE_LOW
+    try: ok = not isinstance(v, bool) and bool((lo < v if above else lo <= v) and v < hi)
+    except (TypeError, RuntimeError): ok = False
+    if ok: return None
+    why = f"{name} must be a number in {'(' if above else '['}{lo}, {hi})"
+    if isinstance(v, bool): return why + f", not a bool (a flag given where the {name} goes?)"
+    return why + (" (it is added to a denominator, which must never be zero)" if above else "")
 
 def _check_hypers(group: dict, i: int):
-    "Raise if a shared hyper in `group` (parameter group `i`) is not a number in its range (NaN is not)."
-    for name, (lo, hi) in _HYPER_RANGES.items():
-        if name not in group: continue
-        v = group[name]
-        try: ok = bool(lo <= v < hi)
-        except TypeError: ok = False
-        if not ok:
-            raise ValueError(f"Optimizer: {name}={v!r} in parameter group {i}: {name} must be a number in [{lo}, {hi})")
+    "Raise if a shared hyper in `group` (parameter group `i`) is not a number in its range (NaN and bools are not)."
+    for name in _HYPER_RANGES:
+        if name in group and (why := hyper_problem(name, group[name])):
+            raise ValueError(f"Optimizer: {name}={group[name]!r} in parameter group {i}: {why}")
 
 def _check_needs(cbs, group: dict, i: int):
     "Raise if a stepper in `cbs` needs a shared hyper that parameter group `i` does not set."

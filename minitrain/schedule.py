@@ -133,6 +133,7 @@ class ParamSchedulerCB(Callback):
         self.ratios = {n: _group_ratios(learn.opt, n) for n in self.active}
         self.n_iter = len(learn.dls.train)
         self.total = learn.n_epochs * self.n_iter
+        self._check_scheds(learn)  # the whole schedule, before any step (below)
 
     def before_batch(self, learn):
         if not learn.training: return
@@ -166,6 +167,23 @@ def _schedulable(self, opt, name: str) -> bool:
                      f"optimizer whose steppers read it (for `mom`: partial(SGD, mom=0.9), or Adam), or leave it out")
 
 ParamSchedulerCB._schedulable = _schedulable
+
+# %% ../nbs/06_schedule.ipynb #8db0f834
+from .optimizer import hyper_problem
+
+def _check_scheds(self, learn):
+    "Raise, before any step, if a scheduled hyper leaves its valid range at any position this fit trains."
+    start = learn.epochs.start if hasattr(learn, 'epochs') else 0  # a resumed fit starts later
+    for name, f in self.active.items():
+        for k in range(start*self.n_iter, self.total):
+            value = f(k / self.total)
+            for i, ratio in enumerate(self.ratios[name]):
+                if why := hyper_problem(name, value*ratio):
+                    raise ValueError(f"ParamSchedulerCB: the `{name}` schedule gives {value*ratio!r} at pos "
+                                     f"{k/self.total:.4g} (epoch {k // self.n_iter}, batch {k % self.n_iter}) for "
+                                     f"param group {i}: {why}; fix the schedule (nothing has been trained yet)")
+
+ParamSchedulerCB._check_scheds = _check_scheds
 
 # %% ../nbs/06_schedule.ipynb #30b10959
 class BaseSchedCB(Callback):
@@ -291,6 +309,10 @@ def fit_one_cycle(self: Learner, n_epochs, lr_max=None, div=25., div_final=1e5, 
     ("Fit `n_epochs` with the one-cycle schedule for lr (peak `lr_max`: a number, a sequence or a slice; "
      "default `self.lr`) and momentum (`moms`; None leaves it alone).")
     if not 0 <= pct_start <= 1: raise ValueError(f"fit_one_cycle: pct_start must be in [0, 1], got {pct_start}")
+    for nm, v in (('div', div), ('div_final', div_final)):  # lr_max/div is where the lr starts, lr_max/div_final ends
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not v > 0:
+            raise ValueError(f"fit_one_cycle: {nm} must be a number > 0 (the lr goes from lr_max/div up to lr_max, "
+                             f"then down to lr_max/div_final), got {v!r}")
     lr_max = self.lr if lr_max is None else lr_max
     per_group = isinstance(lr_max, slice) or hasattr(lr_max, '__len__')
     top = (lr_max.stop if isinstance(lr_max, slice) else lr_max[-1]) if per_group else lr_max

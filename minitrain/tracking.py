@@ -135,11 +135,20 @@ def best(self, learn) -> tuple:
 TrackerCB.values, TrackerCB.better, TrackerCB.best = values, better, best
 
 # %% ../nbs/11_tracking.ipynb #7f232dd5
+def _check_comp(comp, where: str):
+    "Raise unless `comp` is None or a function `comp(new, best)`, such as `operator.lt` (or fastai's `np.less`)."
+    if comp is None or callable(comp): return
+    hint = f"operator.{comp}" if isinstance(comp, str) and callable(getattr(operator, comp, None)) else "operator.lt"
+    raise TypeError(f"{where}: comp must be a function comp(new, best) that says whether new is better, got {comp!r}: "
+                    f"pass {hint} (or np.less, np.greater), or leave it out and the monitor's name decides "
+                    "(lower is better for a loss or an error)")
+
 class EarlyStoppingCB(TrackerCB):
     """Stop `fit` at the end of an epoch once `monitor` has not improved (by more than `min_delta`) for `patience`
     epochs."""
     order = TrackerCB.order + 1  # after SaveModelCB, which saves the epoch first
     def __init__(self, monitor='valid_loss', comp=None, min_delta=0., patience=1):
+        _check_comp(comp, 'EarlyStoppingCB')  # comp='lt' would be called as a function only at the first epoch end
         super().__init__(monitor, comp, min_delta)
         check_int(patience, 'patience', 1, hint='epochs without improvement', where='EarlyStoppingCB')
         self.patience = patience
@@ -496,6 +505,10 @@ class SaveModelCB(TrackerCB):
     """Save a checkpoint to `path` at each epoch end where `monitor` improves and load the best weights when fit ends;
     or, with `every_epoch`, save every epoch end (to resume from)."""
     def __init__(self, monitor='valid_loss', comp=None, min_delta=0., path='model.pth', every_epoch=False):
+        _check_comp(comp, 'SaveModelCB')
+        if not (isinstance(path, str) or hasattr(path, '__fspath__')) or str(path) == '':
+            raise TypeError(f"SaveModelCB: path must be the file to write (a str or Path), got {path!r}: "
+                            "e.g. path='model.pth', or leave it out for that default")
         super().__init__(monitor, comp, min_delta)
         self.path, self.every_epoch = Path(path), every_epoch
 

@@ -36,6 +36,16 @@ def _walk(top: Path, recurse: bool, extensions) -> list[Path]:
         res += [Path(folder)/f for f in files if os.path.splitext(f)[1].lower() in extensions]
     return res
 
+def _extension_set(extensions) -> set[str]:
+    ("`extensions` (one, like '.png', or several) as a set of lowercased suffixes; each must be a str that starts "
+     "with a dot.")
+    if isinstance(extensions, str): extensions = [extensions]  # '.png' is one extension, not '.', 'p', 'n', 'g'
+    extensions = list(extensions)
+    if bad := [e for e in extensions if not (isinstance(e, str) and e.startswith('.') and len(e) > 1)]:
+        raise ValueError(f"get_image_files: extensions are file suffixes with their dot, such as '.png' or "
+                         f"{{'.png', '.jpg'}}; got {', '.join(map(repr, bad))}, which no file name ends with")
+    return {e.lower() for e in extensions}
+
 def get_image_files(path, folders=None, recurse=True, extensions=IMAGE_EXTENSIONS) -> list[Path]:
     ("The image files under `path` (only in its subfolders `folders` if given), sorted, by extension "
      "(`IMAGE_EXTENSIONS`).")
@@ -45,7 +55,7 @@ def get_image_files(path, folders=None, recurse=True, extensions=IMAGE_EXTENSION
     tops = [path] if folders is None else [path/f for f in folders]
     if missing := [str(t) for t in tops if not t.is_dir()]:
         raise FileNotFoundError(f"get_image_files: no folder {', '.join(missing)}")
-    return sorted(f for t in tops for f in _walk(t, recurse, {e.lower() for e in extensions}))
+    return sorted(f for t in tops for f in _walk(t, recurse, _extension_set(extensions)))
 
 # %% ../nbs/13_vision.ipynb #beab9238
 def parent_label(o) -> str:

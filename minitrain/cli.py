@@ -125,12 +125,18 @@ def _check_device(device: str) -> str | None:
     elif d.type not in ('cpu', 'cuda', 'mps'): return f"--device {device}: minitrain trains on cpu, cuda or mps"
     return None
 
+_OUTPUT_FILES = ('model.pth', 'metrics.csv', 'loss_lr.png', 'summary.json')  # what `_write_outputs` writes
+
 def _check_out(out: Path) -> str | None:
-    "Why we cannot write to the folder `out` (None if we can); creates it."
+    "Why we cannot write the outputs to the folder `out` (None if we can); creates it."
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out): pass
     except OSError as e: return f"--out {out}: cannot write there ({e.strerror or e})"
+    # a folder (or anything but a file) where an output goes would fail only after training
+    if taken := [n for n in _OUTPUT_FILES if (out/n).exists() and not (out/n).is_file()]:
+        return (f"--out {out}: {', '.join(taken)} there {'is' if len(taken) == 1 else 'are'} not a file, and "
+                "training would end by writing over it: move it away, or choose another --out")
     return None
 
 def _mixed_precision_cb(force: bool = False):

@@ -19,6 +19,8 @@ def test_train_prints_accuracy_on_the_subset(tmp_path):
     assert 0.6 < acc <= 1.0, r.stdout
     out = tmp_path/'run'
     assert sorted(os.listdir(out)) == ['loss_lr.png', 'metrics.csv', 'model.pth', 'summary.json']  # no temporary files left
+    from minitrain.cli import _OUTPUT_FILES
+    assert sorted(_OUTPUT_FILES) == sorted(os.listdir(out))  # what --out is checked for is what is written
     summary = json.loads((out/'summary.json').read_text())
     assert summary['accuracy'] == pytest.approx(acc, abs=1e-4) and summary['images_per_s'] > 0 and not summary['full_data']
     ckpt = torch.load(out/'model.pth', weights_only=True)  # learn.save's format, which learn.load and ResumeCB read
@@ -71,3 +73,13 @@ def test_help_documents_every_option(capsys):
     for opt in ('--model', '--epochs', '--bs', '--lr', '--lr-find', '--no-one-cycle', '--wd', '--mixed-precision', '--device',
                 '--workers', '--threads', '--seed', '--data', '--out', '--quiet'):
         assert opt in out
+
+def test_out_with_a_folder_where_an_output_goes_fails_before_training(tmp_path, capsys, monkeypatch):
+    "A folder named like an output (model.pth, ...) would make the run fail after training: refused up front."
+    from minitrain.cli import _OUTPUT_FILES
+    monkeypatch.setattr('minitrain.cli.train', lambda args: pytest.fail('trained despite an output it cannot write'))
+    for name in _OUTPUT_FILES:
+        out = tmp_path/name.replace('.', '_')
+        (out/name).mkdir(parents=True)
+        with pytest.raises(SystemExit) as e: main(['train', '--out', str(out)])
+        assert e.value.code == 2 and f"{name} there is not a file" in capsys.readouterr().err

@@ -18,9 +18,10 @@ from .optimizer import SGD
 __all__ = ['STEP_METHODS', 'TRAINING_LOOP', 'EVENTS', 'EVENT_HINTS', 'accuracy', 'report', 'fit', 'Callback', 'run_cbs',
            'run_all', 'CancelException', 'CancelFitException', 'CancelEpochException', 'CancelBatchException',
            'CancelBackwardException', 'CancelStepException', 'SingleBatchCB', 'with_cbs', 'listify_cbs', 'grads_of',
-           'set_grads', 'Learner', 'CallbackList', 'TrainLearner', 'MomentumLearner', 'TrainCB', 'DeviceCB',
-           'targets_of', 'MetricsCB', 'AvgMetric', 'ProgressCB', 'SingleEpochCB', 'check_signatures', 'closest_event',
-           'unknown_events', 'check_callback']
+           'set_grads', 'Learner', 'one_epoch', 'one_batch', 'check_batch', 'callback', 'add_cb', 'remove_cb',
+           'CallbackList', 'TrainLearner', 'MomentumLearner', 'TrainCB', 'DeviceCB', 'targets_of', 'MetricsCB',
+           'AvgMetric', 'ProgressCB', 'SingleEpochCB', 'check_signatures', 'closest_event', 'unknown_events',
+           'check_callback']
 
 # %% ../nbs/04_learner.ipynb #f71d25b4
 def accuracy(preds, targs):
@@ -148,6 +149,7 @@ def set_grads(model, grads: list | None):
     "Give `model`'s parameters the gradients `grads` (as `grads_of` returns them: None sets every one to None)."
     for i, p in enumerate(model.parameters()): p.grad = None if grads is None else grads[i]
 
+# %% ../nbs/04_learner.ipynb #90c12cd1
 class Learner:
     "The training loop: `fit` runs the phases fit ⊃ epoch ⊃ batch, calling the callbacks `cbs` at every event."
     n_inp, is_main, inner_model, fit_status, fit_error, unchecked = 1, True, None, None, None, False
@@ -193,150 +195,160 @@ class Learner:
             if train: self.one_epoch(True)
             if valid: self.one_epoch(False)
 
-    def one_epoch(self, training):
-        "One epoch on `dls.train`, or on `dls.valid` with the model in eval mode and without gradients."
-        self.model.train(training)
-        self.dl = self.dls.train if training else self.dls.valid
-        self.n_iter = _len_or_none(self.dl)
-        with torch.set_grad_enabled(training): self._one_epoch()
-        if training:
-            for check in self.checks['epoch'].values(): check(self)  # after each training epoch
+# %% ../nbs/04_learner.ipynb #9ae959f6
+def one_epoch(self, training):
+    "One epoch on `dls.train`, or on `dls.valid` with the model in eval mode and without gradients."
+    self.model.train(training)
+    self.dl = self.dls.train if training else self.dls.valid
+    self.n_iter = _len_or_none(self.dl)
+    with torch.set_grad_enabled(training): self._one_epoch()
+    if training:
+        for check in self.checks['epoch'].values(): check(self)  # after each training epoch
 
-    @with_cbs('epoch')
-    def _one_epoch(self):
-        "The epoch phase: every batch of `dl`."
-        for self.iter, self.batch in enumerate(self.dl): self.one_batch()
+@with_cbs('epoch')
+def _one_epoch(self):
+    "The epoch phase: every batch of `dl`."
+    for self.iter, self.batch in enumerate(self.dl): self.one_batch()
 
-    @with_cbs('batch')
-    def one_batch(self):
-        "Predict and compute the loss; when training, run the backward and step phases and zero the gradients."
-        self.predict()
-        self.callback('after_predict')
-        if self.unchecked: self.check_batch('loss')  # the first batch of a fit: can `loss_func` take its targets?
-        self.get_loss()
-        if self.unchecked: self.check_batch()  # the first batch of a fit, before any backward pass or step
-        self.callback('after_loss')
-        if self.training:
-            kept, self.stepped = grads_of(self.model), False  # the gradients before this batch: None, usually
-            try:
-                self._backward()
-                stepped = self._step()
-            except CancelBatchException:  # a cancelled batch adds no gradients to the next one
-                if self.stepped: self.zero_grad()  # they were used: forgotten as after every step
-                else: set_grads(self.model, kept)  # back to those before the batch (kept by CancelStepException)
-                raise
-            if stepped: self.zero_grad()
+@with_cbs('batch')
+def one_batch(self):
+    "Predict and compute the loss; when training, run the backward and step phases and zero the gradients."
+    self.predict()
+    self.callback('after_predict')
+    if self.unchecked: self.check_batch('loss')  # the first batch of a fit: can `loss_func` take its targets?
+    self.get_loss()
+    if self.unchecked: self.check_batch()  # the first batch of a fit, before any backward pass or step
+    self.callback('after_loss')
+    if self.training:
+        kept, self.stepped = grads_of(self.model), False  # the gradients before this batch: None, usually
+        try:
+            self._backward()
+            stepped = self._step()
+        except CancelBatchException:  # a cancelled batch adds no gradients to the next one
+            if self.stepped: self.zero_grad()  # they were used: forgotten as after every step
+            else: set_grads(self.model, kept)  # back to those before the batch (kept by CancelStepException)
+            raise
+        if stepped: self.zero_grad()
 
-    @with_cbs('backward')
-    def _backward(self):
-        "The backward phase."
-        self.backward()
+@with_cbs('backward')
+def _backward(self):
+    "The backward phase."
+    self.backward()
 
-    @with_cbs('step')
-    def _step(self):
-        "The step phase (True when it was not cancelled)."
-        self.step()
-        self.stepped = True
+@with_cbs('step')
+def _step(self):
+    "The step phase (True when it was not cancelled)."
+    self.step()
+    self.stepped = True
 
-    def check_batch(self, when='batch'):
-        ("Check a fit's first batch: `checks['loss']` before its loss (`when='loss'`); after it and before its "
-         "backward pass, `checks['batch']`, then each callback's `check_batch`.")
-        if when == 'loss':
-            for check in self.checks['loss'].values(): check(self)
-            return
-        self.unchecked = False
-        for check in self.checks['batch'].values(): check(self)
-        for cb in self._cbs_with('check_batch'): cb.check_batch(self)
+def _get_training(self):
+    "Whether this is a training phase: the model's training mode (setting it sets the model's mode)."
+    return self.model.training
+def _set_training(self, v): self.model.train(v)
 
-    @property
-    def training(self):
-        "Whether this is a training phase: the model's training mode (setting it sets the model's mode)."
-        return self.model.training
-    @training.setter
-    def training(self, v): self.model.train(v)
+Learner.one_epoch, Learner._one_epoch, Learner.one_batch = one_epoch, _one_epoch, one_batch
+Learner._backward, Learner._step = _backward, _step
+Learner.training = property(_get_training, _set_training, doc=_get_training.__doc__)
 
-    def callback(self, event):
-        "Run `event` on every callback that has it, lowest `order` first, as `run_cbs` does (looked up once)."
-        fns = self._cache.get(event)
-        if fns is None: fns = self._cache[event] = tuple(getattr(cb, event) for cb in self._cbs_with(event))
-        if event in _CLEANUPS: return run_all(fns, self)
-        for f in fns: f(self)
+# %% ../nbs/04_learner.ipynb #dd17dab4
+def check_batch(self, when='batch'):
+    ("Check a fit's first batch: `checks['loss']` before its loss (`when='loss'`); after it and before its "
+     "backward pass, `checks['batch']`, then each callback's `check_batch`.")
+    if when == 'loss':
+        for check in self.checks['loss'].values(): check(self)
+        return
+    self.unchecked = False
+    for check in self.checks['batch'].values(): check(self)
+    for cb in self._cbs_with('check_batch'): cb.check_batch(self)
 
-    def _cbs_with(self, name):
-        "The callbacks that have a method `name`, lowest `order` first."
-        return [cb for cb in sorted(self.cbs, key=attrgetter('order')) if getattr(cb, name, None) is not None]
+def callback(self, event):
+    "Run `event` on every callback that has it, lowest `order` first, as `run_cbs` does (looked up once)."
+    fns = self._cache.get(event)
+    if fns is None: fns = self._cache[event] = tuple(getattr(cb, event) for cb in self._cbs_with(event))
+    if event in _CLEANUPS: return run_all(fns, self)
+    for f in fns: f(self)
 
-    @property
-    def cbs(self):
-        "The callbacks: a `CallbackList`, so changing it directly is fine (so are `add_cb`/`remove_cb`)."
-        return self._cbs
-    @cbs.setter
-    def cbs(self, cbs): self._cbs_changed(CallbackList(listify_cbs(cbs), on_change=self._cbs_changed))
+def _cbs_with(self, name):
+    "The callbacks that have a method `name`, lowest `order` first."
+    return [cb for cb in sorted(self.cbs, key=attrgetter('order')) if getattr(cb, name, None) is not None]
 
-    def _cbs_changed(self, new=None):
-        "Check the callbacks (`new` ones, which then become `cbs`, or the changed `cbs`) and forget what was looked up."
-        cbs = self._cbs if new is None else new
-        for check in self.checks['cbs'].values(): check(self, cbs)
-        self._cbs = cbs
-        for key, f in vars(self).get('_cache', {}).items():  # the training-step methods kept as attributes go too
-            if isinstance(key, tuple) and f is not None and self.__dict__.get(key[1]) is f: del self.__dict__[key[1]]
-        self._cache = {}
+def _get_cbs(self):
+    "The callbacks: a `CallbackList`, so changing it directly is fine (so are `add_cb`/`remove_cb`)."
+    return self._cbs
+def _set_cbs(self, cbs): self._cbs_changed(CallbackList(listify_cbs(cbs), on_change=self._cbs_changed))
 
-    def add_cb(self, *cbs):
-        "Add the callbacks `cbs`; returns the learner."
-        for i, cb in enumerate(cbs):
-            if any(o is cb for o in [*self.cbs, *cbs[:i]]):
-                raise ValueError(f"{cb!r} is already one of this learner's callbacks")
-        self.cbs = [*self.cbs, *cbs]  # checked before they join
-        return self
+def _cbs_changed(self, new=None):
+    "Check the callbacks (`new` ones, which then become `cbs`, or the changed `cbs`) and forget what was looked up."
+    cbs = self._cbs if new is None else new
+    for check in self.checks['cbs'].values(): check(self, cbs)
+    self._cbs = cbs
+    for key, f in vars(self).get('_cache', {}).items():  # the training-step methods kept as attributes go too
+        if isinstance(key, tuple) and f is not None and self.__dict__.get(key[1]) is f: del self.__dict__[key[1]]
+    self._cache = {}
 
-    def remove_cb(self, *cbs):
-        "Remove the callbacks `cbs` (each must be one of `learn.cbs`); returns the learner."
-        for cb in cbs:
-            idx = next((i for i, o in enumerate(self.cbs) if o is cb), None)
-            if idx is None: raise ValueError(f"{cb!r} is not one of this learner's callbacks")
-            del self.cbs[idx]
-        return self
+def add_cb(self, *cbs):
+    "Add the callbacks `cbs`; returns the learner."
+    for i, cb in enumerate(cbs):
+        if any(o is cb for o in [*self.cbs, *cbs[:i]]):
+            raise ValueError(f"{cb!r} is already one of this learner's callbacks")
+    self.cbs = [*self.cbs, *cbs]  # checked before they join
+    return self
 
-    def __getattr__(self, name):
-        "Python calls this only when normal lookup fails: the training-step methods a callback provides."
-        if name not in STEP_METHODS or '_cbs' not in self.__dict__: raise AttributeError(self._no_attribute(name))
-        f = self._provider(name)
-        if f is None:
-            raise AttributeError(f"{type(self).__name__} has no `{name}` method and no callback provides one: add "
-                                 f"`TrainCB()` to the callbacks, or subclass Learner and define `{name}` "
-                                 "(see TrainLearner)")
-        return f
+def remove_cb(self, *cbs):
+    "Remove the callbacks `cbs` (each must be one of `learn.cbs`); returns the learner."
+    for cb in cbs:
+        idx = next((i for i, o in enumerate(self.cbs) if o is cb), None)
+        if idx is None: raise ValueError(f"{cb!r} is not one of this learner's callbacks")
+        del self.cbs[idx]
+    return self
 
-    def _provider(self, name):
-        "`_find_provider`, looked up once per change of `cbs` and kept as an attribute (then `__getattr__` is skipped)."
-        key = ('provider', name)
-        if key not in self._cache: self._cache[key] = self._find_provider(name)
-        f = self._cache[key]
-        if f is not None and not hasattr(type(self), name): self.__dict__[name] = f  # a subclass's own method wins
-        return f
+Learner.check_batch, Learner.callback, Learner._cbs_with = check_batch, callback, _cbs_with
+Learner.cbs = property(_get_cbs, _set_cbs, doc=_get_cbs.__doc__)
+Learner._cbs_changed, Learner.add_cb, Learner.remove_cb = _cbs_changed, add_cb, remove_cb
 
-    def _find_provider(self, name):
-        "The callback method providing training-step method `name`, bound to this learner (None if there is none)."
-        cbs = self._cbs_with(name)
-        if len(cbs) > 1: raise ValueError(f"{', '.join(map(repr, cbs))} all provide `{name}`: keep only one of them")
-        if not cbs: return None
-        f = partial(getattr(cbs[0], name), self)
-        return _training_predict(f) if name == 'predict' else f  # refuses arguments (below)
+# %% ../nbs/04_learner.ipynb #b941ba9a
+def _learner_getattr(self, name):
+    "Python calls this only when normal lookup fails: the training-step methods a callback provides."
+    if name not in STEP_METHODS or '_cbs' not in self.__dict__: raise AttributeError(self._no_attribute(name))
+    f = self._provider(name)
+    if f is None:
+        raise AttributeError(f"{type(self).__name__} has no `{name}` method and no callback provides one: add "
+                             f"`TrainCB()` to the callbacks, or subclass Learner and define `{name}` "
+                             "(see TrainLearner)")
+    return f
 
-    def _no_attribute(self, name) -> str:
-        "What to say when there is no attribute `name`: the callback that sets it, or our name for another text's."
-        if name in self.cb_attrs:
-            return (f"learn.{name} is set by a callback when a fit starts, and none has set it on this learner: "
-                    f"{self.cb_attrs[name]}")
-        if name in self.other_names:
-            return f"learn.{name} is fastai's name: minitrain's is learn.{self.other_names[name]}"
-        return f"{type(self).__name__!r} object has no attribute {name!r}"
+def _provider(self, name):
+    "`_find_provider`, looked up once per change of `cbs` and kept as an attribute (then `__getattr__` is skipped)."
+    key = ('provider', name)
+    if key not in self._cache: self._cache[key] = self._find_provider(name)
+    f = self._cache[key]
+    if f is not None and not hasattr(type(self), name): self.__dict__[name] = f  # a subclass's own method wins
+    return f
 
-    def __init_subclass__(cls, **kwargs):
-        "The `predict` a subclass defines refuses arguments, with an error naming the inference verbs (below)."
-        super().__init_subclass__(**kwargs)
-        if 'predict' in vars(cls): cls.predict = _training_predict(vars(cls)['predict'])
+def _find_provider(self, name):
+    "The callback method providing training-step method `name`, bound to this learner (None if there is none)."
+    cbs = self._cbs_with(name)
+    if len(cbs) > 1: raise ValueError(f"{', '.join(map(repr, cbs))} all provide `{name}`: keep only one of them")
+    if not cbs: return None
+    f = partial(getattr(cbs[0], name), self)
+    return _training_predict(f) if name == 'predict' else f  # refuses arguments (below)
+
+def _no_attribute(self, name) -> str:
+    "What to say when there is no attribute `name`: the callback that sets it, or our name for another text's."
+    if name in self.cb_attrs:
+        return (f"learn.{name} is set by a callback when a fit starts, and none has set it on this learner: "
+                f"{self.cb_attrs[name]}")
+    if name in self.other_names:
+        return f"learn.{name} is fastai's name: minitrain's is learn.{self.other_names[name]}"
+    return f"{type(self).__name__!r} object has no attribute {name!r}"
+
+def _init_subclass(cls, **kwargs):
+    "The `predict` a subclass defines refuses arguments, with an error naming the inference verbs (below)."
+    super(Learner, cls).__init_subclass__(**kwargs)
+    if 'predict' in vars(cls): cls.predict = _training_predict(vars(cls)['predict'])
+
+Learner.__getattr__, Learner._provider, Learner._find_provider = _learner_getattr, _provider, _find_provider
+Learner._no_attribute, Learner.__init_subclass__ = _no_attribute, classmethod(_init_subclass)
 
 # %% ../nbs/04_learner.ipynb #53d3c2b7
 STEP_METHODS = ('predict', 'get_loss', 'backward', 'step', 'zero_grad')

@@ -9,7 +9,7 @@ from functools import partial
 from pathlib import Path
 import torch
 import torch.nn.functional as F
-from .core import def_device, set_seed, atomic_write, default_threads
+from .core import def_device, set_seed, atomic_write, default_threads, DISK_FULL
 from .datasets import load_fashion_mnist, FASHION_FILES, IDXError, ChecksumError, DownloadError
 from .optimizer import Adam
 from .learner import Learner, TrainCB, DeviceCB, MetricsCB, ProgressCB
@@ -276,4 +276,7 @@ def main(argv=None) -> int:
     if msg := _check(args): commands[args.command].error(msg)  # exits with status 2
     try: train(args)
     except (IDXError, ChecksumError, DownloadError) as e: commands[args.command].error(str(e))  # the data, not the code
+    except OSError as e:
+        if e.errno not in DISK_FULL: raise
+        commands[args.command].exit(1, f"{commands[args.command].prog}: error: {e}\n")  # the disk: status 1, no usage
     return 0

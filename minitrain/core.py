@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #32f44a12
 from __future__ import annotations
-import os, random, tempfile, warnings
+import errno, os, random, tempfile, warnings
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['def_device', 'best_device', 'map_nested', 'to_device', 'to_cpu', 'ArgumentError', 'check_int', 'listify', 'fn_name',
-           'hw_pair', 'clean_stale_temps', 'atomic_write', 'set_seed', 'default_threads', 'get_rng_states',
+__all__ = ['def_device', 'DISK_FULL', 'best_device', 'map_nested', 'to_device', 'to_cpu', 'ArgumentError', 'check_int', 'listify',
+           'fn_name', 'hw_pair', 'clean_stale_temps', 'atomic_write', 'set_seed', 'default_threads', 'get_rng_states',
            'set_rng_states', 'check_rng_states', 'unwrap_model']
 
 # %% ../nbs/00_core.ipynb #915084c2
@@ -100,17 +100,27 @@ def hw_pair(size, where: str = '') -> tuple[int, int]:
     return tuple(check_int(o, 'size', 1, hint='pixels', where=where) for o in hw)
 
 # %% ../nbs/00_core.ipynb #c4aeeb2c
-def _alive(pid: int) -> bool:
-    "Whether process `pid` runs on this machine (POSIX; elsewhere assume it does)."
-    if os.name != 'posix': return True
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: return True
-    return True
+try: import fcntl  # POSIX file locks; Windows has none
+except ImportError: fcntl = None
+
+def _remove_if_dead(f: Path) -> int | None:
+    """Remove the temporary file `f` if its writer is provably gone: the lock an `atomic_write` holds on it while it
+    writes can be taken. Returns its size, or None if it stays (locked, changed meanwhile, or no locks here)."""
+    if fcntl is None: return None
+    try: fd = os.open(f, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError: return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # an OSError if a live writer holds it
+        st, now = os.fstat(fd), os.stat(f, follow_symlinks=False)
+        if (st.st_dev, st.st_ino) != (now.st_dev, now.st_ino): return None  # renamed and replaced since we opened it
+        os.unlink(f)
+        return st.st_size
+    except OSError: return None
+    finally: os.close(fd)
 
 def clean_stale_temps(path) -> list[Path]:
-    """Remove the temporary files that `atomic_write`s to `path` by processes no longer running left behind (warning
-    about each); warn about those of unknown origin. Returns the removed ones."""
+    """Remove the temporary files that `atomic_write`s to `path` left behind when their process died: those whose lock
+    can be taken (warning about each); warn about those of unknown origin. Returns the removed ones."""
     path, removed = Path(path), []
     start = f'.{path.name}.'
     if not path.parent.is_dir(): return removed
@@ -120,12 +130,10 @@ def clean_stale_temps(path) -> list[Path]:
         if not pid.isdigit():
             warnings.warn(f"{f} looks like the temporary file of an interrupted write to {path.name}; remove it if no "
                           "such write is running")
-        elif not _alive(int(pid)):
-            size = f.stat().st_size
-            f.unlink(missing_ok=True)
+        elif (size := _remove_if_dead(f)) is not None:
             removed.append(f)
             warnings.warn(f"removed {f.name} ({size:,} bytes) beside {path.name}: the temporary file of a write killed "
-                          f"before it finished (process {pid})")
+                          f"before it finished (process {pid}, no longer holding its lock)")
     return removed
 
 # %% ../nbs/00_core.ipynb #f7d2f074
@@ -153,23 +161,72 @@ def _plain_mode(path) -> int | None:
     try: return os.stat(path).st_mode & 0o777
     except FileNotFoundError: return 0o666 & ~_umask()
 
+def _locked_temp(path: Path) -> tuple[int, str]:
+    """A new temporary file beside `path` (`mkstemp`: created exclusively, an unpredictable name), open and locked for
+    as long as it stays open, so that `clean_stale_temps` in any process leaves it alone."""
+    while True:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp')
+        if fcntl is None: return fd, tmp
+        try: fcntl.flock(fd, fcntl.LOCK_EX)  # waits only while a cleaner looks at it
+        except OSError: return fd, tmp  # a file system without locks: nobody can remove it either
+        st = os.fstat(fd)
+        try:
+            now = os.stat(tmp, follow_symlinks=False)
+            if (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino): return fd, tmp
+        except FileNotFoundError: pass
+        os.close(fd)  # a cleaner removed it between its creation and our lock: take another
+
+class _Recorded:
+    "The open file `f` as it is, but remembering the first `OSError` a write met (`torch.save` hides it in its own)."
+    def __init__(self, f): self.f, self.error = f, None
+    def write(self, data):
+        "Write `data` to the file, remembering the error if the operating system refuses it."
+        try: return self.f.write(data)
+        except OSError as e:
+            if self.error is None: self.error = e
+            raise
+    def __getattr__(self, name): return getattr(self.f, name)
+
+DISK_FULL = {errno.ENOSPC: 'free space on the disk that holds {folder} (`df -h {folder}` shows it) or write elsewhere',
+             getattr(errno, 'EDQUOT', -1): 'free space in your quota on {folder}, or write elsewhere',
+             errno.EFBIG: 'the file is larger than {folder} or a limit (`ulimit -f`) allows: write elsewhere'}
+
+def _write_error(e: BaseException, seen: OSError | None, path: Path) -> BaseException:
+    """What to raise for a write to `path` that failed with `e` (`seen`: an `OSError` a write met first): a full disk
+    as an `OSError` that names it, the path and what to do, also when the writer hid it behind its own error; else
+    `e`."""
+    chain, c = [], e
+    while c is not None and len(chain) < 20: chain.append(c); c = c.__cause__ or c.__context__
+    cause = seen or next((c for c in chain if isinstance(c, OSError) and c.errno in DISK_FULL), None)
+    if cause is None or cause.errno not in DISK_FULL: return e
+    fix = DISK_FULL[cause.errno].format(folder=path.parent)
+    err = OSError(cause.errno, f"{os.strerror(cause.errno).lower()} while writing {path}: nothing was written "
+                  f"(an older {path.name}, if any, is unchanged); {fix}")
+    err.__cause__ = cause
+    return err
+
 def atomic_write(path, write, text: bool = False) -> Path:
     """Call `write(f)` on a new temporary file beside `path` (text mode if `text`), flush it to disk, then rename it to
-    `path`; removed if anything fails."""
+    `path`; removed if anything fails. A full disk is raised as an `OSError` naming it, whatever `write` made of it."""
     path = Path(path)
     clean_stale_temps(path)
     mode = _plain_mode(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp')
+    fd, tmp = _locked_temp(path)
+    f = None
     try:
-        with os.fdopen(fd, 'w' if text else 'wb', **({'newline': '', 'encoding': 'utf-8'} if text else {})) as f:
-            if mode is not None: os.fchmod(f.fileno(), mode)  # mkstemp made it 600
+        with os.fdopen(fd, 'w' if text else 'wb', **({'newline': '', 'encoding': 'utf-8'} if text else {})) as raw:
+            f = _Recorded(raw)
+            if mode is not None: os.fchmod(raw.fileno(), mode)  # mkstemp made it 600
             write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+            raw.flush()
+            os.fsync(raw.fileno())
+            if os.name == 'posix': os.replace(tmp, path)  # the lock is held until the name is gone
+        if os.name != 'posix': os.replace(tmp, path)  # Windows renames no open file
+    except BaseException as e:
         if os.path.exists(tmp): os.remove(tmp)
-        raise
+        err = _write_error(e, None if f is None else f.error, path)
+        if err is e: raise
+        raise err from err.__cause__
     _fsync_dir(path.parent)
     return path
 

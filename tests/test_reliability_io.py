@@ -1,0 +1,145 @@
+"""Reliability III (issue 28, items 5 and 8): a full disk is named as such; only provably dead temporary files are
+removed; archive links are resolved against the destination itself; the verification record vouches only for what
+it hashed; DataLoader workers die with their parent, even mid-item."""
+import errno, json, os, signal, subprocess, sys, tarfile, textwrap
+from pathlib import Path
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+import minitrain.datasets as mds
+from minitrain.core import atomic_write, clean_stale_temps, set_seed
+from minitrain.data import Dataset, DataLoader, DataLoaders
+from minitrain.learner import Learner, TrainCB
+from minitrain.tracking import SaveModelCB
+from minitrain import cli
+
+POSIX = pytest.mark.skipif(os.name != 'posix', reason='POSIX file locks and signals')
+
+def tiny_learner(cbs=()):
+    set_seed(0)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(32, 4, generator=g), torch.randint(0, 3, (32,), generator=g)
+    dls = DataLoaders(DataLoader(Dataset(x, y), bs=8), DataLoader(Dataset(x[:8], y[:8]), bs=8))
+    return Learner(nn.Linear(4, 3), dls, F.cross_entropy, lr=0.1, cbs=[TrainCB(), *cbs])
+
+# ---------------------------------------------------------------- item 5: a full disk
+
+class FullDisk:
+    "An open file on a disk that refuses every byte past the first `free`, as a full disk does (ENOSPC)."
+    def __init__(self, f, free=64): self.f, self.free = f, free
+    def write(self, b):
+        if self.f.tell() + len(b) > self.free: raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return self.f.write(b)
+    def __getattr__(self, name): return getattr(self.f, name)
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.f.close()
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    "Every file opened on a descriptor (what `atomic_write` writes to) sits on a full disk."
+    real = os.fdopen
+    monkeypatch.setattr(os, 'fdopen', lambda *a, **kw: FullDisk(real(*a, **kw)))
+
+def check_named(e, path: Path):
+    msg = str(e)
+    assert e.errno == errno.ENOSPC and 'no space left on device' in msg and str(path) in msg, msg
+    assert 'inline_container' not in msg and 'free space on the disk' in msg
+
+def test_learn_save_on_a_full_disk_says_so(tmp_path, full_disk):
+    learn, path = tiny_learner(), tmp_path/'ckpt.pth'
+    with pytest.raises(OSError) as e: learn.save(path)
+    check_named(e.value, path)
+    assert isinstance(e.value.__cause__, OSError) and not list(tmp_path.iterdir())  # the cause kept; no temporary left
+
+def test_a_full_disk_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path/'ckpt.pth'
+    tiny_learner().save(path)
+    before = path.read_bytes()
+    real = os.fdopen
+    monkeypatch.setattr(os, 'fdopen', lambda *a, **kw: FullDisk(real(*a, **kw)))
+    with pytest.raises(OSError) as e: tiny_learner().save(path)
+    check_named(e.value, path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ['ckpt.pth']
+
+def test_a_writer_that_hides_the_error_still_names_the_full_disk(tmp_path):
+    "The writer wraps the file itself (the error reaches atomic_write only as the cause of torch's own)."
+    path = tmp_path/'t.pth'
+    with pytest.raises(OSError) as e: atomic_write(path, lambda f: torch.save(torch.zeros(1000), FullDisk(f)))
+    check_named(e.value, path)
+
+def test_save_model_cb_on_a_full_disk_says_so(tmp_path, full_disk):
+    path = tmp_path/'best.pth'
+    learn = tiny_learner([SaveModelCB(path=path, every_epoch=True)])
+    with pytest.raises(OSError) as e: learn.fit(1)
+    check_named(e.value, path)
+    assert learn.fit_status == 'failed'
+
+def test_other_write_errors_are_unchanged(tmp_path):
+    def refuse(f): raise PermissionError(errno.EACCES, 'denied')
+    with pytest.raises(PermissionError, match='denied'): atomic_write(tmp_path/'f', refuse)
+
+def fashion_folder(folder: Path, n=20):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for xf, yf in (('x_train', 'y_train'), ('x_valid', 'y_valid')):
+        mds.write_idx(rng.integers(0, 255, (n, 28, 28), dtype=np.uint8), folder/mds.FASHION_FILES[xf])
+        mds.write_idx(rng.integers(0, 10, n).astype(np.uint8), folder/mds.FASHION_FILES[yf])
+    return folder
+
+def test_cli_on_a_full_disk_says_so(tmp_path, capsys, monkeypatch):
+    data, out = fashion_folder(tmp_path/'d'), tmp_path/'run'
+    real = os.fdopen
+    monkeypatch.setattr(os, 'fdopen', lambda *a, **kw: FullDisk(real(*a, **kw)))
+    with pytest.raises(SystemExit) as e:
+        cli.main(['train', '--data', str(data), '--epochs', '1', '--quiet', '--device', 'cpu', '--model', 'mlp',
+                  '--out', str(out)])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and 'no space left on device' in err and str(out/'model.pth') in err, err
+    assert 'inline_container' not in err and 'Traceback' not in err
+
+# ---------------------------------------------------------------- item 5: stale temporary files
+
+def locked_by_child(path: Path):
+    "A live process (another writer, say in another container) that holds the lock on `path` until it is killed."
+    code = textwrap.dedent(f"""
+        import fcntl, sys
+        f = open({str(path)!r}, 'rb'); fcntl.flock(f, fcntl.LOCK_EX)
+        print('locked', flush=True); sys.stdin.read()""")
+    p = subprocess.Popen([sys.executable, '-c', code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == 'locked'
+    return p
+
+@POSIX
+def test_a_live_writer_whose_pid_looks_dead_keeps_its_temporary(tmp_path):
+    dead = subprocess.Popen(['true']); dead.wait()
+    tmp = tmp_path/f'.ckpt.pth.{dead.pid}.abc123.tmp'  # its pid means nothing here (another PID namespace)
+    tmp.write_bytes(b'being written')
+    writer = locked_by_child(tmp)
+    try:
+        assert clean_stale_temps(tmp_path/'ckpt.pth') == []
+        tiny_learner().save(tmp_path/'ckpt.pth')
+        assert tmp.read_bytes() == b'being written'
+    finally: writer.kill(); writer.wait()
+    with pytest.warns(UserWarning, match='temporary file of a write killed'): removed = clean_stale_temps(tmp_path/'ckpt.pth')
+    assert removed == [tmp] and not tmp.exists()  # its writer gone (the lock free): removed
+
+@POSIX
+def test_a_dead_writer_whose_pid_looks_alive_is_cleaned(tmp_path):
+    "A pid that runs here (ours, reused by another process) proves nothing: the free lock does."
+    tmp = tmp_path/f'.ckpt.pth.{os.getpid()}.abc123.tmp'
+    tmp.write_bytes(b'left by a killed writer')
+    with pytest.warns(UserWarning, match='temporary file of a write killed'): tiny_learner().save(tmp_path/'ckpt.pth')
+    assert os.listdir(tmp_path) == ['ckpt.pth']
+
+@POSIX
+def test_a_writer_holds_its_lock_until_the_rename(tmp_path):
+    "While `write` runs, a cleaner (in this process or another) leaves the temporary file alone."
+    seen = []
+    def write(f):
+        tmp = next(p for p in tmp_path.iterdir() if p.name.endswith('.tmp'))
+        seen.append(clean_stale_temps(tmp_path/'f.bin'))
+        f.write(b'done')
+    atomic_write(tmp_path/'f.bin', write)
+    assert seen == [[]] and os.listdir(tmp_path) == ['f.bin'] and (tmp_path/'f.bin').read_bytes() == b'done'

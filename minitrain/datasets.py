@@ -4,7 +4,8 @@
 
 # %% ../nbs/01_datasets.ipynb #aab411c8
 from __future__ import annotations
-import gzip, hashlib, http.client, importlib.resources, json, math, os, urllib.error, urllib.request
+import gzip, hashlib, hmac, http.client, importlib.resources, json, math, os, secrets, tempfile
+import urllib.error, urllib.request
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np
@@ -232,23 +233,57 @@ def _check_content(x: torch.Tensor, y: torch.Tensor, folder, split: str):
         raise IDXError(f"{folder}: the {split} labels range from {int(y.min())} to {int(y.max())}, Fashion-MNIST's "
                        f"from 0 to {len(FASHION_CLASSES)-1}: the labels file is damaged or of another dataset")
 
+def _record_key() -> bytes | None:
+    """This user's key for signing verification records: `verify.key` in `cache_root()`, made on first use, readable by
+    its owner alone. None where it cannot be kept (a read-only cache): the files are then hashed at every load."""
+    p = cache_root()/'verify.key'
+    for _ in range(2):
+        try:
+            key = p.read_bytes()
+            return key if len(key) == 32 else None
+        except FileNotFoundError: pass
+        except OSError: return None
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=p.parent, prefix='.verify.key.')  # mode 600
+            try:
+                with os.fdopen(fd, 'wb') as f: f.write(secrets.token_bytes(32))
+                os.link(tmp, p)  # whole or not at all; if another process made one first, we read theirs
+            except FileExistsError: pass
+            finally: os.unlink(tmp)
+        except OSError: return None
+    return None
+
+def _record_mac(key: bytes, folder: Path, files: dict) -> str:
+    "The signature, with `key`, of the verification entries `files` for `folder`."
+    msg = json.dumps([str(folder.resolve()), files], sort_keys=True).encode()
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+def _signed_entries(rec_path: Path, folder: Path, key: bytes | None) -> dict:
+    "The entries of the verification record at `rec_path` if `key` signed them for `folder`, else none."
+    if key is None: return {}
+    try: rec = json.loads(rec_path.read_text())
+    except (OSError, ValueError): return {}
+    if not (isinstance(rec, dict) and isinstance(rec.get('files'), dict) and isinstance(rec.get('mac'), str)): return {}
+    ok = rec['mac'].isascii() and hmac.compare_digest(rec['mac'], _record_mac(key, folder, rec['files']))
+    return rec['files'] if ok else {}
+
 def verify_files(folder) -> Path:
     """`folder`, once each Fashion-MNIST file in it has the right checksum (a `ChecksumError` otherwise); files verified
-    before and unchanged since are not read again."""
+    before and unchanged since (by a record signed with this user's key) are not read again."""
     folder = Path(folder)
-    rec_path = folder/'verified.json'
-    try: rec = json.loads(rec_path.read_text())
-    except (OSError, ValueError): rec = {}
-    new = {}
+    rec_path, key = folder/'verified.json', _record_key()
+    rec, new = _signed_entries(rec_path, folder, key), {}
     for fname, sha in FASHION_SHA256.items():
         st = (folder/fname).stat()
-        key = [st.st_size, st.st_mtime_ns, sha]
-        if rec.get(fname) != key and (got := _sha256_of_content(folder/fname)) != sha:
+        entry = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, sha]
+        if rec.get(fname) != entry and (got := _sha256_of_content(folder/fname)) != sha:
             raise ChecksumError(f"{folder/fname}: checksum mismatch (content sha256 {got}, expected {sha}): the file "
                                 "changed or is damaged; delete it and download again (download_fashion_mnist())")
-        new[fname] = key
-    if new != rec:
-        try: atomic_write(rec_path, lambda f: json.dump(new, f), text=True)
+        new[fname] = entry
+    if key is not None and new != rec:
+        signed = {'files': new, 'mac': _record_mac(key, folder, new)}
+        try: atomic_write(rec_path, lambda f: json.dump(signed, f), text=True)
         except OSError: pass  # a read-only cache is verified again next time
     return folder
 

@@ -143,3 +143,53 @@ def test_a_writer_holds_its_lock_until_the_rename(tmp_path):
         f.write(b'done')
     atomic_write(tmp_path/'f.bin', write)
     assert seen == [[]] and os.listdir(tmp_path) == ['f.bin'] and (tmp_path/'f.bin').read_bytes() == b'done'
+
+# ---------------------------------------------------------------- item 8: the verification record
+
+@pytest.fixture
+def cached(tmp_path, monkeypatch):
+    "A Fashion-MNIST cache (a small stand-in, its sums the known ones) verified once, with its record written."
+    folder = fashion_folder(tmp_path/'cache'/'minitrain'/'fashion-mnist')
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path/'cache'))
+    monkeypatch.delenv(mds.FASHION_ENV, raising=False)
+    monkeypatch.setattr(mds, 'FASHION_SHA256', {f: mds._sha256_of_content(folder/f) for f in mds.FASHION_FILES.values()})
+    assert mds.load_fashion_mnist(source='cache').source.startswith('cache')
+    assert (folder/'verified.json').is_file()
+    return folder
+
+def forge_entry(rec, fname: str, swap: dict):
+    "`rec` with the numbers in the entry for `fname` (wherever the record keeps it) replaced as `swap` says."
+    if isinstance(rec, dict):
+        return {k: ([swap.get(v, v) for v in val] if k == fname and isinstance(val, list) else forge_entry(val, fname, swap))
+                for k, val in rec.items()}
+    return rec
+
+def test_an_edited_file_with_its_edited_record_entry_is_not_verified(cached):
+    labels = cached/mds.FASHION_FILES['y_train']
+    old = labels.stat()
+    y = mds.read_idx(labels).copy()
+    y[:] = 3  # every training label changed, the size kept
+    mds.write_idx(y, labels)
+    new = labels.stat()
+    rec_path = cached/'verified.json'
+    swap = {old.st_size: new.st_size, old.st_mtime_ns: new.st_mtime_ns, old.st_ctime_ns: new.st_ctime_ns, old.st_ino: new.st_ino}
+    rec_path.write_text(json.dumps(forge_entry(json.loads(rec_path.read_text()), labels.name, swap)))
+    with pytest.raises(mds.ChecksumError, match='changed or is damaged'): mds.load_fashion_mnist(source='cache')
+
+def test_a_record_copied_in_with_the_data_vouches_for_nothing(cached, tmp_path, monkeypatch):
+    "A folder with its files and record copied elsewhere (or a record made on another machine) is hashed again."
+    import shutil
+    other = tmp_path/'elsewhere'
+    shutil.copytree(cached, other)
+    calls = []
+    real = mds._sha256_of_content
+    monkeypatch.setattr(mds, '_sha256_of_content', lambda p: calls.append(p) or real(p))
+    mds.verify_files(other)
+    assert len(calls) == 4
+    mds.verify_files(other)
+    assert len(calls) == 4  # our own record, signed here, is trusted
+
+@POSIX
+def test_the_record_key_is_the_users_alone(cached):
+    key = Path(os.environ['XDG_CACHE_HOME'])/'minitrain'/'verify.key'
+    assert key.is_file() and key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == 32

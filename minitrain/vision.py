@@ -535,19 +535,49 @@ def _inside(p: str, root: Path) -> bool:
     n = os.path.normpath(root/p)
     return not os.path.isabs(p) and (n == str(root) or n.startswith(str(root) + os.sep))
 
+def _resolve(path: str, links: dict, follow_last: bool = True) -> list[str] | None:
+    """Where the relative `path` lands in the destination, as its parts, once the archive's symbolic `links` (place ->
+    target) met on the way are followed as the operating system follows them, each `..` taken from where a link led
+    (not from the text); None if it leaves the destination or loops. `follow_last=False`: the last part is not
+    followed (the link itself)."""
+    todo, out, hops = [p for p in path.split('/') if p not in ('', '.')][::-1], [], 0
+    while todo:
+        part = todo.pop()
+        if part == '..':
+            if not out: return None
+            out.pop()
+            continue
+        here = '/'.join(out + [part])
+        if here not in links or not (todo or follow_last):
+            out.append(part)
+            continue
+        hops += 1
+        if hops > 40 or links[here].startswith('/'): return None
+        todo.extend([p for p in links[here].split('/') if p not in ('', '.')][::-1])
+    return out
+
 def check_members(tf: tarfile.TarFile, archive='archive'):
-    "Raise `UnsafeArchiveError` unless every member of `tf` stays inside the destination: paths, links, devices."
-    root, links = Path('/dest'), set()
+    """Raise `UnsafeArchiveError` unless every member of `tf` stays inside the destination: paths, links (resolved
+    against the destination itself, link after link, whatever `tarfile` version extracts them), devices."""
+    root, names, links = Path('/dest'), set(), {}
     for m in tf.getmembers():
-        name = os.path.normpath(m.name)
-        why = ("its path leaves the destination" if not _inside(m.name, root) else
-               "it is inside a link" if any(str(q) in links for q in Path(name).parents) else
+        name, is_link = os.path.normpath(m.name), m.issym() or m.islnk()
+        where = _resolve(m.name, links, follow_last=not m.issym())  # a file is written through a link at its place
+        base = m.name.rstrip('/').rpartition('/')[0]  # a symbolic link's target is taken from its folder
+        target = (None if not is_link or m.linkname.startswith('/') else
+                  _resolve(f'{base}/{m.linkname}', links) if m.issym() else _resolve(m.linkname, links))
+        why = ("its path leaves the destination" if not _inside(m.name, root) or where is None else
+               "it is inside a link" if any(str(q) in names for q in Path(name).parents) else
                "it is a device or pipe" if m.isdev() else
                "its link points outside the destination"
                    if m.issym() and not _inside(os.path.join(os.path.dirname(m.name), m.linkname), root)
-               else "its link points outside the destination" if m.islnk() and not _inside(m.linkname, root) else None)
+               else "its link points outside the destination" if m.islnk() and not _inside(m.linkname, root)
+               else "its link points outside the destination (followed link by link)" if is_link and target is None
+               else "its link points at the destination itself (a folder that holds itself)" if is_link and not target
+               else None)
         if why: raise UnsafeArchiveError(f"{archive}: member {m.name!r} is refused: {why}; nothing was extracted")
-        if m.issym() or m.islnk(): links.add(name)
+        if is_link: names.add(name)
+        if m.issym(): links['/'.join(where)] = m.linkname
 
 # %% ../nbs/13_vision.ipynb #528e00e8
 _STAMP = '.minitrain_checksum'
@@ -557,6 +587,19 @@ def _stamp_ok(folder: Path, checksum) -> bool:
     try: return (folder/_STAMP).read_text().split() == [str(checksum[0]), checksum[1]]
     except OSError: return False
 
+def _check_links(folder: Path, archive: str):
+    """Raise `UnsafeArchiveError` if a symbolic link under `folder`, as extracted, resolves to `folder` itself or
+    outside it (`folder` becomes the data folder: a link to `../other` would lead into the next dataset)."""
+    top = os.path.realpath(folder)
+    for d, dirs, files in os.walk(folder):
+        for p in (os.path.join(d, o) for o in dirs + files):
+            if not os.path.islink(p): continue
+            real = os.path.realpath(p)
+            if not real.startswith(top + os.sep):
+                where = 'the data folder itself' if real == top else 'a place outside the data folder'
+                raise UnsafeArchiveError(f"{archive}: link {os.path.relpath(p, folder)!r} is refused: it resolves to "
+                                         f"{where}; nothing was extracted")
+
 def _extract(archive: Path, folder: Path, checksum):
     "Extract the tar `archive` into a temporary folder next to `folder`, stamp it, and rename it to `folder`."
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f'.{folder.name}.', suffix='.part'))
@@ -565,7 +608,9 @@ def _extract(archive: Path, folder: Path, checksum):
             check_members(tf, archive.name)
             tf.extractall(tmp, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))
         tops = list(tmp.iterdir())
-        src = tops[0] if len(tops) == 1 and tops[0].is_dir() else tmp  # the usual single top folder, or everything
+        single = len(tops) == 1 and tops[0].is_dir() and not tops[0].is_symlink()
+        src = tops[0] if single else tmp  # the usual single top folder, or everything
+        _check_links(src, archive.name)
         (src/_STAMP).write_text(f"{checksum[0]} {checksum[1]}\n")
         os.replace(src, folder)
     finally: shutil.rmtree(tmp, ignore_errors=True)

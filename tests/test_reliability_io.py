@@ -193,3 +193,50 @@ def test_a_record_copied_in_with_the_data_vouches_for_nothing(cached, tmp_path, 
 def test_the_record_key_is_the_users_alone(cached):
     key = Path(os.environ['XDG_CACHE_HOME'])/'minitrain'/'verify.key'
     assert key.is_file() and key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == 32
+
+# ---------------------------------------------------------------- item 8: archive links
+
+def sym(name, target):
+    m = tarfile.TarInfo(name); m.type, m.linkname = tarfile.SYMTYPE, target
+    return m, None
+
+def folder_member(name):
+    m = tarfile.TarInfo(name); m.type, m.mode = tarfile.DIRTYPE, 0o755
+    return m, None
+
+def file_member(name, data=b'x'):
+    m = tarfile.TarInfo(name); m.size = len(data)
+    return m, data
+
+def archive(path: Path, members) -> Path:
+    import io
+    with tarfile.open(path, 'w:gz') as tf:
+        for m, data in members: tf.addfile(m, io.BytesIO(data) if data is not None else None)
+    return path
+
+CHAINS = {
+    'chain at the top': [sym('a', '.'), sym('b', 'a/..'), sym('c', 'b/..')],
+    'chain in a folder': [folder_member('tiny'), sym('tiny/a', '.'), sym('tiny/b', 'a/..'), sym('tiny/c', 'b/..')],
+    'deeper than its text': [folder_member('x'), folder_member('x/y'), folder_member('z'), sym('x/y/a', '../../z'),
+                             sym('x/y/b', 'a/../..')],  # reads as x/y/a/../.. = x; leads to z/../.. = outside
+    'single top link to .': [sym('data', '.')],
+}
+
+@pytest.mark.parametrize('members', CHAINS.values(), ids=CHAINS.keys())
+def test_link_chains_are_refused_by_our_own_check(tmp_path, members):
+    from minitrain.vision import check_members, UnsafeArchiveError
+    with tarfile.open(archive(tmp_path/'evil.tgz', members)) as tf:
+        with pytest.raises(UnsafeArchiveError, match='refused'): check_members(tf, 'evil.tgz')
+
+@pytest.mark.parametrize('members', [*CHAINS.values(),
+                                     [folder_member('tiny'), file_member('tiny/a.txt'), sym('tiny/l', '../other/x')]],
+                         ids=[*CHAINS.keys(), 'out of the single top folder'])
+def test_untar_without_tarfiles_filter_extracts_nothing_that_leads_out(tmp_path, monkeypatch, members):
+    "As on a Python whose tarfile has no filter='data': our checks alone keep every link inside the data folder."
+    from minitrain.vision import untar_data, file_checksum, UnsafeArchiveError
+    monkeypatch.delattr(tarfile, 'data_filter', raising=False)
+    cache = tmp_path/'cache'
+    monkeypatch.setenv('MINITRAIN_DATA', str(cache))
+    arc = archive(tmp_path/'evil.tgz', members)
+    with pytest.raises(UnsafeArchiveError, match='refused'): untar_data(arc.as_uri(), checksum=file_checksum(arc), progress=False)
+    assert sorted(p.name for p in cache.iterdir()) == ['archives']  # no data folder, no temporary one

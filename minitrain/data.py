@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_dataloader.ipynb #b4c2b36a
 from __future__ import annotations
-import math, multiprocessing, os, pickle, queue, random, signal, sys, time, traceback, weakref
+import math, multiprocessing, os, pickle, queue, random, signal, sys, threading, time, traceback, weakref
 from collections.abc import Mapping
 from copy import copy
 from functools import wraps
@@ -457,9 +457,28 @@ def _worker_state(self) -> dict:
 
 DataLoader._worker_state = _worker_state
 
-def _worker_loop(dl, wid: int, tasks, results, stop, others):
+def _watch_parent(parent_pid: int):
+    "End this process at once when its parent is no longer `parent_pid` (it died: the worker was handed to another)."
+    while os.getppid() == parent_pid: time.sleep(_POLL_S)
+    os._exit(1)
+
+def _die_with_parent(parent_pid: int, by_signal: bool):
+    """Make this worker end when the process that started it (`parent_pid`) ends, however it ends and whatever the
+    worker is doing: Linux's parent-death signal if `by_signal` (the pool was started from the main thread: the signal
+    comes when the *thread* that forked ends), else a thread that checks the parent every `_POLL_S` seconds."""
+    if by_signal and sys.platform.startswith('linux'):
+        import ctypes
+        try: ok = ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError): ok = False
+        if ok:
+            if os.getppid() != parent_pid: os._exit(1)  # the parent died before we asked
+            return
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name='parent watch', daemon=True).start()
+
+def _worker_loop(dl, wid: int, tasks, results, stop, others, parent_pid: int, by_signal: bool):
     ("Worker `wid` of `dl`: for each task from `tasks`, start an epoch or send the batch of those indices (or its "
-     "error) to `results`, until `stop`.")
+     "error) to `results`, until `stop`; it dies with its parent `parent_pid` (`_die_with_parent`).")
+    _die_with_parent(parent_pid, by_signal)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the main process, which then stops us
     torch.set_num_threads(1)  # the workers share the cores already, and a forked OpenMP thread pool can hang
     for c in others: c.close()
@@ -491,13 +510,14 @@ class _WorkerPool:
     "`n` worker processes for `dl`; in each epoch, batch i is made by worker i % n."
     def __init__(self, dl, n: int):
         ctx = _worker_context()
+        main_thread = threading.current_thread() is threading.main_thread()  # a parent-death signal is safe
         self.stop = ctx.Event()
         self.tasks = [ctx.Queue() for _ in range(n)]
         self.results, sends = zip(*[ctx.Pipe(duplex=False) for _ in range(n)])
         for conn in self.results: _widen_pipe(conn)
         self.procs = [ctx.Process(target=_worker_loop, name=f'DataLoader worker {w}', daemon=True,
                                   args=(dl, w, self.tasks[w], sends[w], self.stop,
-                                        self.results + sends[:w] + sends[w+1:]))
+                                        self.results + sends[:w] + sends[w+1:], os.getpid(), main_thread))
                       for w in range(n)]
         for p in self.procs: p.start()
         for conn in sends: conn.close()  # each worker has its own

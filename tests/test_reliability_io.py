@@ -240,3 +240,53 @@ def test_untar_without_tarfiles_filter_extracts_nothing_that_leads_out(tmp_path,
     arc = archive(tmp_path/'evil.tgz', members)
     with pytest.raises(UnsafeArchiveError, match='refused'): untar_data(arc.as_uri(), checksum=file_checksum(arc), progress=False)
     assert sorted(p.name for p in cache.iterdir()) == ['archives']  # no data folder, no temporary one
+
+# ---------------------------------------------------------------- item 8: workers die with their parent
+
+SLOW_PARENT = """
+import os, sys, threading
+from minitrain.data import DataLoader
+
+class Slow:
+    "A dataset whose first item never ends (a hung network file system, say)."
+    def __len__(self): return 4
+    def __getitem__(self, i):
+        print(os.getpid(), flush=True)  # the worker, in the middle of an item
+        threading.Event().wait()
+        return i
+
+def run():
+    for b in DataLoader(Slow(), bs=1, num_workers=1): pass
+
+if sys.argv[1] == 'thread':  # the pool started from another thread: no parent-death signal, the worker checks
+    t = threading.Thread(target=run); t.start(); t.join()
+else: run()
+"""
+
+def wait_gone(pid: int, limit_s: float = 30) -> bool:
+    "Whether process `pid` ends within `limit_s` seconds (a guard against a hang: woken when it ends, not polled)."
+    import select
+    try: fd = os.pidfd_open(pid)
+    except ProcessLookupError: return True
+    try: return bool(select.select([fd], [], [], limit_s)[0])
+    finally: os.close(fd)
+
+@pytest.mark.skipif(not sys.platform.startswith('linux') or not hasattr(os, 'pidfd_open'), reason='Linux pidfd')
+@pytest.mark.parametrize('how', ['main', 'thread'])
+def test_a_worker_mid_item_dies_with_its_killed_parent(how):
+    import minitrain
+    env = {**os.environ, 'PYTHONPATH': str(Path(minitrain.__file__).parents[1]), 'OMP_NUM_THREADS': '1'}
+    parent = subprocess.Popen([sys.executable, '-c', SLOW_PARENT, how], stdout=subprocess.PIPE, text=True, env=env)
+    worker = None
+    try:
+        worker = int(parent.stdout.readline())  # the worker is inside __getitem__
+        assert worker != parent.pid
+        parent.kill(); parent.wait()  # SIGKILL: the main process cleans up nothing
+        assert wait_gone(worker), f"the worker (pid {worker}) outlived its killed parent"
+        worker = None
+    finally:
+        if parent.poll() is None: parent.kill(); parent.wait()
+        if worker is not None:
+            try: os.kill(worker, signal.SIGKILL)
+            except ProcessLookupError: pass
+        parent.stdout.close()

@@ -187,6 +187,7 @@ class _Recorded:
             raise
     def __getattr__(self, name): return getattr(self.f, name)
 
+# the errors of a full disk (or of a limit on one), each with what to do: `atomic_write` names them
 DISK_FULL = {errno.ENOSPC: 'free space on the disk that holds {folder} (`df -h {folder}` shows it) or write elsewhere',
              getattr(errno, 'EDQUOT', -1): 'free space in your quota on {folder}, or write elsewhere',
              errno.EFBIG: 'the file is larger than {folder} or a limit (`ulimit -f`) allows: write elsewhere'}

@@ -316,7 +316,7 @@ def left_out_files(path, dsets: Datasets, folders=None, skipped=()) -> list[tupl
         for folder, dirs, names in os.walk(top):
             dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
             for f in (Path(folder)/nm for nm in sorted(names) if not nm.startswith('.')):
-                if f in used or f.parent == path: continue
+                if f in used or f.parent == path and f.suffix.lower() not in IMAGE_EXTENSIONS: continue
                 res.append((f, "not an image file: its suffix is not in IMAGE_EXTENSIONS"
                                if f.suffix.lower() not in IMAGE_EXTENSIONS else
                                f"directly in {top.name}/, not in a class folder {top.name}/<class>/"
@@ -339,6 +339,11 @@ def from_folder(cls, path, train='train', valid='val', valid_pct=None, seed=None
      "`valid_pct` split); batches normalised by `batch_tfms` on `device`; warns of the files it leaves out.")
     files, bad = readable_files(image_files(path, train, valid, valid_pct), skip_bad, root=path)
     label_func = label_func or parent_label
+    if valid_pct is not None and label_func is parent_label:  # an image directly in `path` is in no class folder
+        if not (files := [f for f in files if f.parent != Path(path)]):
+            raise ValueError(f"from_folder: every image is directly in {path}, none in a class folder <class>/ "
+                             "(parent_label names the class by the folder); move them into class folders, or pass "
+                             "label_func=")
     splitter = GrandparentSplitter(train, valid) if valid_pct is None else RandomSplitter(valid_pct, seed)
     dblock = DataBlock(blocks=(ImageBlock, CategoryBlock(vocab)), get_y=label_func, splitter=splitter,
                        item_tfms=item_tfms, batch_tfms=batch_tfms)
@@ -378,7 +383,7 @@ def _check_valid_images(learn, n_epochs, train, valid, start_epoch):
     "Before a fit that trains and validates: every validation image decodes (checked once per DataLoader)."
     dl = getattr(learn.dls, 'valid', None)
     if not (train and valid) or dl is None or getattr(dl, 'verified', False): return
-    files = image_sources(getattr(dl, 'ds', None))
+    files = image_sources(getattr(dl, 'ds', getattr(dl, 'dataset', None)))  # ours, or PyTorch's DataLoader
     if bad := verify_images(files):
         raise ImageError(f"fit: {len(bad)} of {len(files)} validation image(s) cannot be read: "
                          f"{_named([f for f, _ in bad])} (first: {bad[0][1]}); found before training rather than "

@@ -346,9 +346,10 @@ def _central_box(w: int, h: int, r: float) -> tuple[int, int, int, int]:
 
 # %% ../nbs/13_vision.ipynb #4687a66c
 class ToTensor(Transform):
-    "A Pillow image as a uint8 `TensorImage` C×H×W."
+    "A Pillow image as a uint8 `TensorImage` C×H×W (16-bit and float pixels scaled by `eight_bit`)."
     order = 5
     def encodes(self, img: Image.Image) -> TensorImage:
+        if img.mode in _DEEP_MODES: img = eight_bit(img)  # a plain cast would wrap 16-bit values, zero floats
         a = np.array(img, dtype=np.uint8)  # a copy PyTorch may own and write
         return torch.from_numpy(a[:, :, None] if a.ndim == 2 else a).permute(2, 0, 1).as_subclass(TensorImage)
     def __repr__(self): return "ToTensor()"

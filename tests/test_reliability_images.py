@@ -135,3 +135,40 @@ def test_skip_bad_names_what_it_skipped(tmp_path):
     learn = tiny_learner(dls, cb := CountBatches())
     learn.fit(1)
     assert cb.n == 2 + 1
+
+def test_to_tensor_scales_16_bit_and_float_images():
+    from minitrain.vision import ToTensor
+    for im in (Image.fromarray(GRADIENT), Image.fromarray((GRADIENT/65535).astype(np.float32))):
+        got = ToTensor()(im)
+        assert got.dtype == torch.uint8 and (got[0].int() - torch.tensor(GRADIENT/257)).abs().max() <= 1, got
+
+def test_random_split_leaves_out_images_outside_class_folders(tmp_path):
+    root = tmp_path/'data'
+    for c in ('cat', 'dog'):
+        (root/c).mkdir(parents=True)
+        for i in range(4): Image.new('RGB', (12, 12), (60*i, 0, 0)).save(root/c/f'{i}.png')
+    Image.new('RGB', (12, 12)).save(root/'stray.png')
+    (root/'labels.csv').write_text('a top-level note is not reported')
+    with pytest.warns(UserWarning, match=r'left out 1 file.*stray\.png \(directly in data/') as rec:
+        dls = DataLoaders.from_folder(root, valid_pct=0.25, seed=0, item_tfms=Resize((8, 8)), bs=2)
+    assert 'labels.csv' not in str(rec[0].message)
+    assert list(dls.vocab) == ['cat', 'dog'] and len(dls.train.ds) + len(dls.valid.ds) == 8
+    for f in root.glob('*/*.png'): f.rename(root/f'{f.parent.name}{f.name}')
+    with pytest.raises(ValueError, match='every image is directly in'):
+        DataLoaders.from_folder(root, valid_pct=0.25, item_tfms=Resize((8, 8)))
+    (root/'stray.png').unlink()  # a label function of its own: images directly in the folder are fine
+    dls = DataLoaders.from_folder(root, valid_pct=0.25, seed=0, item_tfms=Resize((8, 8)), label_func=lambda f: f.stem[:3])
+    assert len(dls.train.ds) + len(dls.valid.ds) == 8 and list(dls.vocab) == ['cat', 'dog']
+
+def test_image_dataset_validation_images_checked_before_fit(tmp_path):
+    from minitrain.vision import ImageDataset
+    root = write_folder(tmp_path/'data')
+    (root/'val'/'cat'/'cat1.png').write_bytes(b'junk')
+    files = get_image_files(root)
+    tr = [f for f in files if f.parts[-3] == 'train']; va = [f for f in files if f.parts[-3] == 'val']
+    ds = lambda fs: ImageDataset(fs, [int(f.parent.name == 'dog') for f in fs], Resize((8, 8)))
+    dls = DataLoaders.from_dsets(ds(tr), ds(va), bs=4)
+    learn = Learner(nn.Sequential(nn.Flatten(), nn.Linear(3*8*8, 2)), dls, loss_func=torch.nn.functional.cross_entropy,
+                    cbs=[TrainCB(), cb := CountBatches()])
+    with pytest.raises(ImageError, match=r'cat1\.png'): learn.fit(1)
+    assert cb.n == 0

@@ -384,6 +384,7 @@ def _check_valid_images(learn, n_epochs, train, valid, start_epoch):
     dl = getattr(learn.dls, 'valid', None)
     if not (train and valid) or dl is None or getattr(dl, 'verified', False): return
     files = image_sources(getattr(dl, 'ds', getattr(dl, 'dataset', None)))  # ours, or PyTorch's DataLoader
+    if not files: return  # not images (or not a dataset we know): nothing to check, nothing to mark
     if bad := verify_images(files):
         raise ImageError(f"fit: {len(bad)} of {len(files)} validation image(s) cannot be read: "
                          f"{_named([f for f, _ in bad])} (first: {bad[0][1]}); found before training rather than "

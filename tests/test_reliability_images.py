@@ -172,3 +172,11 @@ def test_image_dataset_validation_images_checked_before_fit(tmp_path):
                     cbs=[TrainCB(), cb := CountBatches()])
     with pytest.raises(ImageError, match=r'cat1\.png'): learn.fit(1)
     assert cb.n == 0
+
+def test_valid_check_leaves_other_data_alone():
+    from minitrain.learner import TrainCB
+    x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    dls = DataLoaders([(x, y)], [(x, y)])  # plain lists of batches: nothing to verify, nothing to mark
+    learn = Learner(nn.Linear(3, 2), dls, loss_func=torch.nn.functional.cross_entropy, cbs=TrainCB())
+    learn.fit(1)
+    assert learn.fit_status == 'done'

@@ -180,3 +180,9 @@ def test_valid_check_leaves_other_data_alone():
     learn = Learner(nn.Linear(3, 2), dls, loss_func=torch.nn.functional.cross_entropy, cbs=TrainCB())
     learn.fit(1)
     assert learn.fit_status == 'done'
+
+def test_valid_images_check_registered_once():
+    f = Learner.checks['fit']['valid_images']
+    assert f.__module__ == 'minitrain.block'
+    Learner.checks['fit'].update(valid_images=f)  # what a second run of the cell does
+    assert list(Learner.checks['fit']).count('valid_images') == 1

@@ -17,8 +17,8 @@ from .vision import (Pipeline, Transform, PILImage, ToTensor, IntToFloatTensor, 
 
 # %% auto #0
 __all__ = ['check_splits', 'Datasets', 'plain', 'TfmdDL', 'one_batch', 'dataloaders', 'TransformBlock', 'ImageBlock',
-           'CategoryBlock', 'merge_tfms', 'DataBlock', 'summary', 'image_files', 'readable_files', 'from_folder',
-           'ImageDataLoaders', 'DataBunch', 'ImageDataBunch']
+           'CategoryBlock', 'merge_tfms', 'DataBlock', 'summary', 'image_files', 'readable_files', 'left_out_files',
+           'from_folder', 'image_sources', 'ImageDataLoaders', 'DataBunch', 'ImageDataBunch']
 
 # %% ../nbs/14_datablock.ipynb #b787151e
 def check_splits(splits, n: int):
@@ -283,14 +283,19 @@ def image_files(path, train='train', valid='val', valid_pct=None) -> list[Path]:
     if not files: raise ValueError(f"from_folder: no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) under {path}")
     return files
 
-def readable_files(files, skip_bad=False) -> tuple[list, list]:
-    ("`(files, skipped)`: without the unreadable files when `skip_bad` (with a warning and the list of them as "
-     "`(file, why)`), else all.")
+def _named(files, root=None, n=5) -> str:
+    "The first `n` of `files`, relative to `root` where they are under it, and how many more."
+    names = [str(Path(f).relative_to(root)) if root and Path(f).is_relative_to(root) else str(f) for f in files[:n]]
+    return ', '.join(names) + (f" and {len(files) - n} more" if len(files) > n else '')
+
+def readable_files(files, skip_bad=False, root=None) -> tuple[list, list]:
+    ("`(files, skipped)`: without the unreadable files when `skip_bad` (with a warning naming them, relative to "
+     "`root`, and the list of them as `(file, why)`), else all.")
     if not skip_bad: return files, []
     bad = verify_images(files)
     if bad:
-        warnings.warn(f"from_folder: skipped {len(bad)} unreadable image(s) of {len(files)}, "
-                      f"first {bad[0][0]} ({bad[0][1]})")
+        warnings.warn(f"from_folder: skipped {len(bad)} unreadable image(s) of {len(files)}: "
+                      f"{_named([f for f, _ in bad], root)} (first: {bad[0][1]}); dls.skipped lists them")
         drop = {f for f, _ in bad}
         files = [f for f in files if f not in drop]
     return files, bad
@@ -302,24 +307,92 @@ def _check_valid_classes(dsets: Datasets, label_func):
                          "have no training images, so the model cannot learn them "
                          f"(vocabulary from the training split: {dsets.vocab!r}); add training images or remove them")
 
+def left_out_files(path, dsets: Datasets, folders=None, skipped=()) -> list[tuple[Path, str]]:
+    ("The files under `path` (under its subfolders `folders` if given, not directly in it) that `dsets` does not use, "
+     "each with why: an image in neither split, a file that is not an image; hidden ones and the `skipped` aside.")
+    path, res = Path(path), []
+    used = {dsets.items[i] for s in dsets.splits for i in s} | {Path(f) for f in skipped}
+    for top in [path] if folders is None else [path/f for f in folders]:
+        for folder, dirs, names in os.walk(top):
+            dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
+            for f in (Path(folder)/nm for nm in sorted(names) if not nm.startswith('.')):
+                if f in used or f.parent == path and f.suffix.lower() not in IMAGE_EXTENSIONS: continue
+                res.append((f, "not an image file: its suffix is not in IMAGE_EXTENSIONS"
+                               if f.suffix.lower() not in IMAGE_EXTENSIONS else
+                               f"directly in {top.name}/, not in a class folder {top.name}/<class>/"
+                               if f.parent == top else "in neither split: not in a class folder <split>/<class>/"))
+    return res
+
+def _report_left_out(path, left_out, folders):
+    "Warn about the files `from_folder` leaves out of the image folder `path`, saying what to do."
+    if not left_out: return
+    where = ' or '.join(f"{f}/<class>/" for f in folders) if folders else "<class>/"
+    warnings.warn(f"from_folder: left out {len(left_out)} file(s) under {path}: "
+                  + ', '.join(f"{f.relative_to(path)} ({why})" for f, why in left_out[:5])
+                  + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else '')
+                  + f"; move each image into its class folder ({where}), convert other image formats to PNG or JPEG, "
+                  "and delete what is not data (dls.left_out lists them)")
+
 def from_folder(cls, path, train='train', valid='val', valid_pct=None, seed=None, vocab=None, item_tfms=None,
                 batch_tfms=None, bs=64, num_workers=0, label_func=None, skip_bad=False, device=None, **kwargs):
     ("DataLoaders of the image folder `path`: a `DataBlock` of class folders under `train` and `valid` (or a random "
-     "`valid_pct` split); batches normalised by `batch_tfms` on `device`.")
-    files, bad = readable_files(image_files(path, train, valid, valid_pct), skip_bad)
+     "`valid_pct` split); batches normalised by `batch_tfms` on `device`; warns of the files it leaves out.")
+    files, bad = readable_files(image_files(path, train, valid, valid_pct), skip_bad, root=path)
     label_func = label_func or parent_label
+    if valid_pct is not None and label_func is parent_label:  # an image directly in `path` is in no class folder
+        if not (files := [f for f in files if f.parent != Path(path)]):
+            raise ValueError(f"from_folder: every image is directly in {path}, none in a class folder <class>/ "
+                             "(parent_label names the class by the folder); move them into class folders, or pass "
+                             "label_func=")
     splitter = GrandparentSplitter(train, valid) if valid_pct is None else RandomSplitter(valid_pct, seed)
     dblock = DataBlock(blocks=(ImageBlock, CategoryBlock(vocab)), get_y=label_func, splitter=splitter,
                        item_tfms=item_tfms, batch_tfms=batch_tfms)
     dsets = dblock.datasets(files)
     _check_valid_classes(dsets, label_func)
+    folders = [train, valid] if valid_pct is None else None
+    left_out = left_out_files(path, dsets, folders, skipped=[f for f, _ in bad])
+    _report_left_out(Path(path), left_out, folders)
     dls = dsets.dataloaders(after_item=dblock.item_tfms, after_batch=dblock.batch_tfms, bs=bs, num_workers=num_workers,
                             device=device, **kwargs)
     dls.__class__ = cls
-    dls.path, dls.skipped = Path(path), bad
+    dls.path, dls.skipped, dls.left_out = Path(path), bad, left_out
+    dls.valid.verified = skip_bad  # every file was decoded: the check before a fit ("Guard rails") need not again
     return dls
 
 DataLoaders.from_folder = classmethod(from_folder)
+
+# %% ../nbs/14_datablock.ipynb #8bfdaff3
+from .learner import Learner
+from .vision import ImageDataset, ImageError
+
+# %% ../nbs/14_datablock.ipynb #880beebe
+def image_sources(ds) -> list:
+    ("The image files the dataset `ds` opens: an `ImageDataset`'s `files`, or for a `Datasets` what its inputs' "
+     "pipelines give `PILImage.create` (the getters before it, on each item); [] for other datasets.")
+    if isinstance(ds, ImageDataset): return list(ds.files)
+    if not isinstance(ds, Datasets): return []
+    res = []
+    for p in ds.tfms[:ds.n_inp]:
+        k = next((i for i, f in enumerate(p.funcs) if getattr(f, 'encodes', None) == PILImage.create), None)
+        if k is not None:
+            getters = Pipeline(p.funcs[:k])
+            res += [o for o in map(getters.valid, ds.items) if isinstance(o, (str, os.PathLike))]
+    return res
+
+def _check_valid_images(learn, n_epochs, train, valid, start_epoch):
+    "Before a fit that trains and validates: every validation image decodes (checked once per DataLoader)."
+    dl = getattr(learn.dls, 'valid', None)
+    if not (train and valid) or dl is None or getattr(dl, 'verified', False): return
+    files = image_sources(getattr(dl, 'ds', getattr(dl, 'dataset', None)))  # ours, or PyTorch's DataLoader
+    if not files: return  # not images (or not a dataset we know): nothing to check, nothing to mark
+    if bad := verify_images(files):
+        raise ImageError(f"fit: {len(bad)} of {len(files)} validation image(s) cannot be read: "
+                         f"{_named([f for f, _ in bad])} (first: {bad[0][1]}); found before training rather than "
+                         "after its first epoch: replace or delete them, or leave them out with "
+                         "from_folder(..., skip_bad=True)")
+    dl.verified = True
+
+Learner.checks['fit'].update(valid_images=_check_valid_images)
 
 # %% ../nbs/14_datablock.ipynb #4788ebc1
 class ImageDataLoaders(DataLoaders):

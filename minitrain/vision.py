@@ -19,9 +19,9 @@ from .data import DataLoader, index_list
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'IMAGENETTE_LABELS', 'imagenet_stats', 'DATASET_CHECKS', 'get_image_files', 'parent_label',
            'GrandparentSplitter', 'RandomSplitter', 'TensorImage', 'TensorCategory', 'in_type', 'accepts', 'Transform',
-           'to_transform', 'Pipeline', 'Vocab', 'Categorize', 'ImageError', 'to_mode', 'load_image', 'PILImage',
-           'Resize', 'CenterCrop', 'RandomResizedCrop', 'ToTensor', 'ImageDataset', 'reseed', 'seeded', 'item_seed',
-           'SeededDataLoader', 'IntToFloatTensor', 'Normalize', 'verify_images', 'URLs', 'data_cache_dir',
+           'to_transform', 'Pipeline', 'Vocab', 'Categorize', 'ImageError', 'eight_bit', 'to_mode', 'load_image',
+           'PILImage', 'Resize', 'CenterCrop', 'RandomResizedCrop', 'ToTensor', 'ImageDataset', 'reseed', 'seeded',
+           'item_seed', 'SeededDataLoader', 'IntToFloatTensor', 'Normalize', 'verify_images', 'URLs', 'data_cache_dir',
            'file_checksum', 'download_url', 'UnsafeArchiveError', 'check_members', 'untar_data']
 
 # %% ../nbs/13_vision.ipynb #c2da7d76
@@ -228,16 +228,39 @@ class ImageError(OSError):
 
 _ALPHA_MODES = ('RGBA', 'LA', 'PA', 'RGBa', 'La')
 
+_DEEP_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I', 'F')  # 16-bit, 32-bit integer, float pixels
+
+def eight_bit(im: Image.Image) -> Image.Image:
+    ("The 16-bit (`I;16`), integer (`I`: read as 16-bit) or float (`F`: 0..1, or else 0..255) image `im` as an 8-bit "
+     "`L` image 0..255; a `ValueError` for values outside those ranges.")
+    a = np.asarray(im)
+    lo, hi = (a.min(), a.max()) if a.size else (0, 0)
+    if im.mode == 'F':
+        if not np.isfinite(a).all(): raise ValueError("its float pixels include NaN or infinity")
+        if not (lo >= 0 and hi <= 255):
+            raise ValueError(f"its float pixels run from {lo:g} to {hi:g}, outside 0 to 1 (or 0 to 255); rescale them "
+                             "into 0..1 and save it again (or as an 8-bit PNG)")
+        a = a*255 if hi <= 1 else a  # floats are 0..1, as `ToTensor` then `IntToFloatTensor` give them back
+    else:
+        if not (lo >= 0 and hi <= 65535):
+            raise ValueError(f"its integer pixels run from {lo} to {hi}, outside the 16-bit range 0 to 65535 it is "
+                             "read in; rescale them and save it again (or as an 8-bit PNG)")
+        a = a/257  # 65535 -> 255
+    return Image.fromarray(np.rint(a).astype(np.uint8))
+
 def to_mode(im: Image.Image, mode='RGB') -> Image.Image:
-    "The Pillow image `im` converted to `mode`; transparent pixels are laid on white."
+    ("The Pillow image `im` converted to `mode`; transparent pixels are laid on white; 16-bit and float pixels are "
+     "scaled to 8 bits (`eight_bit`) first.")
     if im.mode == mode: return im
+    if im.mode in _DEEP_MODES and mode not in _DEEP_MODES: im = eight_bit(im)  # Pillow would clip them at 255
     if im.mode == 'P' and 'transparency' in im.info or im.mode in _ALPHA_MODES and mode not in _ALPHA_MODES:
         im = im.convert('RGBA')
         im = Image.alpha_composite(Image.new('RGBA', im.size, (255, 255, 255, 255)), im)
     return im.convert(mode)
 
 def load_image(fn, mode='RGB') -> Image.Image:
-    "The image file `fn` decoded by Pillow, turned upright by its EXIF orientation and converted to `mode`."
+    ("The image file `fn` decoded by Pillow, turned upright by its EXIF orientation and converted to `mode` "
+     "(`to_mode`).")
     try:
         with Image.open(fn) as im:
             im.load()
@@ -245,7 +268,10 @@ def load_image(fn, mode='RGB') -> Image.Image:
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise ImageError(f"{fn}: cannot read this image ({type(e).__name__}: {e}); replace or delete the file, "
                          "or skip unreadable files with from_folder(..., skip_bad=True)") from e
-    return to_mode(im, mode)
+    try: return to_mode(im, mode)
+    except ValueError as e:
+        raise ImageError(f"{fn}: cannot read this image: {e}; or skip such files with from_folder(..., "
+                         "skip_bad=True)") from e
 
 # %% ../nbs/13_vision.ipynb #768f3463
 class PILImage:
@@ -320,9 +346,10 @@ def _central_box(w: int, h: int, r: float) -> tuple[int, int, int, int]:
 
 # %% ../nbs/13_vision.ipynb #4687a66c
 class ToTensor(Transform):
-    "A Pillow image as a uint8 `TensorImage` C×H×W."
+    "A Pillow image as a uint8 `TensorImage` C×H×W (16-bit and float pixels scaled by `eight_bit`)."
     order = 5
     def encodes(self, img: Image.Image) -> TensorImage:
+        if img.mode in _DEEP_MODES: img = eight_bit(img)  # a plain cast would wrap 16-bit values, zero floats
         a = np.array(img, dtype=np.uint8)  # a copy PyTorch may own and write
         return torch.from_numpy(a[:, :, None] if a.ndim == 2 else a).permute(2, 0, 1).as_subclass(TensorImage)
     def __repr__(self): return "ToTensor()"
@@ -446,6 +473,7 @@ def _verify(fn) -> str | None:
         with Image.open(fn) as im:
             im.draft(None, (1, 1))  # JPEG: decode at 1/8 size (still reads every byte)
             im.load()
+            if im.mode in _DEEP_MODES: eight_bit(im)  # values it cannot scale
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e: return f"{type(e).__name__}: {e}"
     return None
 

@@ -41,7 +41,8 @@ class ReverseSampler(Sampler):
         raise NotImplementedError
 
 # %% tags=["check"]
-with check('ReverseSampler'):
+with check('ReverseSampler', hints={"'list' object": "indices() returns a 1-D tensor of indices, not a list: "
+                                                   "torch.arange counts down with a step of -1"}):
     dl = DataLoader(ds, BatchSampler(ReverseSampler(ds), 3), collate_fn=collate)
     got = torch.cat([x for x, y in dl])
     assert torch.equal(got, torch.arange(9., -1., -1.)), f"expected 9, 8, ..., 0, got {got.tolist()}"

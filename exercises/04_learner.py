@@ -44,8 +44,11 @@ class StopAfterCB(Callback):
     def after_batch(self, learn): raise NotImplementedError
 
 # %% tags=["check"]
+class _CountCB(Callback):  # counts training batches, so a mistake in your CountCB is not blamed on StopAfterCB
+    def before_fit(self, learn): self.n_train = 0
+    def after_batch(self, learn): self.n_train += learn.training
 with check('StopAfterCB'):
-    count = CountCB()
+    count = _CountCB()
     tiny_learner(count, StopAfterCB(4)).fit(5)
     assert count.n_train == 4, f"expected 4 training batches, got {count.n_train} (count your own batches, or use learn.epoch and learn.iter)"
 
@@ -65,6 +68,8 @@ class LossesCB(Callback):
 with check('LossesCB'):
     cb = LossesCB()
     tiny_learner(cb).fit(10)
-    assert len(cb.losses) == 30, f"10 epochs of 3 training batches: expected 30 losses, got {len(cb.losses)} (skip validation batches)"
+    assert cb.losses, "no loss was recorded: is your method named after_loss, and does it append learn.loss.item()?"
+    assert len(cb.losses) == 30, f"10 epochs of 3 training batches: expected 30 losses, got {len(cb.losses)}" + (
+        " (skip validation batches: learn.training)" if len(cb.losses) == 40 else "")
     assert all(isinstance(v, float) for v in cb.losses), "keep plain floats (learn.loss.item())"
     assert cb.losses[-1] < cb.losses[0] / 10, f"the loss should fall: first {cb.losses[0]:.3f}, last {cb.losses[-1]:.3f}"

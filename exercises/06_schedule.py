@@ -18,7 +18,8 @@ def sched_step(start, end, pos):
     raise NotImplementedError
 
 # %% tags=["check"]
-with check('sched_step'):
+with check('sched_step', hints={"required positional argument: 'pos'": "keep `@annealer` on the line above "
+                               "`def sched_step`: it makes sched_step(start, end) return a function of pos"}):
     f = sched_step(1., 0.1)
     got = [f(p) for p in (0., 0.3, 0.5, 0.9, 1.)]
     assert got == [1., 1., 0.1, 0.1, 0.1], f"expected [1, 1, 0.1, 0.1, 0.1] at pos 0, .3, .5, .9, 1; got {got}"

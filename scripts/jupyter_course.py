@@ -2,7 +2,8 @@
 exercises, and "Run All" in a real kernel.
 
     python scripts/jupyter_course.py install            # the kernel and the save hook, inside the venv (make does it)
-    python scripts/jupyter_course.py apply [NB.ipynb..] # kernelspec, collapse bar frames, "Try it" sections, nbdev_clean
+    python scripts/jupyter_course.py apply [NB.ipynb..] # kernelspec, collapse bar frames, "Try it" sections, nbdev_clean,
+                                                        # the course map (index.ipynb, README.md) from scripts/course.tsv
     python scripts/jupyter_course.py check [NB.ipynb..] # fail if `apply` would change a notebook (make test runs it)
     python scripts/jupyter_course.py run-all [--jobs N] [NB..]  # Run All in real kernels, every cell; report what breaks the rules
     python scripts/jupyter_course.py guard NB "marker" MINUTES  # run the cell holding `marker` only `if FULL_RUN:`
@@ -139,6 +140,51 @@ def set_try_it(nb: dict, stem: str):
     if exported: raise SystemExit(f"{stem}: cells {exported} after '{TRY_IT}' are exported; the section must come last")
     nb['cells'] = nb['cells'][:start] + try_it_section(stem, cells)
 
+# ---------------------------------------------------------------- the course map
+COURSE_TSV, README, INDEX = ROOT/'scripts'/'course.tsv', ROOT/'README.md', NBS/'index.ipynb'
+MAP = '## The course map'
+
+def course() -> list[tuple[str, str, str]]:
+    "The course from `scripts/course.tsv`, in order: (notebook stem, the module it exports, what the student builds)."
+    rows = [l.split('\t') for l in COURSE_TSV.read_text(encoding='utf-8').splitlines() if l.strip() and not l.startswith('#')]
+    bad = [r[0] for r in rows if len(r) != 3]
+    if bad: raise SystemExit(f"{COURSE_TSV.name}: rows {bad} need three tab-separated fields")
+    return [tuple(r) for r in rows]
+
+def _module(m: str) -> str: return m if m.startswith('(') else f'`{m}`'
+
+def readme_table() -> str:
+    "README.md's course table."
+    rows = [f"| `nbs/{s}.ipynb` | {_module(m)} | {w} |" for s, m, w in course()]
+    return '\n'.join(['| notebook | module | what it teaches |', '|---|---|---|'] + rows)
+
+def course_map() -> str:
+    "index.ipynb's course map: each notebook in order, a link that opens it in the Lab, and what it builds."
+    items = [f"- [{s}]({s}.ipynb)" + ('' if m.startswith('(') else f" (`{m}`)") + f": {w}" for s, m, w in course()]
+    return '\n'.join([MAP, '', "The notebooks in order; each builds on the ones before it. A name opens its notebook.", ''] + items)
+
+def readme_text(text: str) -> str:
+    "README.md's `text` with its course table written from `scripts/course.tsv`."
+    lines = text.split('\n')
+    i = next((i for i, l in enumerate(lines) if l.startswith('| notebook |')), None)
+    if i is None: raise SystemExit("README.md has no course table (a line starting '| notebook |')")
+    j = next((j for j in range(i, len(lines)) if not lines[j].startswith('|')), len(lines))
+    return '\n'.join(lines[:i] + [readme_table()] + lines[j:])
+
+def set_course_map(nb: dict):
+    "Write index.ipynb's course map cell (the cell that starts with `MAP`) from `scripts/course.tsv`."
+    hits = [c for c in nb['cells'] if c['cell_type'] == 'markdown' and _text(c['source']).startswith(MAP)]
+    if len(hits) != 1: raise SystemExit(f"index.ipynb: {len(hits)} markdown cells start with {MAP!r}; it needs one")
+    hits[0]['source'] = course_map()
+
+def course_drift() -> list[str]:
+    "What disagrees with `scripts/course.tsv`: notebooks it lacks or names wrongly, and README.md's table."
+    listed, found = [s for s, _, _ in course()], [p.stem for p in stage_notebooks()]
+    out = [f"{COURSE_TSV.name} lists {listed}, nbs/ holds {found}"] if listed != found else []
+    if readme_text(README.read_text(encoding='utf-8')) != README.read_text(encoding='utf-8'):
+        out.append("README.md: its course table differs from scripts/course.tsv")
+    return out
+
 # ---------------------------------------------------------------- apply / check
 def _clean(nb: dict, path: Path):
     "What `nbdev_clean` does to `nb`, with this project's settings."
@@ -152,6 +198,7 @@ def course_nb(path: Path) -> str:
     from execnb.nbio import read_nb, nb2str
     nb = read_nb(path)
     set_kernelspec(nb)
+    if path.name == 'index.ipynb': set_course_map(nb)
     collapse_progress(nb)
     split_imports(nb, path.stem)
     set_try_it(nb, path.stem)
@@ -159,7 +206,9 @@ def course_nb(path: Path) -> str:
     return nb2str(nb)
 
 def apply(paths: list[Path]):
-    "Bring every notebook in `paths` to the course's form, in place (`split_imports` included)."
+    "Bring every notebook in `paths` to the course's form, in place (`split_imports` included), and README.md's course table."
+    readme = README.read_text(encoding='utf-8')
+    if readme_text(readme) != readme: README.write_text(readme_text(readme), encoding='utf-8'); print("updated README.md")
     for p in paths:
         new = course_nb(p)
         if new != p.read_text(encoding='utf-8'):
@@ -230,7 +279,9 @@ def check(paths: list[Path]) -> int:
     if missing: print(f"no 'Try it' exercises yet (add exercises/<name>.py, see CONTRIBUTING.md): {', '.join(missing)}")
     for p in stale: print(f"{os.path.relpath(p)}: not in the course's form (kernelspec, progress frames, 'Try it' section or nbdev_clean)")
     if stale: print("fix: .venv/bin/python scripts/jupyter_course.py apply && .venv/bin/nbdev_export, then commit")
-    return 1 if stale or any(shown.values()) or any(mixed.values()) or any(slow.values()) else 0
+    drift = course_drift()
+    for d in drift: print(f"{d}: fix: .venv/bin/python scripts/jupyter_course.py apply")
+    return 1 if drift or stale or any(shown.values()) or any(mixed.values()) or any(slow.values()) else 0
 
 # ---------------------------------------------------------------- guards for long demos
 FLAG = 'FULL_RUN'
@@ -271,10 +322,19 @@ def as_listing(nb: dict, stem: str, marker: str):
 # ---------------------------------------------------------------- install
 _HOOK_CONFIG = '''# Written by `scripts/jupyter_course.py install` (make lab / make test): before JupyterLab saves a notebook
 # of this course, collapse progress-bar frames, name the kernel, and clean it as nbdev_clean does.
-import sys
+import sys, warnings
 sys.path.insert(0, {scripts!r})
-from jupyter_course import pre_save_hook
+from jupyter_course import pre_save_hook, course_contents_manager
 c.FileContentsManager.pre_save_hook = pre_save_hook
+# Notebooks are served with the `language_info` the kernel reports, so opening one does not mark it modified.
+c.ServerApp.contents_manager_class = course_contents_manager()
+# Each server extension that loads config (notebook_shim, jupytext's) applies this setting again to the same
+# contents manager, and jupyter_server warns at each "Overriding existing pre_save_hook" with the same hook.
+warnings.filterwarnings('ignore', message=r'Overriding existing pre_save_hook \\(pre_save_hook\\) with a new one \\(pre_save_hook\\)')
+# One kernel in the Launcher and the kernel menus: the course's, this venv's Python (not also ipykernel's "python3").
+c.KernelSpecManager.ensure_native_kernel = False
+c.KernelSpecManager.allowed_kernelspecs = {{{kernel!r}}}
+c.MultiKernelManager.default_kernel_name = {kernel!r}
 '''
 
 def pre_save_hook(model, path, contents_manager, **kwargs):
@@ -287,6 +347,31 @@ def pre_save_hook(model, path, contents_manager, **kwargs):
     collapse_progress(nb)
     _clean(nb, full)
 
+def kernel_language_info() -> dict:
+    "The `language_info` the course's kernel (this venv's Python, by ipykernel) reports, as JupyterLab writes it in a notebook."
+    from ipykernel.ipkernel import IPythonKernel
+    return dict(IPythonKernel.language_info)
+
+def serve_notebook(model: dict):
+    """Give a notebook of the course's kernel, as the server sends it to JupyterLab, the `language_info` that kernel reports.
+    JupyterLab writes that into a notebook's metadata once the kernel starts, and a change of metadata marks the
+    notebook modified; nbdev_clean (and the save hook) drop it, so the notebooks in git never hold it."""
+    nb = model.get('content') if model.get('type') == 'notebook' else None
+    if not isinstance(nb, dict): return
+    meta = nb.setdefault('metadata', {})
+    if meta.get('kernelspec', {}).get('name') == KERNEL and 'language_info' not in meta: meta['language_info'] = kernel_language_info()
+
+def course_contents_manager():
+    "JupyterLab's default contents manager, serving the course's notebooks through `serve_notebook`."
+    from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+    class CourseContentsManager(AsyncLargeFileManager):
+        "Jupyter's file contents manager, with `language_info` in the course's notebooks as it sends them."
+        async def get(self, path, content=True, type=None, format=None, **kwargs):
+            model = await super().get(path, content=content, type=type, format=format, **kwargs)
+            serve_notebook(model)
+            return model
+    return CourseContentsManager
+
 def install():
     "Register the kernel `minitrain` for this venv's Python, inside the venv, and the save hook in the venv's Jupyter config."
     if sys.prefix == sys.base_prefix: raise SystemExit("run this with the project's venv: .venv/bin/python scripts/jupyter_course.py install")
@@ -294,7 +379,7 @@ def install():
                    check=True, stdout=subprocess.DEVNULL)
     cfg = Path(sys.prefix)/'etc'/'jupyter'/'jupyter_server_config.py'
     cfg.parent.mkdir(parents=True, exist_ok=True)
-    cfg.write_text(_HOOK_CONFIG.format(scripts=str(ROOT/'scripts')))
+    cfg.write_text(_HOOK_CONFIG.format(scripts=str(ROOT/'scripts'), kernel=KERNEL))
     print(f"kernel {KERNEL!r} -> {sys.executable}; save hook in {cfg}")
 
 # ---------------------------------------------------------------- Run All

@@ -1,5 +1,5 @@
 "The course in Jupyter: collapsing progress-bar frames, the kernelspec, the save hook, the Try it section."
-import copy, os, subprocess, sys
+import copy, json, os, re, subprocess, sys
 from pathlib import Path
 from types import SimpleNamespace
 import pytest
@@ -120,3 +120,76 @@ def test_split_imports_gives_imports_their_own_cell():
     assert [c['source'] for c in nb['cells']] == ['import matplotlib.pyplot as plt', 'x = 1\nplt.plot([x])', 'import torch',
                                                   'def f():\n    import os\n    sep = os.sep\n    return sep']
     assert jc.mixed_import_cells(nb) == [3], "an import inside a function cannot move: check still reports it"
+
+def test_the_course_map_and_the_readme_table_come_from_one_source(monkeypatch, tmp_path):
+    rows = jc.course()
+    assert [s for s, _, _ in rows] == [p.stem for p in jc.stage_notebooks()], "scripts/course.tsv lists every notebook, in order"
+    index = json.loads(jc.INDEX.read_text(encoding='utf-8'))
+    maps = [''.join(c['source']) for c in index['cells'] if ''.join(c['source']).startswith(jc.MAP)]
+    assert maps == [jc.course_map()] and jc.readme_table() in jc.README.read_text(encoding='utf-8')
+    for s, m, w in rows: assert f'[{s}]({s}.ipynb)' in maps[0] and w in maps[0] and f'`nbs/{s}.ipynb`' in jc.readme_table()
+    assert jc.course_drift() == []
+    readme = tmp_path/'README.md'
+    readme.write_text(jc.README.read_text(encoding='utf-8').replace('| `nbs/04_learner.ipynb` | `minitrain.learner` | the',
+                                                                    '| `nbs/04_learner.ipynb` | `minitrain.learner` | a'))
+    monkeypatch.setattr(jc, 'README', readme)
+    assert jc.course_drift() == ["README.md: its course table differs from scripts/course.tsv"], "check fails on drift"
+    jc.apply([])
+    assert jc.course_drift() == [] and jc.readme_table() in readme.read_text(), "apply writes the table back"
+
+def _links(nb_path: Path) -> list[str]:
+    "The relative links of the markdown cells of the notebook at `nb_path`."
+    nb = json.loads(nb_path.read_text(encoding='utf-8'))
+    return [l for c in nb['cells'] if c['cell_type'] == 'markdown'
+            for l in re.findall(r'\]\(([^)\s]+)\)', ''.join(c['source'])) if not re.match(r'[a-z]+:|#', l)]
+
+def lab_open_args() -> list[str]:
+    "The options `make lab` starts JupyterLab with (the Makefile's LAB_OPEN)."
+    line = next(l for l in (jc.ROOT/'Makefile').read_text().splitlines() if l.startswith('LAB_OPEN :='))
+    return line.split(':=', 1)[1].split()
+
+def test_every_link_of_the_course_opens_a_file_in_the_lab():
+    "The Lab's root is the repository, so a link from a notebook to solutions/ (or anywhere in the repo) opens its file."
+    args = dict(a.lstrip('-').split('=', 1) for a in lab_open_args())
+    assert args['ServerApp.root_dir'] == '.', "make lab serves the repository's root"
+    root = jc.ROOT
+    assert (root/args['LabApp.default_url'].removeprefix('/lab/tree/')).resolve() == jc.INDEX, "and opens on the course map"
+    solutions = {}
+    for nb in jc.course_notebooks():
+        for link in _links(nb):
+            target = (nb.parent/link).resolve()
+            assert root in target.parents and target.is_file(), f"{nb.name}: {link} opens nothing from the Lab's root"
+            if 'solutions/' in link: solutions[nb.stem] = target
+    with_exercises = [p.stem for p in jc.stage_notebooks() if jc.exercise_cells(p.stem) is not None]
+    assert sorted(solutions) == with_exercises and all(t.name == f'{s}.py' for s, t in solutions.items())
+    assert len([l for l in _links(jc.INDEX) if l.endswith('.ipynb')]) == len(jc.stage_notebooks())
+
+def test_the_lab_config_offers_one_kernel_and_does_not_warn_of_the_same_hook():
+    import warnings
+    from traitlets.config import Config
+    pytest.importorskip('jupyter_server')
+    c = Config()
+    text = jc._HOOK_CONFIG.format(scripts=str(jc.ROOT/'scripts'), kernel=jc.KERNEL)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter('always')
+        exec(text, {'c': c})
+        warnings.warn("Overriding existing pre_save_hook (pre_save_hook) with a new one (pre_save_hook).", UserWarning)
+        warnings.warn("Overriding existing pre_save_hook (pre_save_hook) with a new one (other_hook).", UserWarning)
+    assert [str(w.message) for w in seen] == ["Overriding existing pre_save_hook (pre_save_hook) with a new one (other_hook)."]
+    assert c.KernelSpecManager.allowed_kernelspecs == {'minitrain'} and c.KernelSpecManager.ensure_native_kernel is False
+    assert c.MultiKernelManager.default_kernel_name == 'minitrain' and c.FileContentsManager.pre_save_hook is jc.pre_save_hook
+
+def test_a_notebook_is_served_with_its_kernels_language_info_and_saved_without():
+    "JupyterLab writes the kernel's language_info into a notebook it opens (marking it modified) unless it is there."
+    pytest.importorskip('ipykernel')
+    path = jc.NBS/'04_learner.ipynb'
+    disk = json.loads(path.read_text(encoding='utf-8'))
+    model = {'type': 'notebook', 'content': copy.deepcopy(disk)}
+    jc.serve_notebook(model)
+    info = model['content']['metadata']['language_info']
+    assert info['name'] == 'python' and info['version'] == '.'.join(map(str, sys.version_info[:3]))
+    jc.pre_save_hook(model, path.name, SimpleNamespace(root_dir=str(jc.NBS)))
+    assert model['content']['metadata'] == disk['metadata'], "saving drops it again, as nbdev_clean does"
+    other = {'type': 'notebook', 'content': {'metadata': {'kernelspec': {'name': 'julia'}}, 'cells': []}}
+    jc.serve_notebook(other)
+    assert 'language_info' not in other['content']['metadata'], "only the course's kernel's notebooks"

@@ -1,7 +1,9 @@
 # %%
 import numpy as np
 import torch
-from minitrain.all import *
+
+# %%
+import_missing('minitrain.all')  # minitrain's names that the notebook above has not defined (never its own)
 
 # %% [markdown]
 # ### 1. Read an IDX header by hand

@@ -1,6 +1,8 @@
 # %%
 import torch
-from minitrain.all import *
+
+# %%
+import_missing('minitrain.all')  # minitrain's names that the notebook above has not defined (never its own)
 
 # %%
 ds = Dataset(torch.arange(10.), torch.arange(10) % 2)

@@ -1,6 +1,8 @@
 # %%
 import torch
-from minitrain.all import *
+
+# %%
+import_missing('minitrain.all')  # minitrain's names that the notebook above has not defined (never its own)
 
 # %% [markdown]
 # ### 1. Sign SGD

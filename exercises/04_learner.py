@@ -2,14 +2,16 @@
 import torch
 import torch.nn.functional as F
 from torch import nn
-from minitrain.all import *
+
+# %%
+import_missing('minitrain.all')  # minitrain's names that the notebook above has not defined (never its own)
 
 # %%
 set_seed(0)
 x = torch.randn(64, 3)
 y = x @ torch.tensor([[1.], [-2.], [0.5]])
-dls = DataLoaders.from_dsets(Dataset(x[:48], y[:48]), Dataset(x[48:], y[48:]), bs=16)  # 3 training batches, 1 validation batch
-def tiny_learner(*cbs): return Learner(nn.Linear(3, 1), dls, F.mse_loss, lr=0.1, cbs=[TrainCB(), *cbs])
+tiny_dls = DataLoaders.from_dsets(Dataset(x[:48], y[:48]), Dataset(x[48:], y[48:]), bs=16)  # 3 training batches, 1 validation batch
+def tiny_learner(*cbs): return Learner(nn.Linear(3, 1), tiny_dls, F.mse_loss, lr=0.1, cbs=[TrainCB(), *cbs])
 
 # %% [markdown]
 # ### 1. Count the batches

@@ -3,7 +3,9 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from minitrain.all import *
+
+# %%
+import_missing('minitrain.all')  # minitrain's names that the notebook above has not defined (never its own)
 
 # %%
 def deep_relu_net(depth=30, n=100):

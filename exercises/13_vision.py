@@ -4,7 +4,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps
-from minitrain.all import *
+
+# %%
+import_missing('minitrain.all')  # minitrain's names that the notebook above has not defined (never its own)
 
 # %%
 pets = [Path('images')/f for f in ('great_pyrenees_173.jpg', 'Bengal_12.jpg', 'staffordshire_bull_terrier_3.jpg',

@@ -4,7 +4,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from minitrain.all import *
+
+# %%
+import_missing('minitrain.all')  # minitrain's names that the notebook above has not defined (never its own)
 
 # %%
 img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (12, 20, 3), dtype=np.uint8))

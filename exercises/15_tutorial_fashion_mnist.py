@@ -1,7 +1,9 @@
 # %%
 import torch
 from torch import nn
-from minitrain.all import *
+
+# %%
+import_missing('minitrain.all')  # minitrain's names that the notebook above has not defined (never its own)
 
 # %%
 fm_small = load_fashion_mnist(source='embedded')  # the small subset shipped in the package: no download

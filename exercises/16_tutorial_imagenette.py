@@ -4,7 +4,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from minitrain.all import *
+
+# %%
+import_missing('minitrain.all')  # minitrain's names that the notebook above has not defined (never its own)
 
 # %%
 def write_tiny_folder(root, n_train=6, n_valid=2, seed=0):

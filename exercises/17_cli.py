@@ -1,7 +1,9 @@
 # %%
 import argparse, contextlib, io, tempfile
 from pathlib import Path
-from minitrain.all import *
+
+# %%
+import_missing('minitrain.all')  # minitrain's names that the notebook above has not defined (never its own)
 
 # %%
 def parse_exit(parser, argv):

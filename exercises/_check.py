@@ -1,5 +1,5 @@
 # %%
-import linecache, os, sys, sysconfig
+import importlib, linecache, os, sys, sysconfig
 from contextlib import contextmanager
 
 # %%
@@ -22,14 +22,21 @@ def your_line(tb) -> str:
     src = linecache.getline(fn, line).strip()
     return where + ('' if func == '<module>' else f', in {func}') + (f': {src}' if src else '')
 
+def import_missing(module: str):
+    """`from module import *`, except for the names this notebook already has: the cells above keep their own
+    `dls`, `train` or `Learner`, so any of them can run again after this section."""
+    ns, m = sys._getframe(1).f_globals, importlib.import_module(module)
+    for k in getattr(m, '__all__', [k for k in vars(m) if not k.startswith('_')]): ns.setdefault(k, getattr(m, k))
+
 @contextmanager
 def check(name, hints=None, using=None):
     """Run the asserts in the `with` block and say whether `name` works, without stopping the notebook.
     When your code raises, say which line of yours raised, and the `hints` whose key is in the error's text.
-    `using` swaps in working versions of earlier exercises while it runs, so their mistakes are not blamed on `name`."""
-    ns, using = sys._getframe(2).f_globals, using or {}  # the check cell's namespace (this runs in `with`'s __enter__)
-    saved = {k: ns[k] for k in using if k in ns}
-    ns.update(using)
+    `using` swaps in working versions of earlier exercises while it runs, so their mistakes are not blamed on `name`.
+    The names the block binds are put back as they were after it, so a check never changes the notebook's names."""
+    ns = sys._getframe(2).f_globals  # the check cell's namespace (this runs in `with`'s __enter__)
+    saved = dict(ns)
+    ns.update(using or {})
     try: yield
     except NotImplementedError: print(f"⏳ {name}: not written yet. Replace `raise NotImplementedError` above, run that cell, then this one.")
     except AssertionError as e: print(f"❌ {name} does not work yet: {e}")
@@ -39,5 +46,5 @@ def check(name, hints=None, using=None):
               + ''.join(f"\n   hint: {h}" for k, h in (hints or {}).items() if k in msg))
     else: print(f"✅ {name} works!")
     finally:
-        for k in using: ns.pop(k, None)
+        for k in [k for k in ns if k not in saved]: del ns[k]
         ns.update(saved)

@@ -6,6 +6,7 @@ exercises, and "Run All" in a real kernel.
                                                         # the course map (index.ipynb, README.md) from scripts/course.tsv
     python scripts/jupyter_course.py check [NB.ipynb..] # fail if `apply` would change a notebook (make test runs it)
     python scripts/jupyter_course.py run-all [--jobs N] [NB..]  # Run All in real kernels, every cell; report what breaks the rules
+    python scripts/jupyter_course.py rerun [NB..]       # Run All, then the long demos again with FULL_RUN = True (tiny)
     python scripts/jupyter_course.py guard NB "marker" MINUTES  # run the cell holding `marker` only `if FULL_RUN:`
     python scripts/jupyter_course.py listing NB "marker"        # show the cell holding `marker` as a listing, not run it
 
@@ -140,6 +141,111 @@ def set_try_it(nb: dict, stem: str):
     if exported: raise SystemExit(f"{stem}: cells {exported} after '{TRY_IT}' are exported; the section must come last")
     nb['cells'] = nb['cells'][:start] + try_it_section(stem, cells)
 
+# ---------------------------------------------------------------- "Try it" names
+def _code(src: str) -> str:
+    "A cell's source as Python: IPython's `%magic` and `!shell` lines dropped."
+    return '\n'.join('' if l.lstrip().startswith(('%', '!')) else l for l in src.splitlines())
+
+def _top_bindings(tree) -> list:
+    """The (name, node) pairs that the module-level statements of `tree` bind (as a cell binds names in the
+    notebook's namespace: assignments, `def`, `class`, imports, `for`/`with ... as` targets), outside function bodies."""
+    import ast
+    out = []
+    def visit(n):
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): out.append((n.name, n)); return
+        if isinstance(n, (ast.Import, ast.ImportFrom)):
+            out.extend(((a.asname or a.name.split('.')[0]), n) for a in n.names); return
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store): out.append((n.id, n))
+        if isinstance(n, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)): return
+        for c in ast.iter_child_nodes(n): visit(c)
+    for s in tree.body: visit(s)
+    return out
+
+def _scope_names(node) -> set[str]:
+    "The names local to the function, lambda, class body or comprehension `node`: its parameters and what its own body binds."
+    import ast
+    if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        return {n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+    out = set()
+    if not isinstance(node, ast.ClassDef):
+        a = node.args
+        out |= {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg] if x is not None}
+    body = node.body if isinstance(node.body, list) else [node.body]
+    out |= {name for s in body for name, _ in _top_bindings(ast.Module(body=[s], type_ignores=[]))}
+    out -= {name for s in ast.walk(node) if isinstance(s, (ast.Global, ast.Nonlocal)) for name in s.names}
+    return out
+
+def _used_names(tree) -> set[str]:
+    """The global names `tree` binds or reads: at the top level, and in function bodies (a function defined above
+    reads its globals when a later cell calls it); a function's own parameters and locals are not global names."""
+    import ast
+    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+    used = {name for name, _ in _top_bindings(tree)}
+    def visit(n, local: frozenset):
+        if isinstance(n, ast.Name) and n.id not in local: used.add(n.id)
+        if isinstance(n, scopes):
+            inner = local | _scope_names(n)
+            for c in ast.iter_child_nodes(n):
+                # defaults, decorators and the first iterable are evaluated outside the new scope
+                outside = c in getattr(n, 'decorator_list', []) or c is getattr(n, 'args', None) or c in getattr(n, 'bases', [])
+                visit(c, local if outside else inner)
+            return
+        for c in ast.iter_child_nodes(n): visit(c, local)
+    visit(tree, frozenset())
+    return used - {'*', '_'}
+
+def _imported(node, name: str):
+    "The object the import statement `node` binds to `name` (a sentinel when it cannot be imported here)."
+    import ast, importlib
+    try:
+        for a in node.names:
+            if (a.asname or a.name.split('.')[0]) != name: continue
+            if isinstance(node, ast.Import): return importlib.import_module(a.name if a.asname else a.name.split('.')[0])
+            mod = importlib.import_module('.' * node.level + (node.module or ''))
+            return getattr(mod, a.name) if hasattr(mod, a.name) else importlib.import_module(f'{mod.__name__}.{a.name}')
+    except Exception: pass
+    return object()
+
+def _is_check_block(stmt) -> bool:
+    "Whether `stmt` is a `with check(...):` block of a check cell."
+    import ast
+    return isinstance(stmt, ast.With) and any(isinstance(w.context_expr, ast.Call) and getattr(w.context_expr.func, 'id', None) == 'check'
+                                              for w in stmt.items)
+
+def try_it_rebinds(nb: dict) -> list[str]:
+    """The names the "Try it" section of `nb` binds that the notebook's own cells above it use, each with the cell
+    that binds it. Run All runs the section last, so such a name would change under every cell above: running
+    one again (a long demo with `FULL_RUN = True`) would use the exercise's `dls` or `train`. An import of the
+    very object the notebook has under that name (`import torch` again) changes nothing and is allowed; a star
+    import is never (it binds names no one reads in the cell): import the names, or use `import_missing`."""
+    import ast
+    start = _try_it_start(nb)
+    if start == len(nb['cells']): return []
+    def trees(cells):
+        for i, c in cells:
+            if c['cell_type'] != 'code': continue
+            try: yield i, ast.parse(_code(_text(c['source'])))
+            except SyntaxError: continue
+    above = list(trees(enumerate(nb['cells'][:start])))
+    used = set().union(*(_used_names(t) for _, t in above)) if above else set()
+    imports = {}  # the last import statement above that binds each name
+    for _, t in above:
+        for name, node in _top_bindings(t):
+            if isinstance(node, (ast.Import, ast.ImportFrom)): imports[name] = node
+            else: imports.pop(name, None)
+    found = []
+    for i, t in trees(enumerate(nb['cells'][start:], start)):
+        for n in ast.walk(t):
+            if isinstance(n, ast.ImportFrom) and any(a.name == '*' for a in n.names):
+                found.append(f"cell {i}: `from {n.module} import *` (it may replace names of the notebook; "
+                             f"use `import_missing({n.module!r})`, which adds only names the notebook lacks)")
+        body = [s for s in t.body if not _is_check_block(s)]  # `check` puts back every name its block binds
+        for name, node in _top_bindings(ast.Module(body=body, type_ignores=[])):
+            if name not in used: continue
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and name in imports and _imported(node, name) is _imported(imports[name], name): continue
+            found.append(f"cell {i}: binds `{name}`, which the notebook's cells above use")
+    return list(dict.fromkeys(found))
+
 # ---------------------------------------------------------------- the course map
 COURSE_TSV, README, INDEX = ROOT/'scripts'/'course.tsv', ROOT/'README.md', NBS/'index.ipynb'
 MAP = '## The course map'
@@ -263,12 +369,16 @@ def unguarded_slow_cells(nb: dict) -> list[int]:
             and f'if {FLAG}:' not in _text(c['source'])]
 
 def check(paths: list[Path]) -> int:
-    "Say which notebooks `apply` would change, show a developer's paths, mix imports or have unguarded slow cells (and which have no exercises yet); 1 if any."
+    """Say which notebooks `apply` would change, show a developer's paths, mix imports, have unguarded slow cells or
+    a "Try it" section that rebinds the notebook's names (and which have no exercises yet); 1 if any."""
     stale = [p for p in paths if course_nb(p) != p.read_text(encoding='utf-8')]
     nbs = {p: json.loads(p.read_text(encoding='utf-8')) for p in paths}
     shown = {p: output_paths(nb) for p, nb in nbs.items()}
     mixed = {p: mixed_import_cells(nb) for p, nb in nbs.items()}
     slow = {p: unguarded_slow_cells(nb) for p, nb in nbs.items()}
+    rebinds = {p: try_it_rebinds(nb) for p, nb in nbs.items()}
+    for p, found in rebinds.items():
+        for f in found: print(f"{os.path.relpath(p)}: 'Try it' {f}: name it differently in exercises/{p.stem}.py, then apply")
     for p, cells in slow.items():
         if cells: print(f"{os.path.relpath(p)}: `#| slow` cells {cells} are not guarded: run their long part only `if {FLAG}:` (scripts/jupyter_course.py guard)")
     for p, cells in mixed.items():
@@ -281,7 +391,7 @@ def check(paths: list[Path]) -> int:
     if stale: print("fix: .venv/bin/python scripts/jupyter_course.py apply && .venv/bin/nbdev_export, then commit")
     drift = course_drift()
     for d in drift: print(f"{d}: fix: .venv/bin/python scripts/jupyter_course.py apply")
-    return 1 if drift or stale or any(shown.values()) or any(mixed.values()) or any(slow.values()) else 0
+    return 1 if drift or stale or any(shown.values()) or any(mixed.values()) or any(slow.values()) or any(rebinds.values()) else 0
 
 # ---------------------------------------------------------------- guards for long demos
 FLAG = 'FULL_RUN'
@@ -308,6 +418,44 @@ def guard(nb: dict, stem: str, marker: str, minutes: int):
         first = next(i for i, x in enumerate(cells) if x['cell_type'] == 'code' and not re.match(r'\s*#\|\s*(export|default_exp)', _text(x['source']))
                      and not all(l.startswith(('import ', 'from ', '#')) or not l.strip() for l in _text(x['source']).splitlines()))
         cells.insert(first, _cell(stem, -1, 'code', FLAG_CELL))
+
+# A tiny setting for the long demos: every DataLoader stops after two batches, then the flag is set.
+TINY_RUN = f'''import itertools, minitrain.data
+_full_iter = minitrain.data.DataLoader.__iter__
+minitrain.data.DataLoader.__iter__ = lambda self: itertools.islice(_full_iter(self), 2)
+{FLAG} = True'''
+
+def long_demo_cells(nb) -> list[int]:
+    "The cells a full run changes: every code cell from the first one after the flag cell that reads the flag, up to \"Try it\"."
+    code = [i for i, c in enumerate(nb['cells'][:_try_it_start(nb)]) if c['cell_type'] == 'code']
+    uses = [i for i in code if FLAG in _text(nb['cells'][i]['source']) and not _text(nb['cells'][i]['source']).startswith(f'{FLAG} =')]
+    return [i for i in code if uses and i >= uses[0]]
+
+def rerun_after_run_all(path: Path, limit: float = 600) -> list[str]:
+    """Run All on the notebook at `path`, then, in the same kernel, what a student does next: set `FULL_RUN = True` and
+    run the long demos again (each cell from the first that reads the flag, up to "Try it"), with a tiny setting
+    (`TINY_RUN`: two batches per epoch). The errors of those cells; an `AssertionError` is not one (a tiny run
+    cannot reach a full run's accuracy), any other error is: a name the "Try it" section changed, or a broken demo."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, kernel_name=KERNEL, timeout=int(limit), allow_errors=False,
+                            resources={'metadata': {'path': str(path.parent)}})
+    errors = []
+    with client.setup_kernel():
+        for i, c in enumerate(nb.cells):
+            if c.cell_type != 'code': continue
+            try: client.execute_cell(c, i)
+            except CellExecutionError as e: errors.append(f'Run All, cell {i}: {e.ename}: {e.evalue[:300]}')
+        again = long_demo_cells(nb)
+        nb.cells.append(nbformat.v4.new_code_cell(TINY_RUN))
+        client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
+        for i in again:
+            try: client.execute_cell(nb.cells[i], i)
+            except CellExecutionError as e:
+                if e.ename != 'AssertionError': errors.append(f'again with {FLAG} = True, cell {i}: {e.ename}: {e.evalue[:300]}')
+    return errors
 
 def as_listing(nb: dict, stem: str, marker: str):
     """Turn the code cell of `nb` holding `marker` into a markdown cell showing it as a listing: for a script
@@ -457,6 +605,10 @@ if __name__ == '__main__':
         p = Path(args[0]); nb = read_nb(p)
         guard(nb, p.stem, args[1], int(args[2])) if cmd == 'guard' else as_listing(nb, p.stem, args[1])
         write_nb(nb, p); print(f"{cmd}: {os.path.relpath(p)}: {args[1]!r}")
+    elif cmd == 'rerun':  # rerun NB.ipynb ..: Run All, then the long demos again with FULL_RUN = True, tiny
+        errs = {p: rerun_after_run_all(p) for p in _paths(args, run=True)}
+        for p, e in errs.items(): print(f"{p.name}: " + ('; '.join(e) or 'every long demo runs again after Run All'))
+        sys.exit(1 if any(errs.values()) else 0)
     elif cmd == 'run-all':  # run-all [--jobs N] [NB.ipynb ..]
         jobs = int(args[args.index('--jobs') + 1]) if '--jobs' in args else 1
         if '--jobs' in args: del args[args.index('--jobs'):args.index('--jobs') + 2]

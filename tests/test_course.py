@@ -193,3 +193,38 @@ def test_a_notebook_is_served_with_its_kernels_language_info_and_saved_without()
     other = {'type': 'notebook', 'content': {'metadata': {'kernelspec': {'name': 'julia'}}, 'cells': []}}
     jc.serve_notebook(other)
     assert 'language_info' not in other['content']['metadata'], "only the course's kernel's notebooks"
+
+def test_a_try_it_section_may_not_rebind_the_notebooks_names():
+    code = lambda s: {'cell_type': 'code', 'id': 'x', 'metadata': {}, 'source': s, 'outputs': [], 'execution_count': None}
+    md = lambda s: {'cell_type': 'markdown', 'id': 'm', 'metadata': {}, 'source': s}
+    above = [code('import torch\nfrom torch import nn\ndls = 1\ndef train(x):\n    for i in range(3): pass\n    return get_dls(x)'),
+             code('%time y = [k for k in range(3)]')]
+    ok = [md(jc.TRY_IT), code('import torch\nimport torch.nn as nn'), code("import_missing('minitrain.all')"),
+          code('tiny_dls, i, k, x = 2, 3, 4, 5\ndef CountCB(): pass'), code("with check('CountCB'):\n    dls = train = 3")]
+    assert jc.try_it_rebinds({'cells': above + ok}) == []  # same objects, locals of functions above, names a check puts back
+    bad = [md(jc.TRY_IT), code('from minitrain.all import *'), code('dls = 2'), code('def get_dls(): pass'), code('import numpy as torch')]
+    found = jc.try_it_rebinds({'cells': above + bad})
+    assert [f.split(':')[0] for f in found] == ['cell 3', 'cell 4', 'cell 5', 'cell 6'], found
+    assert 'import_missing' in found[0] and '`dls`' in found[1] and '`get_dls`' in found[2] and '`torch`' in found[3]
+
+def test_check_puts_back_the_names_its_block_binds_and_import_missing_keeps_the_notebooks():
+    srcs = [c['source'] for c in jc._read_percent(jc.EXERCISES/'_check.py')]
+    ns = {'__name__': '__main__'}
+    for s in srcs: exec(s, ns)
+    ns.update(dls='mine', Learner='mine')
+    exec("import_missing('minitrain.all')\nwith check('x'):\n    dls = 1; new = 2\n    assert dls == 1", ns)
+    assert ns['dls'] == ns['Learner'] == 'mine' and 'new' not in ns and 'DataLoaders' in ns
+
+FULL_RUN_NBS = [p.name for p in jc.stage_notebooks() if jc.long_demo_cells(json.loads(p.read_text(encoding='utf-8')))]
+
+def _kernel_installed() -> bool:
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+        return jc.KERNEL in KernelSpecManager().find_kernel_specs()
+    except Exception: return False
+
+@pytest.mark.skipif(not _kernel_installed(), reason="the minitrain kernel is not installed (make lab or make test installs it)")
+@pytest.mark.parametrize('name', FULL_RUN_NBS)
+def test_long_demos_run_again_after_run_all(name):
+    "After Run All (its \"Try it\" section last), `FULL_RUN = True` and the long demos again, in the same kernel, tiny."
+    assert jc.rerun_after_run_all(jc.NBS/name) == []

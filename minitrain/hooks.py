@@ -213,7 +213,8 @@ def plot_stats(self: ActivationStats, figsize=(10, 4)):
     fig, axs = plt.subplots(1, 2, figsize=figsize, layout='constrained')
     for h in self:
         for ax, v in zip(axs, h.stats[:2]): ax.plot(_xs(h), v, label=h.name)
-    axs[0].set(title='means', xlabel='batch'); axs[1].set(title='stds', xlabel='batch')
+    axs[0].set(title='means', xlabel='training batch', ylabel='mean')
+    axs[1].set(title='stds', xlabel='training batch', ylabel='std')
     axs[1].legend()
     return axs
 

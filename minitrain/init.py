@@ -46,6 +46,7 @@ def plot_func(f, start: float = -5., end: float = 5., steps: int = 100):
     import matplotlib.pyplot as plt  # here, not at import time: matplotlib takes a second to import
     x = torch.linspace(start, end, steps)
     plt.plot(x, f(x))
+    plt.xlabel('x'); plt.ylabel('f(x)')
     plt.grid(True, which='both', ls='--')
     plt.axhline(y=0, color='k', linewidth=0.7)
     plt.axvline(x=0, color='k', linewidth=0.7)

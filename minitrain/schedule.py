@@ -238,7 +238,7 @@ class RecorderCB(Callback):
                              "e.g. RecorderCB(lr=rec_lr, mom=rec_mom, loss=rec_loss)")
         fig, axs = plt.subplots(1, len(names), figsize=(figsize[0]*len(names), figsize[1]), squeeze=False)
         for ax, k in zip(axs[0], names):
-            ax.plot(self.recs[k]); ax.set_title(k); ax.set_xlabel('batch')
+            ax.plot(self.recs[k]); ax.set(title=k, xlabel='training batch', ylabel=k)
         return axs[0]
 
     def plot_lr(self, show_moms=False):
@@ -350,12 +350,18 @@ class LRFinderCB(Callback):
         if math.isnan(loss) or loss > self.min*self.max_mult: raise CancelFitException()
         for pg in learn.opt.param_groups: set_hyper(pg, 'lr', get_hyper(pg, 'lr')*self.gamma)
 
-    def plot(self, ax=None):
-        "Loss against learning rate, on a log axis."
+    def plot(self, ax=None, clip=True):
+        ("Loss against learning rate, on a log axis. With `clip`, as fastai's plot, without the divergence at the "
+         "end: the batches after the lowest loss from the first whose loss is above where it started (or NaN), "
+         "which would stretch the y axis and flatten the useful part of the curve.")
         if ax is None:
             import matplotlib.pyplot as plt  # here, not at import time: matplotlib takes a second to import
             _, ax = plt.subplots(figsize=(5, 3))
-        ax.plot(self.lrs, self.losses); ax.set_xscale('log')
+        n = len(self.losses)
+        if clip and n > 1:
+            lo = int(np.nanargmin(self.losses))
+            n = next((i for i in range(lo + 1, n) if not self.losses[i] <= self.losses[0]), n)
+        ax.plot(self.lrs[:n], self.losses[:n]); ax.set_xscale('log')
         ax.set(xlabel='learning rate', ylabel='loss')
         return ax
 
@@ -419,8 +425,10 @@ def lr_find(self: Learner, gamma=1.3, max_mult=3, start_lr=1e-5, max_epochs=10, 
     res = suggest_lrs(cb.lrs, cb.losses)
     if plot:
         ax = cb.plot()
+        lims = ax.get_xlim(), ax.get_ylim()  # the curve's: a suggestion in the clipped end must not stretch them again
         for (nm, lr), mk in zip(zip(('valley', 'minimum', 'steep'), res), 'o^s'):
             ax.plot(lr, np.interp(math.log(lr), np.log(cb.lrs), cb.losses), mk, label=f'{nm} {lr:.2g}')
+        ax.set(xlim=lims[0], ylim=lims[1])
         ax.legend()
     return res
 

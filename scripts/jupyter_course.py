@@ -24,8 +24,9 @@ KERNELSPEC = {'display_name': KERNEL, 'language': 'python', 'name': KERNEL}
 TRY_IT = '## Try it'
 RUN_ALL_LIMIT = 120  # seconds per notebook for Run All on 2 cores
 # A path of the machine that ran a notebook. IPython's names for a cell's code in a real kernel
-# (/tmp/ipykernel_<pid>/<hash>.py, in tracebacks and warnings) are not: every machine shows the same kind.
-DEV_PATH = re.compile(r'(?<![\w.~-])/(?:work|tmp|root|home)/(?!ipykernel_\d+/\d+\.py\b)[^\s"\'\\]*')
+# (/tmp/ipykernel_<pid>/<hash>.py, in tracebacks and warnings) are not: every machine shows the same kind. Nor is
+# a folder a notebook made for itself in the system's temporary folder (tempfile.mkdtemp(prefix='minitrain-...')).
+DEV_PATH = re.compile(r'(?<![\w.~-])/(?:work|tmp|root|home)/(?!ipykernel_\d+/\d+\.py\b|minitrain-)[^\s"\'\\]*')
 
 def stage_notebooks() -> list[Path]:
     "The numbered notebooks, in course order."
@@ -377,6 +378,10 @@ def check(paths: list[Path]) -> int:
     mixed = {p: mixed_import_cells(nb) for p, nb in nbs.items()}
     slow = {p: unguarded_slow_cells(nb) for p, nb in nbs.items()}
     rebinds = {p: try_it_rebinds(nb) for p, nb in nbs.items()}
+    no_full = {p: missing_full_outputs(nb) for p, nb in nbs.items()}
+    for p, cells in no_full.items():
+        if cells: print(f"{os.path.relpath(p)}: long demos {cells} have no '{FULL_OUTPUT}' cell beside them, which Run All "
+                        "would not overwrite: .venv/bin/python scripts/run_nb.py --full writes it")
     for p, found in rebinds.items():
         for f in found: print(f"{os.path.relpath(p)}: 'Try it' {f}: name it differently in exercises/{p.stem}.py, then apply")
     for p, cells in slow.items():
@@ -391,7 +396,7 @@ def check(paths: list[Path]) -> int:
     if stale: print("fix: .venv/bin/python scripts/jupyter_course.py apply && .venv/bin/nbdev_export, then commit")
     drift = course_drift()
     for d in drift: print(f"{d}: fix: .venv/bin/python scripts/jupyter_course.py apply")
-    return 1 if drift or stale or any(shown.values()) or any(mixed.values()) or any(slow.values()) or any(rebinds.values()) else 0
+    return 1 if drift or stale or any(shown.values()) or any(mixed.values()) or any(slow.values()) or any(rebinds.values()) or any(no_full.values()) else 0
 
 # ---------------------------------------------------------------- guards for long demos
 FLAG = 'FULL_RUN'
@@ -411,7 +416,8 @@ def guard(nb: dict, stem: str, marker: str, minutes: int):
     lines = src.splitlines()
     n_dir = next((i for i, l in enumerate(lines) if not l.startswith('#|')), len(lines))
     body = '\n'.join('    ' + l if l.strip() else l for l in lines[n_dir:])
-    skip = f'print("Skipped to keep Run All short: set {FLAG} = True at the top and run this cell again (about {minutes} min).")'
+    skip = (f'print("Skipped to keep Run All short: set {FLAG} = True at the top and run this cell again (about {minutes} min); '
+            f'the output of a full run is below.")')
     dirs = [l for l in lines[:n_dir] if not re.match(r'#\|\s*eval:\s*false', l)]  # the flag replaces `eval: false`; `slow` stays
     c['source'] = '\n'.join(dirs + [f'if {FLAG}:', body, f'else: {skip}'])
     if not any(_text(x['source']).startswith(f'{FLAG} =') for x in cells):
@@ -419,10 +425,55 @@ def guard(nb: dict, stem: str, marker: str, minutes: int):
                      and not all(l.startswith(('import ', 'from ', '#')) or not l.strip() for l in _text(x['source']).splitlines()))
         cells.insert(first, _cell(stem, -1, 'code', FLAG_CELL))
 
-# A tiny setting for the long demos: every DataLoader stops after two batches, then the flag is set.
+# ---------------------------------------------------------------- the output of a full run, beside its cell
+FULL_OUTPUT = '**Output of a full run**'
+
+def guarded_cells(nb: dict) -> list[int]:
+    "The code cells of `nb` that run their long part only `if FULL_RUN:`."
+    return [i for i, c in enumerate(nb['cells']) if c['cell_type'] == 'code' and f'if {FLAG}:' in _text(c['source'])]
+
+def _is_full_output(c: dict) -> bool: return c['cell_type'] == 'markdown' and _text(c['source']).startswith(FULL_OUTPUT)
+
+def full_output_cell(stem: str, outputs: list, took: str) -> dict:
+    """A markdown cell showing `outputs` (what a cell printed and drew in a full run, which took `took`): text as a
+    block, images as attachments. Run All never touches a markdown cell, so this stays when the cell says "Skipped"."""
+    parts, att = [f"{FULL_OUTPUT} with `{FLAG} = True`, which took {took}. Run All leaves this cell as it is."], {}
+    for o in outputs:
+        data = o.get('data', {})
+        if o.get('output_type') == 'stream': text = _text(o['text'])
+        elif 'image/png' in data:
+            name = f'full_run_{len(att) + 1}.png'
+            att[name] = {'image/png': _text(data['image/png']).replace('\n', '')}
+            parts.append(f'![{name}](attachment:{name})'); continue
+        elif 'text/plain' in data and not _text(data['text/plain']).startswith('<Figure'): text = _text(data['text/plain'])
+        else: continue
+        if text.strip(): parts.append('```text\n' + terminal_text(text).strip('\n') + '\n```')
+    c = _cell(stem, -2, 'markdown', '\n\n'.join(parts))
+    if att: c['attachments'] = att
+    return c
+
+def set_full_output(nb: dict, stem: str, i: int, outputs: list, took: str):
+    "Put the output of a full run of cell `i` in the markdown cell right after it (made, or replaced)."
+    new = full_output_cell(stem, outputs, took)
+    cells = nb['cells']
+    if i + 1 < len(cells) and _is_full_output(cells[i + 1]): new['id'] = cells[i + 1].get('id', new['id']); cells[i + 1] = new
+    else: cells.insert(i + 1, new)
+
+def missing_full_outputs(nb: dict) -> list[int]:
+    "The guarded cells of `nb` with no full run's output beside them (a markdown cell that starts with `FULL_OUTPUT`)."
+    cells = nb['cells']
+    return [i for i in guarded_cells(nb) if not (i + 1 < len(cells) and _is_full_output(cells[i + 1]))]
+
+def _took(seconds: float) -> str:
+    "`seconds` as a reader says it: '40 s', '2 min 10 s'."
+    m, s = divmod(round(seconds), 60)
+    return f'{s} s' if not m else f'{m} min' + (f' {s} s' if s else '')
+
+# A tiny setting for the long demos: every DataLoader has two batches (at most), then the flag is set.
 TINY_RUN = f'''import itertools, minitrain.data
-_full_iter = minitrain.data.DataLoader.__iter__
+_full_iter, _full_len = minitrain.data.DataLoader.__iter__, minitrain.data.DataLoader.__len__
 minitrain.data.DataLoader.__iter__ = lambda self: itertools.islice(_full_iter(self), 2)
+minitrain.data.DataLoader.__len__ = lambda self: min(_full_len(self), 2)
 {FLAG} = True'''
 
 def long_demo_cells(nb) -> list[int]:

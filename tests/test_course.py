@@ -228,3 +228,18 @@ def _kernel_installed() -> bool:
 def test_long_demos_run_again_after_run_all(name):
     "After Run All (its \"Try it\" section last), `FULL_RUN = True` and the long demos again, in the same kernel, tiny."
     assert jc.rerun_after_run_all(jc.NBS/name) == []
+
+def test_the_output_of_a_full_run_sits_in_a_markdown_cell_beside_its_cell():
+    code = lambda s: {'cell_type': 'code', 'id': 'c', 'metadata': {}, 'source': s, 'outputs': [], 'execution_count': None}
+    nb = {'cells': [code('FULL_RUN = False'), code('if FULL_RUN:\n    learn.fit(3)\nelse: print("Skipped")'), code('x = 1')]}
+    assert jc.missing_full_outputs(nb) == [1], "a guarded cell needs its full run's output beside it"
+    outs = [stream('epoch 0\repoch 1\n', 'stdout'), {'output_type': 'display_data', 'metadata': {},
+            'data': {'image/png': 'iVBORw0KGgo=\n', 'text/plain': '<Figure size 600x350 with 1 Axes>'}}]
+    jc.set_full_output(nb, 'x', 1, outs, '2 min')
+    md = nb['cells'][2]
+    assert md['cell_type'] == 'markdown' and md['source'].startswith(jc.FULL_OUTPUT) and 'took 2 min' in md['source']
+    assert '```text\nepoch 1\n```' in md['source'] and '![full_run_1.png](attachment:full_run_1.png)' in md['source']
+    assert md['attachments'] == {'full_run_1.png': {'image/png': 'iVBORw0KGgo='}} and jc.missing_full_outputs(nb) == []
+    jc.set_full_output(nb, 'x', 1, outs[:1], '3 min')
+    assert len(nb['cells']) == 4 and 'took 3 min' in nb['cells'][2]['source'] and 'attachments' not in nb['cells'][2], "replaced, not added"
+    assert jc.output_paths({'cells': [{'outputs': [stream("Path('/tmp/minitrain-16_x-ab12/train/a.jpg')")]}]}) == []

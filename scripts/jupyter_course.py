@@ -432,7 +432,9 @@ def guarded_cells(nb: dict) -> list[int]:
     "The code cells of `nb` that run their long part only `if FULL_RUN:`."
     return [i for i, c in enumerate(nb['cells']) if c['cell_type'] == 'code' and f'if {FLAG}:' in _text(c['source'])]
 
-def _is_full_output(c: dict) -> bool: return c['cell_type'] == 'markdown' and _text(c['source']).startswith(FULL_OUTPUT)
+def is_full_output(c: dict) -> bool:
+    "Whether cell `c` is the markdown cell that shows the output of a full run of the cell before it."
+    return c['cell_type'] == 'markdown' and _text(c['source']).startswith(FULL_OUTPUT)
 
 def full_output_cell(stem: str, outputs: list, took: str) -> dict:
     """A markdown cell showing `outputs` (what a cell printed and drew in a full run, which took `took`): text as a
@@ -456,13 +458,13 @@ def set_full_output(nb: dict, stem: str, i: int, outputs: list, took: str):
     "Put the output of a full run of cell `i` in the markdown cell right after it (made, or replaced)."
     new = full_output_cell(stem, outputs, took)
     cells = nb['cells']
-    if i + 1 < len(cells) and _is_full_output(cells[i + 1]): new['id'] = cells[i + 1].get('id', new['id']); cells[i + 1] = new
+    if i + 1 < len(cells) and is_full_output(cells[i + 1]): new['id'] = cells[i + 1].get('id', new['id']); cells[i + 1] = new
     else: cells.insert(i + 1, new)
 
 def missing_full_outputs(nb: dict) -> list[int]:
     "The guarded cells of `nb` with no full run's output beside them (a markdown cell that starts with `FULL_OUTPUT`)."
     cells = nb['cells']
-    return [i for i in guarded_cells(nb) if not (i + 1 < len(cells) and _is_full_output(cells[i + 1]))]
+    return [i for i in guarded_cells(nb) if not (i + 1 < len(cells) and is_full_output(cells[i + 1]))]
 
 def _took(seconds: float) -> str:
     "`seconds` as a reader says it: '40 s', '2 min 10 s'."

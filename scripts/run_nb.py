@@ -6,8 +6,8 @@ Runs in the notebook's folder, like Jupyter and nbdev_test; stops at the first e
 Cells marked `#| eval: false` are skipped, as nbdev_test does. With `--skip-slow`, `#| slow` cells are skipped
 too (as nbdev_test does by default) and keep the outputs saved from their last full run. `--full` runs the long
 demos too: the notebook's flag cell `FULL_RUN = False` runs as `FULL_RUN = True` (the file keeps False), and what each
-cell guarded by `if FULL_RUN:` printed and drew, and how long it took, goes into the markdown cell beside it
-("Output of a full run"), which Run All leaves as it is.
+cell guarded by `if FULL_RUN:` (or with such a cell beside it already) printed and drew, and how long it took, goes
+into the markdown cell beside it ("Output of a full run"), which Run All leaves as it is.
 Progress-bar frames are collapsed to the last one before saving.
 """
 import os, re, sys, time
@@ -15,7 +15,7 @@ from pathlib import Path
 from execnb.nbio import read_nb, write_nb
 from execnb.shell import CaptureShell
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from jupyter_course import FLAG, _took, collapse_outputs, collapse_progress, guarded_cells, set_full_output
+from jupyter_course import FLAG, _took, collapse_outputs, collapse_progress, guarded_cells, is_full_output, set_full_output
 
 def has_flag(cell, flag: str) -> bool:
     "Whether the code cell `cell` carries the directive `#| <flag>` (as in `#| eval: false` or `#| slow`)."
@@ -35,7 +35,8 @@ def run_nb(path: Path, full=False, skip_slow=False):
     saved = [c.source for c in flags]
     if full:
         for c in flags: c.source = f'{FLAG} = True'
-    guarded = {id(nb.cells[i]): i for i in guarded_cells(nb)} if full else {}
+    kept = set(guarded_cells(nb)) | {i for i, c in enumerate(nb.cells[:-1]) if is_full_output(nb.cells[i + 1])}
+    guarded = {id(nb.cells[i]): i for i in kept} if full else {}  # the cells whose full run is kept beside them
     started, full_runs = {}, {}  # cell index -> (outputs, seconds) of each guarded cell
     def pre(cell):
         started[id(cell)] = time.perf_counter()

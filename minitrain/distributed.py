@@ -4,8 +4,9 @@
 
 # %% ../nbs/12_distributed.ipynb #81e57848
 from __future__ import annotations
-import atexit, math, os
+import atexit, math, os, sys
 from copy import copy, deepcopy
+from functools import partial
 from datetime import timedelta
 import torch
 import torch.distributed as dist
@@ -14,9 +15,12 @@ from torch.utils.data import DistributedSampler
 from .core import to_device, check_int
 from .data import Sampler, BatchSampler, DataLoader
 from .learner import Callback, MetricsCB, ProgressCB
+from .learner import (CancelStepException, CancelBackwardException, CancelBatchException, CancelEpochException,
+                               CancelFitException)
 
 # %% auto #0
-__all__ = ['DIST_TIMEOUT', 'init_distributed', 'ShardedSampler', 'shard_dl', 'DistributedCB']
+__all__ = ['DIST_TIMEOUT', 'STOP_LEVELS', 'init_distributed', 'ShardedSampler', 'shard_dl', 'DistributedCB', 'stop_level', 'vote',
+           'agreed_exception', 'LastLine']
 
 # %% ../nbs/12_distributed.ipynb #7689d6d9
 _TORCHRUN_ENV = ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
@@ -166,7 +170,8 @@ def before_fit(self, learn):
     for nm, pad in (('train', True), ('valid', False)):
         dl = getattr(dls, nm, None)
         if dl is not None and not isinstance(getattr(dl, 'sampler', None), (ShardedSampler, DistributedSampler)):
-            setattr(dls, nm, shard_dl(dl, learn.rank, learn.world_size, seed, pad))
+            setattr(dls, nm, sharded := shard_dl(dl, learn.rank, learn.world_size, seed, pad))
+            sharded.whole = dl  # what get_preds predicts on (in_order)
     self._set(learn, 'dls', dls)
     if not isinstance(learn.model, DDP):
         self._set(learn, 'inner_model', learn.model)  # what checkpoints save
@@ -175,6 +180,12 @@ def before_fit(self, learn):
     for cb in learn.cbs:
         if isinstance(cb, MetricsCB): self._set(cb, 'merge', _merge_across_ranks)
         if isinstance(cb, ProgressCB) and not learn.is_main: self._set(cb, 'enabled', False)
+    self._inner, self._device = learn.inner_model, 'cuda' if dist.get_backend() == 'nccl' else 'cpu'
+    self._outer = sys.exc_info()[1]  # an exception the fit's caller is handling: not one ending a phase
+    self._mine = self._votes = self._closed = self._depth = 0
+    self._stack, self._sink, self._callback = [], None if learn.is_main else LastLine(), learn.callback
+    if self._sink is not None: self._set(sys, 'stdout', self._sink)  # only rank 0 prints
+    self._set(learn, 'callback', partial(self._on_event, learn))  # every event from now on: votes (below)
 
 DistributedCB.before_fit = before_fit
 
@@ -202,3 +213,105 @@ def _add_timeout_note(e: BaseException | None, timeout: timedelta):
     e.add_note(f"a process waited {timeout} for the others: one rank is stuck or much slower "
                "(a long save, uneven data); find it, or wait longer with DistributedCB(timeout=timedelta(...)) "
                "or minitrain.distributed.DIST_TIMEOUT")
+
+# %% ../nbs/12_distributed.ipynb #7277f891
+STOP_LEVELS = (None, CancelStepException, CancelBackwardException, CancelBatchException, CancelEpochException,
+               CancelFitException)  # how far a rank wants to stop, weakest first; any other exception: failed
+_FAILED, _MAX_RANKS = len(STOP_LEVELS), 2**20
+
+def stop_level(e: BaseException | None) -> int:
+    ("How far `e` stops the training loop: 0 for None, its index in `STOP_LEVELS` for a cancel, "
+     "`len(STOP_LEVELS)` for any other exception (a failure).")
+    if e is None: return 0
+    return next((i for i in range(len(STOP_LEVELS) - 1, 0, -1) if isinstance(e, STOP_LEVELS[i])), _FAILED)
+
+def vote(level: int, device='cpu') -> tuple[int, int]:
+    "The strongest `level` over all ranks and the (highest) rank that wants it: one all-reduce of one number."
+    t = torch.tensor([level*_MAX_RANKS + dist.get_rank()], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return divmod(int(t), _MAX_RANKS)
+
+def agreed_exception(level: int, rank: int, why: str = '') -> BaseException:
+    "The exception a rank raises to follow `rank`'s wish `level` (a cancel, or a failure), with `why` it had."
+    why = f": {why}" if why else ''
+    if level == _FAILED: return RuntimeError(f"rank {rank} failed{why}; every rank stops with it")
+    return STOP_LEVELS[level](f"rank {rank} raised {STOP_LEVELS[level].__name__}{why}; every rank does the same")
+
+# %% ../nbs/12_distributed.ipynb #351d25b0
+class LastLine:
+    "A stand-in for `sys.stdout` that drops what is written but keeps its last non-empty line (`last`)."
+    def __init__(self): self.last = ''
+    def write(self, s: str) -> int:
+        if lines := [o for o in str(s).splitlines() if o.strip()]: self.last = lines[-1]
+        return len(s)
+    def flush(self): pass
+
+# %% ../nbs/12_distributed.ipynb #a7df9501
+_FOLLOW = {'before_batch': 3, 'before_backward': 2, 'before_step': 1}  # training votes: the wishes others follow
+
+def _own(e: BaseException | None, phase: int) -> int:
+    "The level of `e` leaving a phase of level `phase` (3 batch, 4 epoch): a weaker cancel escaping it is a failure."
+    lvl = stop_level(e)
+    return lvl if lvl == 0 or lvl > phase else _FAILED
+
+def _on_event(self, learn, event):
+    "Run the callbacks of `event`, voting with the other ranks where they must agree (see above)."
+    if self._depth or event == 'before_fit': return self._nested(learn, event)
+    outer = sys.exc_info()[1]  # in a cleanup: the exception ending the phase, unless it is the fit caller's own
+    escaping = None if outer is self._outer else outer
+    if event == 'before_epoch': self._mine, self._closed = 0, self._closed if self._closed >= 5 else 0
+    if event == 'before_batch': self._mine, self._votes, self._closed = 0, 0, self._closed if self._closed >= 4 else 0
+    err = None
+    try: self._callback(event)
+    except BaseException as e:
+        err, self._mine = e, max(self._mine, stop_level(e))
+    if event in _FOLLOW and learn.training:
+        self._agree(learn, max(self._mine, stop_level(err)), stop_level(err), err, _FOLLOW[event], 3)
+    elif event == 'cleanup_batch':
+        own = max(_own(escaping, 3), stop_level(err))
+        early = 3 if learn.training and self._votes < len(_FOLLOW) else 0  # the batch ended before its step
+        self._agree(learn, max(self._mine, own, early), own, err or escaping, 4, 3)
+    elif event == 'cleanup_epoch':
+        own = max(_own(escaping, 4), stop_level(err))
+        wish = max(self._mine, own)
+        self._agree(learn, wish if wish >= 4 else 0, own, err or escaping, 5, 4)
+    if err is not None: raise err
+
+def _agree(self, learn, wish: int, own: int, err, follow: int, phase: int):
+    ("Vote `wish` unless a phase of level `phase` or above is closed; then raise the agreed wish if it is at least "
+     "`follow` and stronger than `own`, what this rank is already doing (its exception `err`).")
+    if self._closed >= phase: return
+    self._votes += 1
+    agreed, rank = vote(wish, self._device)
+    if agreed >= 3: self._closed = max(self._closed, agreed)
+    why = self._reasons(learn, wish, rank, err) if agreed >= 4 else ''
+    if agreed >= follow and agreed > own: raise agreed_exception(agreed, rank, why)
+
+def _reasons(self, learn, wish: int, rank: int, err) -> str:
+    ("Why `rank` stopped (its exception, or the last line it printed), sent to every rank; rank 0 prints the reason "
+     "of each other rank that stopped (a collective: every rank calls it after the same vote).")
+    mine = f"{type(err).__name__}: {err}" if err is not None and str(err) else getattr(self._sink, 'last', '')
+    reasons = [None]*dist.get_world_size()
+    dist.all_gather_object(reasons, (wish, mine))
+    if learn.is_main:
+        for r, (w, why) in enumerate(reasons):
+            if r and w >= 4 and why: print(f"rank {r}: {why}")
+    return reasons[rank][1]
+
+DistributedCB._on_event, DistributedCB._agree, DistributedCB._reasons = _on_event, _agree, _reasons
+
+# %% ../nbs/12_distributed.ipynb #092f4711
+def _nested(self, learn, event):
+    ("A fit inside the distributed one (a probe: `get_preds`, ...) runs on this rank alone, with the plain model "
+     "(DDP's forward may sync buffers), without votes.")
+    if event == 'before_fit':
+        self._depth += 1
+        self._stack.append(vars(learn).get('model'))
+        learn.model = self._inner
+    if event != 'cleanup_fit': return self._callback(event)
+    try: self._callback(event)
+    finally:
+        self._depth -= 1
+        learn.model = self._stack.pop()
+
+DistributedCB._nested = _nested

@@ -216,3 +216,26 @@ def test_a_rank_that_raises_stops_every_rank(tmp_path):
     assert 'Traceback' in err0  # rank 0 fails too: its peer is gone
     assert 'process group up after fit: False' in out0 and 'process group up after fit: False' in out1
     assert not list(tmp_path.glob('*.pt'))
+
+def test_every_decision_to_stop_is_agreed_by_all_ranks(tmp_path):
+    "Decisions made on one rank alone (lr_find, a NaN loss, cancels, saves and get_preds on rank 0 alone) stop or skip "
+    "the same phase on every rank, without waiting for the timeout."
+    res = run_ranks(tmp_path, '--agree', timeout=100)
+    for r, (code, out, err) in enumerate(res): assert code == 0, f"rank {r} failed:\n{out}\n{err}"
+    r0, r1 = (torch.load(tmp_path/f'rank{r}.pt') for r in range(2))
+    assert r0['res'] == r1['res']
+    assert r0['res']['lr_find'] == len(r0['lr_losses']) == len(r1['lr_losses'])  # stopped at the same batch
+    # (fit_status, epoch, batch, training) where each fit ended, the same on both ranks
+    assert r0['res']['nan'] == ('cancelled', 0, 3, True)  # rank 1's NaN loss at batch 3 stops both, before backward
+    assert r0['res']['cancel_fit'] == ('cancelled', 0, 2, True)
+    assert r0['res']['cancel_fit_after_batch'] == ('cancelled', 0, 2, True)
+    assert r0['res']['cancel_epoch'] == ('done', 0, 0, False)  # training epoch cut short, validation ran
+    assert r0['res']['cancel_batch'] == ('done', 1, 0, False)
+    assert all(torch.equal(r0['weights'][k], r1['weights'][k]) for k in r0['weights'])
+    # get_preds: the whole validation set, in order, on every rank, inside the fit (also on rank 0 alone) and after
+    assert r0['preds'].shape[0] == W.N_VALID and torch.equal(r0['preds'], r1['preds'])
+    assert torch.equal(r0['main_preds'], r0['preds']) and torch.equal(r0['after'], r1['after'])
+    assert (tmp_path/'inside.pth').exists() and (tmp_path/'after.pth').exists()  # saves on rank 0 alone
+    (_, out0, _), (_, out1, _) = res
+    assert 'rank 1: TerminateOnNaNCB: the loss is nan at epoch 0, training batch 3' in out0  # rank 0 says why
+    assert 'TerminateOnNaNCB' not in out1 and 'MulticlassAccuracy' not in out1  # only rank 0 prints

@@ -12,7 +12,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DistributedSampler
-from .core import to_device, check_int
+from .core import to_device, check_int, get_rng_states
 from .data import Sampler, BatchSampler, DataLoader
 from .learner import Callback, MetricsCB, ProgressCB
 from .learner import (CancelStepException, CancelBackwardException, CancelBatchException, CancelEpochException,
@@ -186,6 +186,7 @@ def before_fit(self, learn):
     self._stack, self._sink, self._callback = [], None if learn.is_main else LastLine(), learn.callback
     if self._sink is not None: self._set(sys, 'stdout', self._sink)  # only rank 0 prints
     self._set(learn, 'callback', partial(self._on_event, learn))  # every event from now on: votes (below)
+    self._set(learn, 'rank_rng_states', None)  # every rank's RNG states at each epoch end, for checkpoints
 
 DistributedCB.before_fit = before_fit
 
@@ -237,6 +238,12 @@ def agreed_exception(level: int, rank: int, why: str = '') -> BaseException:
     if level == _FAILED: return RuntimeError(f"rank {rank} failed{why}; every rank stops with it")
     return STOP_LEVELS[level](f"rank {rank} raised {STOP_LEVELS[level].__name__}{why}; every rank does the same")
 
+def _gather_rng_states() -> list[dict]:
+    "The RNG states (`get_rng_states`) of every rank, in rank order: a collective, every rank calls it."
+    states = [None]*dist.get_world_size()
+    dist.all_gather_object(states, get_rng_states())
+    return states
+
 # %% ../nbs/12_distributed.ipynb #351d25b0
 class LastLine:
     "A stand-in for `sys.stdout` that drops what is written but keeps its last non-empty line (`last`)."
@@ -261,6 +268,7 @@ def _on_event(self, learn, event):
     escaping = None if outer is self._outer else outer
     if event == 'before_epoch': self._mine, self._closed = 0, self._closed if self._closed >= 5 else 0
     if event == 'before_batch': self._mine, self._votes, self._closed = 0, 0, self._closed if self._closed >= 4 else 0
+    if event == 'after_epoch': learn.rank_rng_states = _gather_rng_states()  # for a checkpoint (learn.save)
     err = None
     try: self._callback(event)
     except BaseException as e:

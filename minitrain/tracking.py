@@ -171,12 +171,16 @@ def _generators(learn) -> dict:
 
 def _rng_states(learn) -> dict:
     """The states of the random number generators training draws from: the global ones (`get_rng_states`) and the
-    samplers' own."""
-    return {**get_rng_states(), 'samplers': {nm: g.get_state() for nm, g in _generators(learn).items()}}
+    samplers' own; in a distributed fit also every rank's global ones (`ranks`, which `DistributedCB` gathers)."""
+    res = {**get_rng_states(), 'samplers': {nm: g.get_state() for nm, g in _generators(learn).items()}}
+    if ranks := getattr(learn, 'rank_rng_states', None): res['ranks'] = ranks
+    return res
 
 def _set_rng_states(learn, s: dict):
-    "Set the random number generators to the states `s` from `_rng_states` (a sampler's where both have their own)."
-    set_rng_states(s)
+    """Set the random number generators to the states `s` from `_rng_states` (a sampler's where both have their own;
+    rank r's own where `s` has every rank's)."""
+    ranks, r = s.get('ranks') or [], getattr(learn, 'rank', 0)
+    set_rng_states(ranks[r] if 0 < r < len(ranks) else s)
     for nm, g in _generators(learn).items():
         if nm in s['samplers']: g.set_state(s['samplers'][nm])
 
@@ -439,6 +443,7 @@ def _check_cb_states(learn, ckpt: dict, path):
 def _try_rng(s: dict):
     "Raise if a state in `s` (from `_rng_states`) is damaged: the global ones (`check_rng_states`), then the samplers'."
     check_rng_states(s)
+    for st in s.get('ranks') or []: check_rng_states(st)
     for st in s['samplers'].values(): torch.Generator().set_state(st)
 
 def _check_parts(learn, ckpt: dict, path):

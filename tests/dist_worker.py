@@ -104,13 +104,41 @@ def agree(args):
     torch.save(dict(res=res, weights=learn.model.state_dict(), preds=preds.preds, main_preds=preds.main_preds,
                     after=learn.get_preds()[0], lr_losses=sug.losses), args.out/f'rank{learn.rank}.pt')
 
+class StopAtCB(Callback):
+    "Stop the fit (on every rank) at the end of epoch `epoch`, after the checkpoint is written."
+    order = 100
+    def __init__(self, epoch): self.epoch = epoch
+    def after_epoch(self, learn):
+        if not learn.training and learn.epoch == self.epoch: raise CancelFitException()
+
+def resume(args):
+    "Train with dropout (each rank its own random stream) and the default seed; stop after epoch 1, resume, compare."
+    from minitrain.tracking import SaveModelCB, ResumeCB
+    def run(cbs, path):
+        torch.manual_seed(0)
+        dls = make_dls(BS)
+        model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3))
+        learn = Learner(model, dls, F.cross_entropy, lr=LR, opt_func=SGD,
+                        cbs=[TrainCB(), MetricsCB(MulticlassAccuracy(num_classes=3)), DistributedCB(),
+                             SaveModelCB(path=path, every_epoch=True), *cbs])
+        torch.manual_seed(100 + int(os.environ['RANK']))  # each rank draws its own dropout masks
+        learn.fit(3)
+        return learn
+    whole = run([], args.out/'whole.pth')
+    run([StopAtCB(1)], args.out/'part.pth')
+    resumed = run([ResumeCB(args.out/'part.pth')], args.out/'part.pth')
+    torch.save(dict(whole=whole.model.state_dict(), resumed=resumed.model.state_dict(), log=whole.metrics.log,
+                    resumed_log=resumed.metrics.log), args.out/f'rank{whole.rank}.pt')
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument('out', type=Path)
     ap.add_argument('--fail-at', type=int)
     ap.add_argument('--agree', action='store_true')
+    ap.add_argument('--resume', action='store_true')
     args = ap.parse_args()
     if args.agree: return agree(args)
+    if args.resume: return resume(args)
     dls = make_dls(BS)
     seen, hooks = SeenCB(dls.train.ds), HooksCB()
     learn = make_learner(dls, [DistributedCB(seed=SEED, timeout=timedelta(seconds=60)), seen, hooks],

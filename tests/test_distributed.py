@@ -239,3 +239,37 @@ def test_every_decision_to_stop_is_agreed_by_all_ranks(tmp_path):
     (_, out0, _), (_, out1, _) = res
     assert 'rank 1: TerminateOnNaNCB: the loss is nan at epoch 0, training batch 3' in out0  # rank 0 says why
     assert 'TerminateOnNaNCB' not in out1 and 'MulticlassAccuracy' not in out1  # only rank 0 prints
+
+def check_resumed(tmp_path, res):
+    for r, (code, out, err) in enumerate(res): assert code == 0, f"rank {r} failed:\n{out}\n{err}"
+    r0, r1 = (torch.load(tmp_path/f'rank{r}.pt') for r in range(2))
+    for r in (r0, r1):  # stopped after epoch 1 and resumed: bit for bit the run without a stop
+        assert all(torch.equal(r['whole'][k], r['resumed'][k]) for k in r['whole'])
+        assert r['log'] == r['resumed_log']
+    assert all(torch.equal(r0['whole'][k], r1['whole'][k]) for k in r0['whole']) and r0['log'] == r1['log']
+    (_, out0, _), (_, out1, _) = res
+    assert 'ResumeCB: ' in out0 and 'ResumeCB' not in out1  # only rank 0 prints
+
+def test_resume_is_exact_with_every_ranks_random_state(tmp_path):
+    "Each rank draws its own dropout masks (default DistributedCB(seed=None)): a checkpoint keeps every rank's RNG state."
+    check_resumed(tmp_path, run_ranks(tmp_path, '--resume', timeout=100))
+
+def test_two_nodes_train_agree_and_resume(tmp_path):
+    "Two `torchrun --nnodes=2` launchers on this machine, one process each: they train, agree on metrics, resume."
+    env, port = {k: v for k, v in os.environ.items() if k not in TORCHRUN_ENV}, free_port()
+    env['OMP_NUM_THREADS'] = '1'
+    if Path('/sys/class/net/lo').exists(): env['GLOO_SOCKET_IFNAME'] = 'lo'
+    logs, procs = [(tmp_path/f'node{n}.stdout', tmp_path/f'node{n}.stderr') for n in range(2)], []
+    for n, (o, e) in enumerate(logs):
+        with open(o, 'w') as fo, open(e, 'w') as fe:
+            procs.append(subprocess.Popen(
+                [sys.executable, '-m', 'torch.distributed.run', '--nnodes=2', f'--node_rank={n}', '--nproc_per_node=1',
+                 '--master_addr=127.0.0.1', f'--master_port={port}', W.__file__, str(tmp_path), '--resume'],
+                stdout=fo, stderr=fe, env=env))
+    try:
+        for p in procs: p.wait(timeout=100)
+    except subprocess.TimeoutExpired:
+        for p in procs: p.kill()
+        for p in procs: p.wait()
+        pytest.fail("the nodes did not finish in 100s:\n" + '\n'.join(o.read_text() + e.read_text() for o, e in logs))
+    check_resumed(tmp_path, [(p.returncode, o.read_text(), e.read_text()) for p, (o, e) in zip(procs, logs)])

@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_distributed.ipynb #81e57848
 from __future__ import annotations
-import atexit, math, os, sys
+import atexit, gc, math, os, sys
 from copy import copy, deepcopy
 from functools import partial
 from datetime import timedelta
@@ -26,8 +26,25 @@ __all__ = ['DIST_TIMEOUT', 'STOP_LEVELS', 'init_distributed', 'ShardedSampler', 
 _TORCHRUN_ENV = ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
 
 def _shutdown():
-    "Leave the process group, if one is up."
+    "Leave the process group, if one is up, at once (after a failure: the others' collectives then fail)."
     if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
+
+def _leave(timeout: float = 30.):
+    ("At exit: leave the process group, rank 0 last. Rank 0's process may host the store through which the others "
+     "tear their part down; if it left first, theirs could abort ('terminate called without an active exception').")
+    if not (dist.is_available() and dist.is_initialized()): return
+    gc.collect()  # what still holds the group (a DDP wrapper in a cycle) goes now, not during interpreter shutdown
+    store, rank, n = dist.distributed_c10d._get_default_store(), dist.get_rank(), dist.get_world_size()
+    key = f"minitrain/left/{os.environ.get('TORCHELASTIC_RESTART_COUNT', 0)}"
+    if rank != 0:
+        dist.destroy_process_group()
+        try:
+            if store.add(key, 1) == n - 1: store.set(key + '/all', '1')  # the last to leave tells rank 0
+        except Exception: pass  # rank 0 is gone already: nobody waits
+        return
+    try: store.wait([key + '/all'], timedelta(seconds=timeout))  # bounded: a rank that died does not hold us here
+    except Exception: pass
+    finally: dist.destroy_process_group()
 
 def _local_rank() -> int:
     "The GPU of this process on its machine: torchrun's `LOCAL_RANK` (else `RANK`), modulo the GPUs here."
@@ -52,7 +69,7 @@ def init_distributed(backend: str | None = None, timeout: timedelta | None = Non
             raise ValueError("init_distributed: backend 'nccl' needs CUDA GPUs; on CPUs use backend='gloo'")
         torch.cuda.set_device(_local_rank())
     dist.init_process_group(backend, timeout=timeout or DIST_TIMEOUT)
-    atexit.register(_shutdown)
+    atexit.register(_leave)
     return True
 
 # %% ../nbs/12_distributed.ipynb #538b26a5

@@ -271,7 +271,7 @@ class LastLine:
     def flush(self): pass
 
 # %% ../nbs/12_distributed.ipynb #a7df9501
-_FOLLOW = {'before_batch': 3, 'before_backward': 2, 'before_step': 1}  # training votes: the wishes others follow
+_FOLLOW = {'before_backward': 2}  # a training batch's vote before its end: the wishes others follow there
 
 def _own(e: BaseException | None, phase: int) -> int:
     "The level of `e` leaving a phase of level `phase` (3 batch, 4 epoch): a weaker cancel escaping it is a failure."
@@ -285,7 +285,9 @@ def _on_event(self, learn, event):
     escaping = None if outer is self._outer else outer
     if event == 'before_epoch': self._mine, self._closed = 0, self._closed if self._closed >= 5 else 0
     if event == 'before_batch': self._mine, self._votes, self._closed = 0, 0, self._closed if self._closed >= 4 else 0
-    if event == 'after_epoch': learn.rank_rng_states = _gather_rng_states()  # for a checkpoint (learn.save)
+    if event == 'after_epoch':
+        if not learn.training: self._agree(learn, 0, 0, None, 4, 4)  # meets the vote of a rank that left early
+        learn.rank_rng_states = _gather_rng_states()  # for a checkpoint (learn.save)
     err = None
     try: self._callback(event)
     except BaseException as e:
@@ -294,8 +296,9 @@ def _on_event(self, learn, event):
         self._agree(learn, max(self._mine, stop_level(err)), stop_level(err), err, _FOLLOW[event], 3)
     elif event == 'cleanup_batch':
         own = max(_own(escaping, 3), stop_level(err))
-        early = 3 if learn.training and self._votes < len(_FOLLOW) else 0  # the batch ended before its step
-        self._agree(learn, max(self._mine, own, early), own, err or escaping, 4, 3)
+        early = 3 if learn.training and self._votes < len(_FOLLOW) else 0  # the batch ended before its vote
+        wish = max(self._mine, own, early)
+        if learn.training or wish >= 4: self._agree(learn, wish, own, err or escaping, 4, 3)
     elif event == 'cleanup_epoch':
         own = max(_own(escaping, 4), stop_level(err))
         wish = max(self._mine, own)

@@ -64,13 +64,13 @@ class FailCB(Callback):
             raise RuntimeError(f"rank 1 fails on purpose at batch {self.at}")
 
 class AloneCB(Callback):
-    "On rank `rank`, at `event` of training batch `it` (of epoch `epoch`), raise `exc` (or make the loss NaN)."
+    "On rank `rank`, at `event` of batch `it` (of epoch `epoch`, training), raise `exc` (or make the loss NaN)."
     order = -1  # before TerminateOnNaNCB looks at the loss
-    def __init__(self, rank, event, it, exc=None, epoch=0):
-        self.rank, self.it, self.exc, self.epoch = rank, it, exc, epoch
+    def __init__(self, rank, event, it, exc=None, epoch=0, training=True):
+        self.rank, self.it, self.exc, self.epoch, self.training = rank, it, exc, epoch, training
         setattr(self, event, self._act)
     def _act(self, learn):
-        if (learn.rank, learn.training, learn.iter, learn.epoch) != (self.rank, True, self.it, self.epoch): return
+        if (learn.rank, learn.training, learn.iter, learn.epoch) != (self.rank, self.training, self.it, self.epoch): return
         if self.exc is None: learn.loss = learn.loss*float('nan')
         else: raise self.exc()
 
@@ -98,6 +98,7 @@ def agree(args):
     run('cancel_fit', AloneCB(1, 'after_loss', 2, CancelFitException))
     run('cancel_fit_after_batch', AloneCB(0, 'after_batch', 2, CancelFitException))
     run('cancel_epoch', AloneCB(1, 'before_backward', 3, CancelEpochException), n=1)
+    run('cancel_fit_in_validation', AloneCB(1, 'after_batch', 0, CancelFitException, training=False))
     preds = PredsCB(args.out)
     run('cancel_batch', AloneCB(0, 'after_predict', 1, CancelBatchException), preds)
     if learn.is_main: learn.save(args.out/'after.pth')  # rank 0 alone, after the fit

@@ -231,6 +231,7 @@ def test_every_decision_to_stop_is_agreed_by_all_ranks(tmp_path):
     assert r0['res']['cancel_fit_after_batch'] == ('cancelled', 0, 2, True)
     assert r0['res']['cancel_epoch'] == ('done', 0, 0, False)  # training epoch cut short, validation ran
     assert r0['res']['cancel_batch'] == ('done', 1, 0, False)
+    assert r0['res']['cancel_fit_in_validation'] == ('cancelled', 0, 0, False)  # no validation batch votes
     assert all(torch.equal(r0['weights'][k], r1['weights'][k]) for k in r0['weights'])
     # get_preds: the whole validation set, in order, on every rank, inside the fit (also on rank 0 alone) and after
     assert r0['preds'].shape[0] == W.N_VALID and torch.equal(r0['preds'], r1['preds'])

@@ -274,3 +274,34 @@ def test_two_nodes_train_agree_and_resume(tmp_path):
         for p in procs: p.wait()
         pytest.fail("the nodes did not finish in 100s:\n" + '\n'.join(o.read_text() + e.read_text() for o, e in logs))
     check_resumed(tmp_path, [(p.returncode, o.read_text(), e.read_text()) for p, (o, e) in zip(procs, logs)])
+
+LEAVE_SCRIPT = r'''
+import sys
+import torch.distributed as dist
+from minitrain.distributed import init_distributed, _leave
+order = sys.argv[1]
+assert init_distributed('gloo')
+rank = dist.get_rank()
+if rank == 1: sys.stdin.readline()  # the test lets rank 1 leave once rank 0 is leaving
+else: print('rank 0 leaving', flush=True)
+_leave()  # what runs at exit
+with open(order, 'a') as f: f.write(str(rank))
+'''
+
+def test_rank_0_leaves_the_group_last(tmp_path):
+    "At exit rank 0, whose process hosts the store here, tears its part down after every other rank has (the SIGABRT)."
+    script, order = tmp_path/'leave.py', tmp_path/'order'
+    script.write_text(LEAVE_SCRIPT)
+    env = {**os.environ, 'WORLD_SIZE': '2', 'MASTER_ADDR': '127.0.0.1', 'MASTER_PORT': str(free_port()),
+           'OMP_NUM_THREADS': '1'}
+    if Path('/sys/class/net/lo').exists(): env['GLOO_SOCKET_IFNAME'] = 'lo'
+    procs = [subprocess.Popen([sys.executable, str(script), str(order)], env={**env, 'RANK': str(r), 'LOCAL_RANK': str(r)},
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for r in range(2)]
+    try:
+        assert procs[0].stdout.readline() == 'rank 0 leaving\n'
+        outs = [procs[1].communicate('go\n', timeout=60), procs[0].communicate(timeout=60)]
+    finally:
+        for p in procs: p.kill()
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert order.read_text() == '10'

@@ -201,7 +201,8 @@ def before_fit(self, learn):
     self._outer = sys.exc_info()[1]  # an exception the fit's caller is handling: not one ending a phase
     self._mine = self._votes = self._closed = self._depth = 0
     self._stack, self._sink, self._callback = [], None if learn.is_main else LastLine(), learn.callback
-    if self._sink is not None: self._set(sys, 'stdout', self._sink)  # only rank 0 prints
+    self._stdout = sys.stdout
+    if self._sink is not None: sys.stdout = self._sink  # only rank 0 prints (back after cleanup_fit)
     self._set(learn, 'callback', partial(self._on_event, learn))  # every event from now on: votes (below)
     self._set(learn, 'rank_rng_states', None)  # every rank's RNG states at each epoch end, for checkpoints
 
@@ -288,6 +289,7 @@ def _on_event(self, learn, event):
     if event == 'after_epoch':
         if not learn.training: self._agree(learn, 0, 0, None, 4, 4)  # meets the vote of a rank that left early
         learn.rank_rng_states = _gather_rng_states()  # for a checkpoint (learn.save)
+    if event == 'cleanup_fit': return self._last_cleanup(event)
     err = None
     try: self._callback(event)
     except BaseException as e:
@@ -304,6 +306,12 @@ def _on_event(self, learn, event):
         wish = max(self._mine, own)
         self._agree(learn, wish if wish >= 4 else 0, own, err or escaping, 5, 4)
     if err is not None: raise err
+
+def _last_cleanup(self, event):
+    "Run `cleanup_fit`; then, all its callbacks done (their prints dropped too), give this rank its output back."
+    try: self._callback(event)
+    finally:
+        if self._sink is not None and sys.stdout is self._sink: sys.stdout = self._stdout
 
 def _agree(self, learn, wish: int, own: int, err, follow: int, phase: int):
     ("Vote `wish` unless a phase of level `phase` or above is closed; then raise the agreed wish if it is at least "
@@ -327,6 +335,7 @@ def _reasons(self, learn, wish: int, rank: int, err) -> str:
     return reasons[rank][1]
 
 DistributedCB._on_event, DistributedCB._agree, DistributedCB._reasons = _on_event, _agree, _reasons
+DistributedCB._last_cleanup = _last_cleanup
 
 # %% ../nbs/12_distributed.ipynb #092f4711
 def _nested(self, learn, event):

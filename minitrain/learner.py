@@ -15,43 +15,18 @@ from .core import def_device, to_device, check_int
 from .optimizer import SGD
 
 # %% auto #0
-__all__ = ['STEP_METHODS', 'TRAINING_LOOP', 'EVENTS', 'EVENT_HINTS', 'accuracy', 'report', 'fit', 'Callback', 'run_cbs',
-           'run_all', 'CancelException', 'CancelFitException', 'CancelEpochException', 'CancelBatchException',
-           'CancelBackwardException', 'CancelStepException', 'SingleBatchCB', 'with_cbs', 'listify_cbs', 'grads_of',
-           'set_grads', 'Learner', 'one_epoch', 'one_batch', 'check_batch', 'callback', 'add_cb', 'remove_cb',
+__all__ = ['STEP_METHODS', 'TRAINING_LOOP', 'EVENTS', 'EVENT_HINTS', 'accuracy', 'Callback', 'run_cbs', 'run_all',
+           'CancelException', 'CancelFitException', 'CancelEpochException', 'CancelBatchException',
+           'CancelBackwardException', 'CancelStepException', 'SingleBatchCB', 'with_cbs', 'Learner', 'listify_cbs',
+           'grads_of', 'set_grads', 'one_epoch', 'one_batch', 'check_batch', 'callback', 'add_cb', 'remove_cb',
            'CallbackList', 'TrainLearner', 'MomentumLearner', 'TrainCB', 'DeviceCB', 'targets_of', 'MetricsCB',
            'AvgMetric', 'ProgressCB', 'SingleEpochCB', 'check_signatures', 'closest_event', 'unknown_events',
-           'check_callback']
+           'check_callback', 'report', 'fit']
 
 # %% ../nbs/04_learner.ipynb #f71d25b4
 def accuracy(preds, targs):
     "The fraction of rows of `preds` whose largest value is at the index `targs` gives."
     return (preds.argmax(dim=-1) == targs).float().mean()
-
-def report(loss, preds, yb):
-    "Print the loss and the accuracy of `preds` against `yb`, to two decimals."
-    print(f'{loss:.2f}, {accuracy(preds, yb):.2f}')
-
-def fit(epochs, model, loss_func, opt, train_dl, valid_dl):
-    "Train `model` for `epochs` epochs, printing the validation loss and accuracy after each; returns the last two."
-    for epoch in range(epochs):
-        model.train()
-        for xb, yb in train_dl:
-            loss = loss_func(model(xb), yb)
-            loss.backward()
-            opt.step()
-            opt.zero_grad()
-        model.eval()
-        with torch.no_grad():
-            tot_loss, tot_acc, count = 0., 0., 0
-            for xb, yb in valid_dl:
-                preds = model(xb)
-                n = len(xb)
-                count += n
-                tot_loss += loss_func(preds, yb).item()*n
-                tot_acc += accuracy(preds, yb).item()*n
-        print(epoch, tot_loss/count, tot_acc/count)
-    return tot_loss/count, tot_acc/count
 
 # %% ../nbs/04_learner.ipynb #33401245
 class Callback:
@@ -131,24 +106,6 @@ def with_cbs(nm, on_end=None):
         return _f
     return decorator
 
-# %% ../nbs/04_learner.ipynb #3de0d3b4
-def listify_cbs(cbs) -> list:
-    ("`cbs` as a list: None gives [], one callback (it has an `order`) [cbs], any other iterable (a list, a tuple, "
-     "fastcore's `L`) its items.")
-    if cbs is None: return []
-    if hasattr(cbs, 'order') or isinstance(cbs, (str, bytes, type)) or not hasattr(cbs, '__iter__'): return [cbs]
-    return list(cbs)
-
-def grads_of(model) -> list | None:
-    "Copies of the gradients of `model`'s parameters (None for one without), or None when none has one."
-    ps = list(model.parameters())
-    if all(p.grad is None for p in ps): return None
-    return [None if p.grad is None else p.grad.clone() for p in ps]
-
-def set_grads(model, grads: list | None):
-    "Give `model`'s parameters the gradients `grads` (as `grads_of` returns them: None sets every one to None)."
-    for i, p in enumerate(model.parameters()): p.grad = None if grads is None else grads[i]
-
 # %% ../nbs/04_learner.ipynb #90c12cd1
 class Learner:
     "The training loop: `fit` runs the phases fit ⊃ epoch ⊃ batch, calling the callbacks `cbs` at every event."
@@ -194,6 +151,24 @@ class Learner:
         for self.epoch in self.epochs:
             if train: self.one_epoch(True)
             if valid: self.one_epoch(False)
+
+# %% ../nbs/04_learner.ipynb #3de0d3b4
+def listify_cbs(cbs) -> list:
+    ("`cbs` as a list: None gives [], one callback (it has an `order`) [cbs], any other iterable (a list, a tuple, "
+     "fastcore's `L`) its items.")
+    if cbs is None: return []
+    if hasattr(cbs, 'order') or isinstance(cbs, (str, bytes, type)) or not hasattr(cbs, '__iter__'): return [cbs]
+    return list(cbs)
+
+def grads_of(model) -> list | None:
+    "Copies of the gradients of `model`'s parameters (None for one without), or None when none has one."
+    ps = list(model.parameters())
+    if all(p.grad is None for p in ps): return None
+    return [None if p.grad is None else p.grad.clone() for p in ps]
+
+def set_grads(model, grads: list | None):
+    "Give `model`'s parameters the gradients `grads` (as `grads_of` returns them: None sets every one to None)."
+    for i, p in enumerate(model.parameters()): p.grad = None if grads is None else grads[i]
 
 # %% ../nbs/04_learner.ipynb #9ae959f6
 def one_epoch(self, training):
@@ -1022,3 +997,29 @@ def _learner_new(cls, *args, **kwargs):
     return super(Learner, cls).__new__(cls)
 
 Learner.__new__ = staticmethod(_learner_new)
+
+# %% ../nbs/04_learner.ipynb #ba54f4df
+def report(loss, preds, yb):
+    "Print the loss and the accuracy of `preds` against `yb`, to two decimals."
+    print(f'{loss:.2f}, {accuracy(preds, yb):.2f}')
+
+def fit(epochs, model, loss_func, opt, train_dl, valid_dl):
+    "Train `model` for `epochs` epochs, printing the validation loss and accuracy after each; returns the last two."
+    for epoch in range(epochs):
+        model.train()
+        for xb, yb in train_dl:
+            loss = loss_func(model(xb), yb)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+        model.eval()
+        with torch.no_grad():
+            tot_loss, tot_acc, count = 0., 0., 0
+            for xb, yb in valid_dl:
+                preds = model(xb)
+                n = len(xb)
+                count += n
+                tot_loss += loss_func(preds, yb).item()*n
+                tot_acc += accuracy(preds, yb).item()*n
+        print(epoch, tot_loss/count, tot_acc/count)
+    return tot_loss/count, tot_acc/count

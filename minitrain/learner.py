@@ -964,7 +964,7 @@ def _failing_layer(model, xb) -> tuple | None:
     hooks = [h for m in model.modules() for h in (m.register_forward_pre_hook(enter), m.register_forward_hook(leave))]
     bufs = [b.detach().clone() for b in model.buffers()]
     try:
-        with torch.no_grad(): model(*xb)
+        with torch.random.fork_rng(devices=[]), torch.no_grad(): model(*xb)  # the random state is put back too
         return None
     except Exception: return (names.get(id(stack[-1][0]), '?'), *stack[-1]) if stack else None
     finally:
@@ -996,6 +996,7 @@ def _layer_mismatch(m, args) -> str | None:
 
 def _explain_predict_error(learn, error):
     "The first batch's `predict` raised `error`: raise an error naming the layer that fails on these inputs, and why."
+    if isinstance(error, CancelException): return  # a callback's decision, not a mistake
     try: xb = learn.xb
     except Exception: return
     if (found := _failing_layer(learn.model, xb)) is None: return

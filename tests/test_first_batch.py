@@ -158,3 +158,17 @@ def test_opt_func_none_with_an_optimizer_from_a_callback_or_a_step_of_ones_own()
     w0 = weights(learn.model)
     learn.fit(1)
     assert learn.fit_status == 'done' and not torch.equal(w0[0], learn.model.lin.weight)
+
+
+def test_a_cancel_raised_in_predict_is_not_diagnosed():
+    from minitrain.learner import CancelBatchException
+    calls = []
+    class Counting(Net):
+        def forward(self, x): calls.append(len(x)); return super().forward(x)
+    class SkipFirst(TrainLearner):
+        def predict(self):
+            if self.training and self.iter == 0: raise CancelBatchException()
+            self.preds = self.model(*self.xb)
+    learn = SkipFirst(Counting(), dls(), F.cross_entropy)
+    learn.fit(1)
+    assert learn.fit_status == 'done' and len(calls) == 3  # the model ran once per batch that was not skipped

@@ -4,26 +4,47 @@
 
 # %% ../nbs/12_distributed.ipynb #81e57848
 from __future__ import annotations
-import atexit, math, os
+import atexit, gc, math, os, sys
 from copy import copy, deepcopy
+from functools import partial
 from datetime import timedelta
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DistributedSampler
-from .core import to_device, check_int
+from .core import to_device, check_int, get_rng_states
 from .data import Sampler, BatchSampler, DataLoader
 from .learner import Callback, MetricsCB, ProgressCB
+from .learner import (CancelStepException, CancelBackwardException, CancelBatchException, CancelEpochException,
+                               CancelFitException)
 
 # %% auto #0
-__all__ = ['DIST_TIMEOUT', 'init_distributed', 'ShardedSampler', 'shard_dl', 'DistributedCB']
+__all__ = ['DIST_TIMEOUT', 'STOP_LEVELS', 'init_distributed', 'ShardedSampler', 'shard_dl', 'DistributedCB', 'stop_level', 'vote',
+           'agreed_exception', 'LastLine']
 
 # %% ../nbs/12_distributed.ipynb #7689d6d9
 _TORCHRUN_ENV = ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
 
 def _shutdown():
-    "Leave the process group, if one is up."
+    "Leave the process group, if one is up, at once (after a failure: the others' collectives then fail)."
     if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
+
+def _leave(timeout: float = 30.):
+    ("At exit: leave the process group, rank 0 last. Rank 0's process may host the store through which the others "
+     "tear their part down; if it left first, theirs could abort ('terminate called without an active exception').")
+    if not (dist.is_available() and dist.is_initialized()): return
+    gc.collect()  # what still holds the group (a DDP wrapper in a cycle) goes now, not during interpreter shutdown
+    store, rank, n = dist.distributed_c10d._get_default_store(), dist.get_rank(), dist.get_world_size()
+    key = f"minitrain/left/{os.environ.get('TORCHELASTIC_RESTART_COUNT', 0)}"
+    if rank != 0:
+        dist.destroy_process_group()
+        try:
+            if store.add(key, 1) == n - 1: store.set(key + '/all', '1')  # the last to leave tells rank 0
+        except Exception: pass  # rank 0 is gone already: nobody waits
+        return
+    try: store.wait([key + '/all'], timedelta(seconds=timeout))  # bounded: a rank that died does not hold us here
+    except Exception: pass
+    finally: dist.destroy_process_group()
 
 def _local_rank() -> int:
     "The GPU of this process on its machine: torchrun's `LOCAL_RANK` (else `RANK`), modulo the GPUs here."
@@ -48,7 +69,7 @@ def init_distributed(backend: str | None = None, timeout: timedelta | None = Non
             raise ValueError("init_distributed: backend 'nccl' needs CUDA GPUs; on CPUs use backend='gloo'")
         torch.cuda.set_device(_local_rank())
     dist.init_process_group(backend, timeout=timeout or DIST_TIMEOUT)
-    atexit.register(_shutdown)
+    atexit.register(_leave)
     return True
 
 # %% ../nbs/12_distributed.ipynb #538b26a5
@@ -166,7 +187,8 @@ def before_fit(self, learn):
     for nm, pad in (('train', True), ('valid', False)):
         dl = getattr(dls, nm, None)
         if dl is not None and not isinstance(getattr(dl, 'sampler', None), (ShardedSampler, DistributedSampler)):
-            setattr(dls, nm, shard_dl(dl, learn.rank, learn.world_size, seed, pad))
+            setattr(dls, nm, sharded := shard_dl(dl, learn.rank, learn.world_size, seed, pad))
+            sharded.whole = dl  # what get_preds predicts on (in_order)
     self._set(learn, 'dls', dls)
     if not isinstance(learn.model, DDP):
         self._set(learn, 'inner_model', learn.model)  # what checkpoints save
@@ -175,6 +197,14 @@ def before_fit(self, learn):
     for cb in learn.cbs:
         if isinstance(cb, MetricsCB): self._set(cb, 'merge', _merge_across_ranks)
         if isinstance(cb, ProgressCB) and not learn.is_main: self._set(cb, 'enabled', False)
+    self._inner, self._device = learn.inner_model, 'cuda' if dist.get_backend() == 'nccl' else 'cpu'
+    self._outer = sys.exc_info()[1]  # an exception the fit's caller is handling: not one ending a phase
+    self._mine = self._votes = self._closed = self._depth = 0
+    self._stack, self._sink, self._callback = [], None if learn.is_main else LastLine(), learn.callback
+    self._stdout = sys.stdout
+    if self._sink is not None: sys.stdout = self._sink  # only rank 0 prints (back after cleanup_fit)
+    self._set(learn, 'callback', partial(self._on_event, learn))  # every event from now on: votes (below)
+    self._set(learn, 'rank_rng_states', None)  # every rank's RNG states at each epoch end, for checkpoints
 
 DistributedCB.before_fit = before_fit
 
@@ -202,3 +232,123 @@ def _add_timeout_note(e: BaseException | None, timeout: timedelta):
     e.add_note(f"a process waited {timeout} for the others: one rank is stuck or much slower "
                "(a long save, uneven data); find it, or wait longer with DistributedCB(timeout=timedelta(...)) "
                "or minitrain.distributed.DIST_TIMEOUT")
+
+# %% ../nbs/12_distributed.ipynb #7277f891
+STOP_LEVELS = (None, CancelStepException, CancelBackwardException, CancelBatchException, CancelEpochException,
+               CancelFitException)  # how far a rank wants to stop, weakest first; any other exception: failed
+_FAILED, _MAX_RANKS = len(STOP_LEVELS), 2**20
+
+def stop_level(e: BaseException | None) -> int:
+    ("How far `e` stops the training loop: 0 for None, its index in `STOP_LEVELS` for a cancel, "
+     "`len(STOP_LEVELS)` for any other exception (a failure).")
+    if e is None: return 0
+    return next((i for i in range(len(STOP_LEVELS) - 1, 0, -1) if isinstance(e, STOP_LEVELS[i])), _FAILED)
+
+def vote(level: int, device='cpu') -> tuple[int, int]:
+    "The strongest `level` over all ranks and the (highest) rank that wants it: one all-reduce of one number."
+    t = torch.tensor([level*_MAX_RANKS + dist.get_rank()], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return divmod(int(t), _MAX_RANKS)
+
+def agreed_exception(level: int, rank: int, why: str = '') -> BaseException:
+    "The exception a rank raises to follow `rank`'s wish `level` (a cancel, or a failure), with `why` it had."
+    why = f": {why}" if why else ''
+    if level == _FAILED: return RuntimeError(f"rank {rank} failed{why}; every rank stops with it")
+    return STOP_LEVELS[level](f"rank {rank} raised {STOP_LEVELS[level].__name__}{why}; every rank does the same")
+
+def _gather_rng_states() -> list[dict]:
+    "The RNG states (`get_rng_states`) of every rank, in rank order: a collective, every rank calls it."
+    states = [None]*dist.get_world_size()
+    dist.all_gather_object(states, get_rng_states())
+    return states
+
+# %% ../nbs/12_distributed.ipynb #351d25b0
+class LastLine:
+    "A stand-in for `sys.stdout` that drops what is written but keeps its last non-empty line (`last`)."
+    def __init__(self): self.last = ''
+    def write(self, s: str) -> int:
+        if lines := [o for o in str(s).splitlines() if o.strip()]: self.last = lines[-1]
+        return len(s)
+    def flush(self): pass
+
+# %% ../nbs/12_distributed.ipynb #a7df9501
+_FOLLOW = {'before_backward': 2}  # a training batch's vote before its end: the wishes others follow there
+
+def _own(e: BaseException | None, phase: int) -> int:
+    "The level of `e` leaving a phase of level `phase` (3 batch, 4 epoch): a weaker cancel escaping it is a failure."
+    lvl = stop_level(e)
+    return lvl if lvl == 0 or lvl > phase else _FAILED
+
+def _on_event(self, learn, event):
+    "Run the callbacks of `event`, voting with the other ranks where they must agree (see above)."
+    if self._depth or event == 'before_fit': return self._nested(learn, event)
+    outer = sys.exc_info()[1]  # in a cleanup: the exception ending the phase, unless it is the fit caller's own
+    escaping = None if outer is self._outer else outer
+    if event == 'before_epoch': self._mine, self._closed = 0, self._closed if self._closed >= 5 else 0
+    if event == 'before_batch': self._mine, self._votes, self._closed = 0, 0, self._closed if self._closed >= 4 else 0
+    if event == 'after_epoch':
+        if not learn.training: self._agree(learn, 0, 0, None, 4, 4)  # meets the vote of a rank that left early
+        learn.rank_rng_states = _gather_rng_states()  # for a checkpoint (learn.save)
+    if event == 'cleanup_fit': return self._last_cleanup(event)
+    err = None
+    try: self._callback(event)
+    except BaseException as e:
+        err, self._mine = e, max(self._mine, stop_level(e))
+    if event in _FOLLOW and learn.training:
+        self._agree(learn, max(self._mine, stop_level(err)), stop_level(err), err, _FOLLOW[event], 3)
+    elif event == 'cleanup_batch':
+        own = max(_own(escaping, 3), stop_level(err))
+        early = 3 if learn.training and self._votes < len(_FOLLOW) else 0  # the batch ended before its vote
+        wish = max(self._mine, own, early)
+        if learn.training or wish >= 4: self._agree(learn, wish, own, err or escaping, 4, 3)
+    elif event == 'cleanup_epoch':
+        own = max(_own(escaping, 4), stop_level(err))
+        wish = max(self._mine, own)
+        self._agree(learn, wish if wish >= 4 else 0, own, err or escaping, 5, 4)
+    if err is not None: raise err
+
+def _last_cleanup(self, event):
+    "Run `cleanup_fit`; then, all its callbacks done (their prints dropped too), give this rank its output back."
+    try: self._callback(event)
+    finally:
+        if self._sink is not None and sys.stdout is self._sink: sys.stdout = self._stdout
+
+def _agree(self, learn, wish: int, own: int, err, follow: int, phase: int):
+    ("Vote `wish` unless a phase of level `phase` or above is closed; then raise the agreed wish if it is at least "
+     "`follow` and stronger than `own`, what this rank is already doing (its exception `err`).")
+    if self._closed >= phase: return
+    self._votes += 1
+    agreed, rank = vote(wish, self._device)
+    if agreed >= 3: self._closed = max(self._closed, agreed)
+    why = self._reasons(learn, wish, rank, err) if agreed >= 4 else ''
+    if agreed >= follow and agreed > own: raise agreed_exception(agreed, rank, why)
+
+def _reasons(self, learn, wish: int, rank: int, err) -> str:
+    ("Why `rank` stopped (its exception, or the last line it printed), sent to every rank; rank 0 prints the reason "
+     "of each other rank that stopped (a collective: every rank calls it after the same vote).")
+    mine = f"{type(err).__name__}: {err}" if err is not None and str(err) else getattr(self._sink, 'last', '')
+    reasons = [None]*dist.get_world_size()
+    dist.all_gather_object(reasons, (wish, mine))
+    if learn.is_main:
+        for r, (w, why) in enumerate(reasons):
+            if r and w >= 4 and why: print(f"rank {r}: {why}")
+    return reasons[rank][1]
+
+DistributedCB._on_event, DistributedCB._agree, DistributedCB._reasons = _on_event, _agree, _reasons
+DistributedCB._last_cleanup = _last_cleanup
+
+# %% ../nbs/12_distributed.ipynb #092f4711
+def _nested(self, learn, event):
+    ("A fit inside the distributed one (a probe: `get_preds`, ...) runs on this rank alone, with the plain model "
+     "(DDP's forward may sync buffers), without votes.")
+    if event == 'before_fit':
+        self._depth += 1
+        self._stack.append(vars(learn).get('model'))
+        learn.model = self._inner
+    if event != 'cleanup_fit': return self._callback(event)
+    try: self._callback(event)
+    finally:
+        self._depth -= 1
+        learn.model = self._stack.pop()
+
+DistributedCB._nested = _nested

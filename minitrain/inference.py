@@ -152,7 +152,8 @@ def item_losses(loss_func, learn) -> torch.Tensor:
 # %% ../nbs/05_inference.ipynb #a69d0c91
 def in_order(dl):
     ("`dl`, or when it shuffles or drops its last batch (minitrain's or PyTorch's DataLoader) a copy that yields every "
-     "item in order.")
+     "item in order; for one rank's shard, the whole DataLoader in order.")
+    if (whole := getattr(dl, 'whole', None)) is not None: return in_order(whole)  # one rank's shard (DistributedCB)
     if isinstance(dl, DataLoader):
         s = dl.sampler
         if (isinstance(s, Sampler) and s.shuffle) or getattr(dl.batch_sampler, 'drop_last', False):

@@ -15,43 +15,18 @@ from .core import def_device, to_device, check_int
 from .optimizer import SGD
 
 # %% auto #0
-__all__ = ['STEP_METHODS', 'TRAINING_LOOP', 'EVENTS', 'EVENT_HINTS', 'accuracy', 'report', 'fit', 'Callback', 'run_cbs',
-           'run_all', 'CancelException', 'CancelFitException', 'CancelEpochException', 'CancelBatchException',
-           'CancelBackwardException', 'CancelStepException', 'SingleBatchCB', 'with_cbs', 'listify_cbs', 'grads_of',
-           'set_grads', 'Learner', 'one_epoch', 'one_batch', 'check_batch', 'callback', 'add_cb', 'remove_cb',
+__all__ = ['STEP_METHODS', 'TRAINING_LOOP', 'EVENTS', 'EVENT_HINTS', 'accuracy', 'Callback', 'run_cbs', 'run_all',
+           'CancelException', 'CancelFitException', 'CancelEpochException', 'CancelBatchException',
+           'CancelBackwardException', 'CancelStepException', 'SingleBatchCB', 'with_cbs', 'Learner', 'listify_cbs',
+           'grads_of', 'set_grads', 'one_epoch', 'one_batch', 'check_batch', 'callback', 'add_cb', 'remove_cb',
            'CallbackList', 'TrainLearner', 'MomentumLearner', 'TrainCB', 'DeviceCB', 'targets_of', 'MetricsCB',
            'AvgMetric', 'ProgressCB', 'SingleEpochCB', 'check_signatures', 'closest_event', 'unknown_events',
-           'check_callback']
+           'check_callback', 'report', 'fit']
 
 # %% ../nbs/04_learner.ipynb #f71d25b4
 def accuracy(preds, targs):
     "The fraction of rows of `preds` whose largest value is at the index `targs` gives."
     return (preds.argmax(dim=-1) == targs).float().mean()
-
-def report(loss, preds, yb):
-    "Print the loss and the accuracy of `preds` against `yb`, to two decimals."
-    print(f'{loss:.2f}, {accuracy(preds, yb):.2f}')
-
-def fit(epochs, model, loss_func, opt, train_dl, valid_dl):
-    "Train `model` for `epochs` epochs, printing the validation loss and accuracy after each; returns the last two."
-    for epoch in range(epochs):
-        model.train()
-        for xb, yb in train_dl:
-            loss = loss_func(model(xb), yb)
-            loss.backward()
-            opt.step()
-            opt.zero_grad()
-        model.eval()
-        with torch.no_grad():
-            tot_loss, tot_acc, count = 0., 0., 0
-            for xb, yb in valid_dl:
-                preds = model(xb)
-                n = len(xb)
-                count += n
-                tot_loss += loss_func(preds, yb).item()*n
-                tot_acc += accuracy(preds, yb).item()*n
-        print(epoch, tot_loss/count, tot_acc/count)
-    return tot_loss/count, tot_acc/count
 
 # %% ../nbs/04_learner.ipynb #33401245
 class Callback:
@@ -131,29 +106,11 @@ def with_cbs(nm, on_end=None):
         return _f
     return decorator
 
-# %% ../nbs/04_learner.ipynb #3de0d3b4
-def listify_cbs(cbs) -> list:
-    ("`cbs` as a list: None gives [], one callback (it has an `order`) [cbs], any other iterable (a list, a tuple, "
-     "fastcore's `L`) its items.")
-    if cbs is None: return []
-    if hasattr(cbs, 'order') or isinstance(cbs, (str, bytes, type)) or not hasattr(cbs, '__iter__'): return [cbs]
-    return list(cbs)
-
-def grads_of(model) -> list | None:
-    "Copies of the gradients of `model`'s parameters (None for one without), or None when none has one."
-    ps = list(model.parameters())
-    if all(p.grad is None for p in ps): return None
-    return [None if p.grad is None else p.grad.clone() for p in ps]
-
-def set_grads(model, grads: list | None):
-    "Give `model`'s parameters the gradients `grads` (as `grads_of` returns them: None sets every one to None)."
-    for i, p in enumerate(model.parameters()): p.grad = None if grads is None else grads[i]
-
 # %% ../nbs/04_learner.ipynb #90c12cd1
 class Learner:
     "The training loop: `fit` runs the phases fit ⊃ epoch ⊃ batch, calling the callbacks `cbs` at every event."
     n_inp, is_main, inner_model, fit_status, fit_error, unchecked = 1, True, None, None, None, False
-    checks = {'cbs': {}, 'fit': {}, 'loss': {}, 'batch': {}, 'epoch': {}}  # name -> guard-rail check ("Guard rails")
+    checks = {'cbs': {}, 'fit': {}, 'predict': {}, 'loss': {}, 'batch': {}, 'epoch': {}}  # ("Guard rails")
     cb_attrs = {'metrics': 'add MetricsCB(accuracy) to the callbacks'}  # attribute -> callback; later stages add theirs
     other_names = {}  # another text's name for an attribute -> ours ("Coming from other texts")
     def __init__(self, model, dls=(0,), loss_func=None, lr=0.1, cbs=None, opt_func=SGD):
@@ -195,6 +152,24 @@ class Learner:
             if train: self.one_epoch(True)
             if valid: self.one_epoch(False)
 
+# %% ../nbs/04_learner.ipynb #3de0d3b4
+def listify_cbs(cbs) -> list:
+    ("`cbs` as a list: None gives [], one callback (it has an `order`) [cbs], any other iterable (a list, a tuple, "
+     "fastcore's `L`) its items.")
+    if cbs is None: return []
+    if hasattr(cbs, 'order') or isinstance(cbs, (str, bytes, type)) or not hasattr(cbs, '__iter__'): return [cbs]
+    return list(cbs)
+
+def grads_of(model) -> list | None:
+    "Copies of the gradients of `model`'s parameters (None for one without), or None when none has one."
+    ps = list(model.parameters())
+    if all(p.grad is None for p in ps): return None
+    return [None if p.grad is None else p.grad.clone() for p in ps]
+
+def set_grads(model, grads: list | None):
+    "Give `model`'s parameters the gradients `grads` (as `grads_of` returns them: None sets every one to None)."
+    for i, p in enumerate(model.parameters()): p.grad = None if grads is None else grads[i]
+
 # %% ../nbs/04_learner.ipynb #9ae959f6
 def one_epoch(self, training):
     "One epoch on `dls.train`, or on `dls.valid` with the model in eval mode and without gradients."
@@ -213,7 +188,10 @@ def _one_epoch(self):
 @with_cbs('batch')
 def one_batch(self):
     "Predict and compute the loss; when training, run the backward and step phases and zero the gradients."
-    self.predict()
+    try: self.predict()
+    except Exception as e:
+        if self.unchecked: self.check_batch('predict', e)  # the first batch: an error naming the mistake, from e
+        raise
     self.callback('after_predict')
     if self.unchecked: self.check_batch('loss')  # the first batch of a fit: can `loss_func` take its targets?
     self.get_loss()
@@ -251,11 +229,12 @@ Learner._backward, Learner._step = _backward, _step
 Learner.training = property(_get_training, _set_training, doc=_get_training.__doc__)
 
 # %% ../nbs/04_learner.ipynb #dd17dab4
-def check_batch(self, when='batch'):
-    ("Check a fit's first batch: `checks['loss']` before its loss (`when='loss'`); after it and before its "
-     "backward pass, `checks['batch']`, then each callback's `check_batch`.")
-    if when == 'loss':
-        for check in self.checks['loss'].values(): check(self)
+def check_batch(self, when='batch', error=None):
+    ("Check a fit's first batch: `checks['predict']` with the `error` its predict raised (`when='predict'`), "
+     "`checks['loss']` before its loss (`when='loss'`); after it and before its backward pass, `checks['batch']`, "
+     "then each callback's `check_batch`.")
+    if when != 'batch':
+        for check in self.checks[when].values(): check(self) if error is None else check(self, error)
         return
     self.unchecked = False
     for check in self.checks['batch'].values(): check(self)
@@ -810,6 +789,38 @@ def _check_fit(learn, n_epochs, train, valid, start_epoch):
 
 Learner.checks['fit'].update(arguments=_check_fit)
 
+# %% ../nbs/04_learner.ipynb #9d683031
+def _named(f) -> str:
+    "How to write `f` in code: `F.x` for torch.nn.functional, `nn.X` for torch.nn, else its name."
+    for prefix, mod in (('F.', F), ('nn.', torch.nn)):
+        if getattr(mod, getattr(f, '__name__', ''), None) is f: return prefix + f.__name__
+    return getattr(f, '__qualname__', type(f).__name__)
+
+def _loss_hint(s: str) -> str:
+    "The loss a string most likely names, as code."
+    names = [n for n in dir(F) if 'loss' in n or 'entropy' in n] + [n for n in dir(torch.nn) if n.endswith('Loss')]
+    best = difflib.get_close_matches(s, names, n=1, cutoff=0.5) or ['cross_entropy']
+    return f'F.{best[0]}' if hasattr(F, best[0]) else f'nn.{best[0]}()'
+
+def _check_parts(learn, *args):
+    "Refuse, when `fit` starts, a model, `loss_func` or `opt_func` that is not one: a class, a string, a non-callable."
+    m, f, o = learn.model, learn.loss_func, learn.opt_func
+    if isinstance(m, type):
+        raise TypeError(f"fit: model is the class {m.__name__}, not a model: pass an instance, {m.__name__}(...)")
+    if not hasattr(m, 'parameters'):
+        raise TypeError(f"fit: model is {m!r:.60}, not a model (an nn.Module)"
+                        + (f": if {m.__name__} builds one, call it, {m.__name__}()" if callable(m) else ""))
+    if isinstance(f, type):
+        raise TypeError(f"fit: loss_func is the class {_named(f)}, not a loss: pass an instance, {_named(f)}() "
+                        "(or the function, e.g. F.cross_entropy)")
+    if isinstance(f, str): raise TypeError(f"fit: loss_func is the string {f!r}: pass the function, {_loss_hint(f)}")
+    if not callable(f): raise TypeError(f"fit: loss_func must be a function f(preds, targets), got {f!r:.60}")
+    if isinstance(o, torch.optim.Optimizer) or (o is not None and not callable(o)):
+        raise TypeError(f"fit: opt_func must make an optimizer, opt_func(params, lr=lr), got {o!r:.60}: pass a "
+                        "class or function, e.g. SGD, Adam or torch.optim.AdamW (fit makes the optimizer)")
+
+Learner.checks['fit'].update(parts=_check_parts)
+
 # %% ../nbs/04_learner.ipynb #f69e9830
 from minitrain.optimizer import hyper_problem
 
@@ -869,6 +880,62 @@ def _check_loss_targets(learn):
 
 Learner.checks['loss'].update(loss_targets=_check_loss_targets)
 
+# %% ../nbs/04_learner.ipynb #e4d0015c
+_CLASS_LOSSES = (F.cross_entropy, F.nll_loss)
+_CLASS_MODULES = (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)
+
+def _class_loss(f) -> tuple[str, int] | None:
+    "(name, ignore_index) if `f` is a loss on class indices (a function, module or `partial` of one above), else None."
+    kw = {}
+    while isinstance(f, partial): kw, f = {**f.keywords, **kw}, f.func
+    if isinstance(f, _CLASS_MODULES): return type(f).__name__, f.ignore_index
+    return (f.__name__, kw.get('ignore_index', -100)) if any(f is o for o in _CLASS_LOSSES) else None
+
+def _check_class_targets(learn):
+    "For a loss on class indices: integer targets, one per row (not `(N, 1)`), each one an output of the model."
+    p, t = learn.preds, learn.yb[0] if learn.yb else None
+    if not (isinstance(p, torch.Tensor) and isinstance(t, torch.Tensor)) or p.ndim == 0: return
+    if (found := _class_loss(learn.loss_func)) is None: return
+    name, ignore = found
+    if t.is_floating_point() and t.shape != p.shape:
+        raise TypeError(f"fit: the targets are {str(t.dtype).removeprefix('torch.')} of shape {_shape(t)} but "
+                        f"loss_func {name} takes class indices, integers (int64): make them integers, y.long(), where "
+                        "the data is made or in a callback's before_batch (float targets of the predictions' shape "
+                        "are class probabilities)")
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool: return
+    if p.ndim >= 2 and t.ndim == p.ndim and t.shape[1] == 1:
+        raise ValueError(f"fit: the targets have shape {_shape(t)} and the predictions {_shape(p)}, but loss_func "
+                         f"{name} takes one class index per row, shape {_shape(t.squeeze(1))}: squeeze the targets, "
+                         "y.squeeze(1), where the data is made or in a callback's before_batch")
+    n, valid = p.shape[1] if p.ndim >= 2 else p.shape[0], t[t != ignore]
+    if t.ndim != p.ndim - 1 or valid.numel() == 0: return
+    if ((valid >= n) | (valid < 0)).any():  # one wait for the device, once per fit
+        lo, hi = valid.min().item(), valid.max().item()
+        bad = hi if hi >= n else lo
+        raise ValueError(f"fit: a target of the first batch is {bad}, but the model has {n} outputs, so loss_func "
+                         f"{name} takes class indices 0 to {n - 1}: " + (f"give the last layer {hi + 1} outputs (or "
+                         "more), or check the labels" if hi >= n else "labels must not be negative"))
+
+def _check_loss_inputs(learn):
+    "For torch's losses: predictions that are one tensor (not None, not a tuple), targets that are not strings."
+    f = learn.loss_func
+    if _class_loss(f) is None and _regression_loss(f) is None: return
+    name, p, t = _named(f), learn.preds, learn.yb[0] if learn.yb else None
+    if p is None:
+        raise TypeError(f"fit: the model returned None for the first batch, and loss_func {name} takes a tensor: "
+                        "its forward must `return` its output (a missing return?)")
+    if isinstance(p, (tuple, list)):
+        shapes = ', '.join(str(_shape(o)) for o in p)
+        raise TypeError(f"fit: the model returned a {type(p).__name__} of {len(p)} ({shapes}), "
+                        f"and loss_func {name} takes one tensor: return one from forward, or pick one in a callback, "
+                        "`def after_predict(self, learn): learn.preds = learn.preds[0]`")
+    if isinstance(t, (tuple, list)) and t and isinstance(t[0], str):
+        raise TypeError(f"fit: the targets are strings ({t[0]!r}, ...), and loss_func {name} takes numbers: turn the "
+                        "labels into class indices, e.g. vocab = sorted(set(labels)), y = [vocab.index(o) for o in "
+                        "labels] (the data block stage's CategoryBlock does it)")
+
+Learner.checks['loss'].update(loss_inputs=_check_loss_inputs, class_targets=_check_class_targets)
+
 # %% ../nbs/04_learner.ipynb #1faeaf37
 def _check_metric_batch(self, learn):
     "Feed each metric the first batch, then reset it: an error names the metric and the shapes, before any step."
@@ -886,6 +953,83 @@ def _check_metric_batch(self, learn):
         m.reset()  # as `before_epoch` left it (a copy to feed instead costs more than the rest of a short fit's set-up)
 
 MetricsCB.check_batch = _check_metric_batch
+
+# %% ../nbs/04_learner.ipynb #9b42052e
+def _failing_layer(model, xb) -> tuple | None:
+    "Run `model(*xb)` again without gradients: (name, module, inputs) of the innermost module that raised, or None."
+    if not isinstance(model, torch.nn.Module): return None
+    names, stack = {id(m): n for n, m in model.named_modules()}, []
+    def enter(m, args): stack.append((m, args))  # hooks return None: inputs and outputs stay as they are
+    def leave(m, args, out): stack.pop()
+    hooks = [h for m in model.modules() for h in (m.register_forward_pre_hook(enter), m.register_forward_hook(leave))]
+    bufs = [b.detach().clone() for b in model.buffers()]
+    try:
+        with torch.random.fork_rng(devices=[]), torch.no_grad(): model(*xb)  # the random state is put back too
+        return None
+    except Exception: return (names.get(id(stack[-1][0]), '?'), *stack[-1]) if stack else None
+    finally:
+        for h in hooks: h.remove()
+        with torch.no_grad():
+            for b, v in zip(model.buffers(), bufs): b.copy_(v)
+
+def _layer_mismatch(m, args) -> str | None:
+    "What is wrong with inputs `args` for layer `m`, with the fix: their dtype, features or channels; else None."
+    x, w = next((a for a in args if isinstance(a, torch.Tensor)), None), next(m.parameters(recurse=False), None)
+    if x is None or w is None: return None
+    dx, dw = str(x.dtype).removeprefix('torch.'), str(w.dtype).removeprefix('torch.')
+    if isinstance(m, (torch.nn.Embedding, torch.nn.EmbeddingBag)):
+        return f"an embedding takes integer indices, its inputs are {dx}: x.long()" if x.is_floating_point() else None
+    if x.dtype != w.dtype:
+        return (f"its inputs are {dx} but its weights are {dw}: " + (
+            "convert the inputs to floats, x.float() (and /255 for image bytes), where the data is made or in a "
+            "callback's before_batch" if not x.is_floating_point() else
+            f"convert the inputs, x.to(torch.{dw}), where the data is made (or the model, model.to(torch.{dx}))"))
+    if isinstance(m, torch.nn.Linear) and x.shape[-1] != m.in_features:
+        return (f"it takes {m.in_features} features, and its inputs have shape {_shape(x)}, {x.shape[-1]} features: "
+                f"make it nn.Linear({x.shape[-1]}, {m.out_features}), or give it inputs of {m.in_features} features")
+    k = len(getattr(m, 'kernel_size', ()))
+    conv = isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d))
+    if conv and x.ndim > k and (c := x.shape[-k-1]) != m.in_channels:
+        return (f"it takes {m.in_channels} channels, and its inputs have shape {_shape(x)}, {c} channels: make it "
+                f"{type(m).__name__}({c}, ...), or give it inputs of {m.in_channels} channels")
+    return None
+
+def _explain_predict_error(learn, error):
+    "The first batch's `predict` raised `error`: raise an error naming the layer that fails on these inputs, and why."
+    if isinstance(error, CancelException): return  # a callback's decision, not a mistake
+    try: xb = learn.xb
+    except Exception: return
+    if (found := _failing_layer(learn.model, xb)) is None: return
+    name, m, args = found
+    where = f"in layer {name!r} ({m})" if name else f"in its own forward ({type(m).__name__})"
+    inputs = ', '.join(f"{_shape(a)} {str(a.dtype).removeprefix('torch.')}" if isinstance(a, torch.Tensor)
+                       else type(a).__name__ for a in args)
+    raise RuntimeError(f"fit: the model failed on the first batch {where}: " + (
+        _layer_mismatch(m, args) or f"its inputs are {inputs}") + f" ({type(error).__name__}: {error})") from error
+
+Learner.checks['predict'].update(layer=_explain_predict_error)
+
+# %% ../nbs/04_learner.ipynb #b1c100aa
+def _step_uses_opt(learn) -> bool:
+    "Whether the training step is minitrain's (`TrainLearner`'s or `TrainCB`'s), which steps `learn.opt`."
+    own = getattr(type(learn), 'step', None)
+    if own is not None: return own is TrainLearner.step
+    cbs = learn._cbs_with('step')
+    return bool(cbs) and type(cbs[0]).step is TrainCB.step
+
+def _check_trainable(learn):
+    "When training: a parameter that is not frozen, and an optimizer for minitrain's training step."
+    if not learn.training: return
+    ps = list(learn.model.parameters())
+    if ps and not any(p.requires_grad for p in ps):
+        raise RuntimeError("fit: every parameter of the model is frozen (requires_grad=False), so training would "
+                           "change nothing: unfreeze what should train, learn.model.requires_grad_(True), or "
+                           "fit(..., train=False) to only validate")
+    if learn.opt is None and _step_uses_opt(learn):
+        raise ValueError("fit: there is no optimizer (opt_func=None, and no callback set learn.opt in before_fit): "
+                         "pass opt_func=SGD (the default), Adam or a torch.optim class")
+
+Learner.checks['batch'].update(trainable=_check_trainable)
 
 # %% ../nbs/04_learner.ipynb #ebd8a86f
 def _check_finite_weights(learn):
@@ -1022,3 +1166,29 @@ def _learner_new(cls, *args, **kwargs):
     return super(Learner, cls).__new__(cls)
 
 Learner.__new__ = staticmethod(_learner_new)
+
+# %% ../nbs/04_learner.ipynb #ba54f4df
+def report(loss, preds, yb):
+    "Print the loss and the accuracy of `preds` against `yb`, to two decimals."
+    print(f'{loss:.2f}, {accuracy(preds, yb):.2f}')
+
+def fit(epochs, model, loss_func, opt, train_dl, valid_dl):
+    "Train `model` for `epochs` epochs, printing the validation loss and accuracy after each; returns the last two."
+    for epoch in range(epochs):
+        model.train()
+        for xb, yb in train_dl:
+            loss = loss_func(model(xb), yb)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+        model.eval()
+        with torch.no_grad():
+            tot_loss, tot_acc, count = 0., 0., 0
+            for xb, yb in valid_dl:
+                preds = model(xb)
+                n = len(xb)
+                count += n
+                tot_loss += loss_func(preds, yb).item()*n
+                tot_acc += accuracy(preds, yb).item()*n
+        print(epoch, tot_loss/count, tot_acc/count)
+    return tot_loss/count, tot_acc/count

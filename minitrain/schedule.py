@@ -329,6 +329,13 @@ def fit_one_cycle(self: Learner, n_epochs, lr_max=None, div=25., div_final=1e5, 
 Learner.fit_one_cycle = fit_one_cycle
 
 # %% ../nbs/06_schedule.ipynb #bf158548
+def _loss_of_all_ranks(learn) -> float:
+    "The batch's loss, averaged over the ranks of a distributed fit (DDP model: an all-reduce every rank makes)."
+    if not isinstance(learn.model, torch.nn.parallel.DistributedDataParallel): return learn.loss.item()
+    loss = learn.loss.detach().float().clone()
+    torch.distributed.all_reduce(loss)
+    return (loss/torch.distributed.get_world_size()).item()
+
 class LRFinderCB(Callback):
     ("Multiply the learning rate by `gamma` (or `lr_mult`, its other name) after each training batch; "
      "stop when the loss passes `max_mult`× its minimum or is NaN.")
@@ -344,7 +351,7 @@ class LRFinderCB(Callback):
     def after_batch(self, learn):
         if not learn.training: raise CancelEpochException()
         self.lrs.append(get_hyper(learn.opt.param_groups[0], 'lr'))
-        loss = learn.loss.item()
+        loss = _loss_of_all_ranks(learn)  # in a distributed fit every rank must see the same curve
         self.losses.append(loss)
         self.min = min(self.min, loss)
         if math.isnan(loss) or loss > self.min*self.max_mult: raise CancelFitException()

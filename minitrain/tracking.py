@@ -171,12 +171,16 @@ def _generators(learn) -> dict:
 
 def _rng_states(learn) -> dict:
     """The states of the random number generators training draws from: the global ones (`get_rng_states`) and the
-    samplers' own."""
-    return {**get_rng_states(), 'samplers': {nm: g.get_state() for nm, g in _generators(learn).items()}}
+    samplers' own; in a distributed fit also every rank's global ones (`ranks`, which `DistributedCB` gathers)."""
+    res = {**get_rng_states(), 'samplers': {nm: g.get_state() for nm, g in _generators(learn).items()}}
+    if ranks := getattr(learn, 'rank_rng_states', None): res['ranks'] = ranks
+    return res
 
 def _set_rng_states(learn, s: dict):
-    "Set the random number generators to the states `s` from `_rng_states` (a sampler's where both have their own)."
-    set_rng_states(s)
+    """Set the random number generators to the states `s` from `_rng_states` (a sampler's where both have their own;
+    rank r's own where `s` has every rank's)."""
+    ranks, r = s.get('ranks') or [], getattr(learn, 'rank', 0)
+    set_rng_states(ranks[r] if 0 < r < len(ranks) else s)
     for nm, g in _generators(learn).items():
         if nm in s['samplers']: g.set_state(s['samplers'][nm])
 
@@ -233,13 +237,17 @@ def bare_model(learn) -> torch.nn.Module:
     return unwrap_model(m)  # a model wrapped by hand, without DistributedCB
 
 # %% ../nbs/11_tracking.ipynb #75becbcf
+_OUTCOMES = {}  # what -> how many outcomes of it this process has posted or read (the next key's number)
+
 def sync_outcome(err: Exception | None, what: str):
-    """Raise `err` if given; in a distributed run first wait for every process and send them the main (rank 0) process's
-    outcome of `what`, so the others raise too when it failed."""
+    """Raise `err` if given; in a distributed run the main (rank 0) process first posts its outcome of `what`, and each
+    other process waits for it and raises too when it failed: the main process never waits (it may do `what` alone)."""
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        box = [None if err is None else f'{type(err).__name__}: {err}']
-        dist.broadcast_object_list(box, src=0)  # also a barrier: nobody reads before rank 0 finished writing
-        if err is None and box[0] is not None: raise RuntimeError(f"the main process failed {what}: {box[0]}")
+        n = _OUTCOMES[what] = _OUTCOMES.get(what, -1) + 1
+        key, store = f'minitrain/outcome/{what}/{n}', dist.distributed_c10d._get_default_store()
+        if dist.get_rank() == 0: store.set(key, '' if err is None else f'{type(err).__name__}: {err}')
+        elif failed := store.get(key).decode():  # waits until rank 0 has posted it: nobody reads a half-written file
+            raise RuntimeError(f"the main process failed {what}: {failed}")
     if err is not None: raise err
 
 # %% ../nbs/11_tracking.ipynb #8df90a20
@@ -435,6 +443,7 @@ def _check_cb_states(learn, ckpt: dict, path):
 def _try_rng(s: dict):
     "Raise if a state in `s` (from `_rng_states`) is damaged: the global ones (`check_rng_states`), then the samplers'."
     check_rng_states(s)
+    for st in s.get('ranks') or []: check_rng_states(st)
     for st in s['samplers'].values(): torch.Generator().set_state(st)
 
 def _check_parts(learn, ckpt: dict, path):

@@ -216,3 +216,92 @@ def test_a_rank_that_raises_stops_every_rank(tmp_path):
     assert 'Traceback' in err0  # rank 0 fails too: its peer is gone
     assert 'process group up after fit: False' in out0 and 'process group up after fit: False' in out1
     assert not list(tmp_path.glob('*.pt'))
+
+def test_every_decision_to_stop_is_agreed_by_all_ranks(tmp_path):
+    "Decisions made on one rank alone (lr_find, a NaN loss, cancels, saves and get_preds on rank 0 alone) stop or skip "
+    "the same phase on every rank, without waiting for the timeout."
+    res = run_ranks(tmp_path, '--agree', timeout=100)
+    for r, (code, out, err) in enumerate(res): assert code == 0, f"rank {r} failed:\n{out}\n{err}"
+    r0, r1 = (torch.load(tmp_path/f'rank{r}.pt') for r in range(2))
+    assert r0['res'] == r1['res']
+    assert r0['res']['lr_find'] == len(r0['lr_losses']) and r0['lr_losses'] == r1['lr_losses']  # one curve, one stop
+    # (fit_status, epoch, batch, training) where each fit ended, the same on both ranks
+    assert r0['res']['nan'] == ('cancelled', 0, 3, True)  # rank 1's NaN loss at batch 3 stops both, before backward
+    assert r0['res']['cancel_fit'] == ('cancelled', 0, 2, True)
+    assert r0['res']['cancel_fit_after_batch'] == ('cancelled', 0, 2, True)
+    assert r0['res']['cancel_epoch'] == ('done', 0, 0, False)  # training epoch cut short, validation ran
+    assert r0['res']['cancel_batch'] == ('done', 1, 0, False)
+    assert r0['res']['cancel_fit_in_validation'] == ('cancelled', 0, 0, False)  # no validation batch votes
+    assert all(torch.equal(r0['weights'][k], r1['weights'][k]) for k in r0['weights'])
+    # get_preds: the whole validation set, in order, on every rank, inside the fit (also on rank 0 alone) and after
+    assert r0['preds'].shape[0] == W.N_VALID and torch.equal(r0['preds'], r1['preds'])
+    assert torch.equal(r0['main_preds'], r0['preds']) and torch.equal(r0['after'], r1['after'])
+    assert (tmp_path/'inside.pth').exists() and (tmp_path/'after.pth').exists()  # saves on rank 0 alone
+    (_, out0, _), (_, out1, _) = res
+    assert 'rank 1: TerminateOnNaNCB: the loss is nan at epoch 0, training batch 3' in out0  # rank 0 says why
+    assert 'TerminateOnNaNCB' not in out1 and 'MulticlassAccuracy' not in out1  # only rank 0 prints
+
+def check_resumed(tmp_path, res):
+    for r, (code, out, err) in enumerate(res): assert code == 0, f"rank {r} failed:\n{out}\n{err}"
+    r0, r1 = (torch.load(tmp_path/f'rank{r}.pt') for r in range(2))
+    for r in (r0, r1):  # stopped after epoch 1 and resumed: bit for bit the run without a stop
+        assert all(torch.equal(r['whole'][k], r['resumed'][k]) for k in r['whole'])
+        assert r['log'] == r['resumed_log']
+    assert all(torch.equal(r0['whole'][k], r1['whole'][k]) for k in r0['whole']) and r0['log'] == r1['log']
+    (_, out0, _), (_, out1, _) = res
+    assert 'ResumeCB: ' in out0 and 'ResumeCB' not in out1  # only rank 0 prints
+
+def test_resume_is_exact_with_every_ranks_random_state(tmp_path):
+    "Each rank draws its own dropout masks (default DistributedCB(seed=None)): a checkpoint keeps every rank's RNG state."
+    check_resumed(tmp_path, run_ranks(tmp_path, '--resume', timeout=100))
+
+def test_two_nodes_train_agree_and_resume(tmp_path):
+    "Two `torchrun --nnodes=2` launchers on this machine, one process each: they train, agree on metrics, resume."
+    env, port = {k: v for k, v in os.environ.items() if k not in TORCHRUN_ENV}, free_port()
+    env['OMP_NUM_THREADS'] = '1'
+    if Path('/sys/class/net/lo').exists(): env['GLOO_SOCKET_IFNAME'] = 'lo'
+    logs, procs = [(tmp_path/f'node{n}.stdout', tmp_path/f'node{n}.stderr') for n in range(2)], []
+    for n, (o, e) in enumerate(logs):
+        with open(o, 'w') as fo, open(e, 'w') as fe:
+            procs.append(subprocess.Popen(
+                [sys.executable, '-m', 'torch.distributed.run', '--nnodes=2', f'--node_rank={n}', '--nproc_per_node=1',
+                 '--master_addr=127.0.0.1', f'--master_port={port}', W.__file__, str(tmp_path), '--resume'],
+                stdout=fo, stderr=fe, env=env))
+    try:
+        for p in procs: p.wait(timeout=100)
+    except subprocess.TimeoutExpired:
+        for p in procs: p.kill()
+        for p in procs: p.wait()
+        pytest.fail("the nodes did not finish in 100s:\n" + '\n'.join(o.read_text() + e.read_text() for o, e in logs))
+    check_resumed(tmp_path, [(p.returncode, o.read_text(), e.read_text()) for p, (o, e) in zip(procs, logs)])
+
+LEAVE_SCRIPT = r'''
+import sys
+import torch.distributed as dist
+from minitrain.distributed import init_distributed, _leave
+order = sys.argv[1]
+assert init_distributed('gloo')
+rank = dist.get_rank()
+if rank == 1: sys.stdin.readline()  # the test lets rank 1 leave once rank 0 is leaving
+else: print('rank 0 leaving', flush=True)
+_leave()  # what runs at exit
+with open(order, 'a') as f: f.write(str(rank))
+'''
+
+def test_rank_0_leaves_the_group_last(tmp_path):
+    "At exit rank 0, whose process hosts the store here, tears its part down after every other rank has (the SIGABRT)."
+    script, order = tmp_path/'leave.py', tmp_path/'order'
+    script.write_text(LEAVE_SCRIPT)
+    env = {**os.environ, 'WORLD_SIZE': '2', 'MASTER_ADDR': '127.0.0.1', 'MASTER_PORT': str(free_port()),
+           'OMP_NUM_THREADS': '1'}
+    if Path('/sys/class/net/lo').exists(): env['GLOO_SOCKET_IFNAME'] = 'lo'
+    procs = [subprocess.Popen([sys.executable, str(script), str(order)], env={**env, 'RANK': str(r), 'LOCAL_RANK': str(r)},
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for r in range(2)]
+    try:
+        assert procs[0].stdout.readline() == 'rank 0 leaving\n'
+        outs = [procs[1].communicate('go\n', timeout=60), procs[0].communicate(timeout=60)]
+    finally:
+        for p in procs: p.kill()
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert order.read_text() == '10'

@@ -636,8 +636,9 @@ def test_guard_rail_checks_are_registered_once_by_name():
     "Each guard rail is in `Learner.checks` once, under a name: running its notebook cell again replaces it."
     # this stage's own (later stages, once imported, add theirs: the data block stage's `valid_images`)
     assert {k: [n for n, f in v.items() if f.__module__ == Learner.__module__] for k, v in Learner.checks.items()} == {
-        'cbs': ['callbacks', 'shadowed', 'foreign_names'], 'fit': ['arguments'], 'loss': ['loss_targets'],
-        'batch': ['lr', 'first_batch'], 'epoch': ['finite_weights']}
+        'cbs': ['callbacks', 'shadowed', 'foreign_names'], 'fit': ['arguments', 'parts'], 'predict': ['layer'],
+        'loss': ['loss_targets', 'loss_inputs', 'class_targets'], 'batch': ['lr', 'first_batch', 'trainable'],
+        'epoch': ['finite_weights']}
     f = Learner.checks['fit']['arguments']
     Learner.checks['fit'].update(arguments=f)  # what a second run of the cell does
     assert list(Learner.checks['fit']).count('arguments') == 1

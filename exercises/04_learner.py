@@ -8,9 +8,9 @@ import_missing('minitrain.all')  # minitrain's names that the notebook above has
 
 # %%
 set_seed(0)
-x = torch.randn(64, 3)
-y = x @ torch.tensor([[1.], [-2.], [0.5]])
-tiny_dls = DataLoaders.from_dsets(Dataset(x[:48], y[:48]), Dataset(x[48:], y[48:]), bs=16)  # 3 training batches, 1 validation batch
+tiny_x = torch.randn(64, 3)
+tiny_y = tiny_x @ torch.tensor([[1.], [-2.], [0.5]])
+tiny_dls = DataLoaders.from_dsets(Dataset(tiny_x[:48], tiny_y[:48]), Dataset(tiny_x[48:], tiny_y[48:]), bs=16)  # 3 training batches, 1 validation batch
 def tiny_learner(*cbs): return Learner(nn.Linear(3, 1), tiny_dls, F.mse_loss, lr=0.1, cbs=[TrainCB(), *cbs])
 
 # %% [markdown]

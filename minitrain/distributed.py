@@ -289,12 +289,14 @@ class LastLine:
 # %% ../nbs/12_distributed.ipynb #a7df9501
 _BEFORE_UPDATE = {'before_batch': StopLevel.BATCH, 'before_backward': StopLevel.BACKWARD,
                   'before_step': StopLevel.STEP}  # the votes before the update, and the weakest stop followed there
+_BEFORE_STEP = ('after_backward', 'cleanup_backward', 'before_step')  # what runs between the backward pass and the step
 
 @dataclass
 class _Poll:
     "Where this rank stands in the votes of the current batch and epoch."
     raised: StopLevel = StopLevel.NONE  # the strongest stop its callbacks raised in this batch (or the epoch's end)
-    update_voted: bool = False  # whether this training batch cast its last vote before the update (`before_step`)
+    update_voted: bool = False  # whether this training batch cast its last vote before the update
+    step_votes: bool = True  # whether training batches vote before the step (decided at each training epoch's start)
     ended: StopLevel = StopLevel.NONE  # the agreed stop ending the batch, the epoch or the fit: no more votes in it
 
     def start(self, level: StopLevel):
@@ -314,12 +316,18 @@ def _forward_talks(model) -> bool:
     return (model.will_sync_module_buffers() or not getattr(model, '_has_rebuilt_buckets', True)
             or any(isinstance(m, torch.nn.SyncBatchNorm) for m in model.module.modules()))
 
+def _any_rank(flag: bool, device) -> bool:
+    "Whether `flag` is true on any rank: one all-reduce (a collective: every rank calls it)."
+    t = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t)
+
 def _on_event(self, learn, event):
     "Run the callbacks of `event`, then vote with the other ranks where the table above says."
     if self._depth or event == 'before_fit': return self._nested(learn, event)
     if event == 'cleanup_fit': return self._last_cleanup(event)
     ending = self._ending()  # in a cleanup: the exception ending its phase
-    if event == 'before_epoch': self._poll.start(StopLevel.EPOCH)
+    if event == 'before_epoch': self._epoch_starts(learn)
     if event == 'before_batch': self._poll.start(StopLevel.BATCH)
     if event == 'after_epoch': self._epoch_ends(learn)
     err = None
@@ -336,6 +344,14 @@ def _ending(self) -> BaseException | None:
     e = sys.exc_info()[1]
     return None if e is self._outer else e
 
+def _epoch_starts(self, learn):
+    ("A new epoch: nothing raised or voted yet. A training epoch's batches vote before their step only if some rank "
+     "has a callback that runs between the backward pass and the step (`_BEFORE_STEP`): else nothing can skip it.")
+    self._poll.start(StopLevel.EPOCH)
+    if learn.training:
+        has = any(getattr(cb, e, None) is not None for cb in learn.cbs for e in _BEFORE_STEP)
+        self._poll.step_votes = _any_rank(has, self._device)
+
 def _epoch_ends(self, learn):
     ("Before `after_epoch`'s callbacks: a validation epoch meets the vote of a rank that stopped it early; every rank "
      "sends its RNG states, for a checkpoint (`learn.save`).")
@@ -347,8 +363,9 @@ def _vote_before_update(self, learn, event, err):
     ("Vote what `event`'s callbacks raised (`err`) and follow the others from `_BEFORE_UPDATE[event]` on; "
      "`before_batch` votes only when the forward pass talks to the other ranks (else a skip votes at the batch's end).")
     if event == 'before_batch' and not _forward_talks(learn.model): return
+    if event == 'before_step' and not self._poll.step_votes: return
     own = _own(err, StopLevel.BACKWARD) if event == 'before_batch' else stop_level(err)  # a step's cancel: failed
-    self._poll.update_voted = event == 'before_step'
+    self._poll.update_voted = event == ('before_step' if self._poll.step_votes else 'before_backward')
     self._agree(learn, own, own, err, follow=_BEFORE_UPDATE[event], phase=StopLevel.BATCH)
 
 def _vote_at_batch_end(self, learn, ending, err):
@@ -395,6 +412,7 @@ def _reasons(self, learn, wish: StopLevel, rank: int, err) -> str:
     return reasons[rank][1]
 
 DistributedCB._on_event, DistributedCB._ending, DistributedCB._epoch_ends = _on_event, _ending, _epoch_ends
+DistributedCB._epoch_starts = _epoch_starts
 DistributedCB._vote_before_update, DistributedCB._vote_at_batch_end = _vote_before_update, _vote_at_batch_end
 DistributedCB._vote_at_epoch_end, DistributedCB._last_cleanup = _vote_at_epoch_end, _last_cleanup
 DistributedCB._agree, DistributedCB._reasons = _agree, _reasons

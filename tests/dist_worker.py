@@ -102,6 +102,7 @@ def agree(args):
     run('cancel_epoch', AloneCB(1, 'before_backward', 3, CancelEpochException), n=1)
     run('cancel_fit_in_validation', AloneCB(1, 'after_batch', 0, CancelFitException, training=False))
     run('cancel_step', AloneCB(1, 'before_step', 2, CancelStepException), n=1)
+    run('cancel_batch_after_backward', AloneCB(1, 'after_backward', 1, CancelBatchException), n=1)
     normed = make_learner(dls, [DistributedCB(timeout=timedelta(seconds=60))], init_seed=learn.rank, norm=True)
     run('cancel_batch_before_forward', AloneCB(1, 'before_batch', 2, CancelBatchException), n=1, learn=normed)
     preds = PredsCB(args.out)

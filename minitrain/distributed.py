@@ -6,6 +6,8 @@
 from __future__ import annotations
 import atexit, gc, math, os, sys
 from copy import copy, deepcopy
+from dataclasses import dataclass
+from enum import IntEnum
 from functools import partial
 from datetime import timedelta
 import torch
@@ -19,8 +21,8 @@ from .learner import (CancelStepException, CancelBackwardException, CancelBatchE
                                CancelFitException)
 
 # %% auto #0
-__all__ = ['DIST_TIMEOUT', 'STOP_LEVELS', 'init_distributed', 'ShardedSampler', 'shard_dl', 'DistributedCB', 'stop_level', 'vote',
-           'agreed_exception', 'LastLine']
+__all__ = ['DIST_TIMEOUT', 'STOP_LEVELS', 'init_distributed', 'ShardedSampler', 'shard_dl', 'DistributedCB', 'StopLevel',
+           'stop_level', 'vote', 'agreed_exception', 'LastLine']
 
 # %% ../nbs/12_distributed.ipynb #7689d6d9
 _TORCHRUN_ENV = ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
@@ -199,7 +201,7 @@ def before_fit(self, learn):
         if isinstance(cb, ProgressCB) and not learn.is_main: self._set(cb, 'enabled', False)
     self._inner, self._device = learn.inner_model, 'cuda' if dist.get_backend() == 'nccl' else 'cpu'
     self._outer = sys.exc_info()[1]  # an exception the fit's caller is handling: not one ending a phase
-    self._mine = self._votes = self._closed = self._depth = 0
+    self._poll, self._depth = _Poll(), 0  # where this rank stands in the votes; how deep in nested fits
     self._stack, self._sink, self._callback = [], None if learn.is_main else LastLine(), learn.callback
     self._stdout = sys.stdout
     if self._sink is not None: sys.stdout = self._sink  # only rank 0 prints (back after cleanup_fit)
@@ -236,24 +238,37 @@ def _add_timeout_note(e: BaseException | None, timeout: timedelta):
 # %% ../nbs/12_distributed.ipynb #7277f891
 STOP_LEVELS = (None, CancelStepException, CancelBackwardException, CancelBatchException, CancelEpochException,
                CancelFitException)  # how far a rank wants to stop, weakest first; any other exception: failed
-_FAILED, _MAX_RANKS = len(STOP_LEVELS), 2**20
 
-def stop_level(e: BaseException | None) -> int:
-    ("How far `e` stops the training loop: 0 for None, its index in `STOP_LEVELS` for a cancel, "
-     "`len(STOP_LEVELS)` for any other exception (a failure).")
-    if e is None: return 0
-    return next((i for i in range(len(STOP_LEVELS) - 1, 0, -1) if isinstance(e, STOP_LEVELS[i])), _FAILED)
+class StopLevel(IntEnum):
+    "How far a rank stops the loop: the index of its cancel in `STOP_LEVELS`, or FAILED; a vote's stronger one wins."
+    NONE = 0
+    STEP = STOP_LEVELS.index(CancelStepException)
+    BACKWARD = STOP_LEVELS.index(CancelBackwardException)
+    BATCH = STOP_LEVELS.index(CancelBatchException)
+    EPOCH = STOP_LEVELS.index(CancelEpochException)
+    FIT = STOP_LEVELS.index(CancelFitException)
+    FAILED = len(STOP_LEVELS)  # any exception that is not a cancel
 
-def vote(level: int, device='cpu') -> tuple[int, int]:
+_MAX_RANKS = 2**20
+
+def stop_level(e: BaseException | None) -> StopLevel:
+    ("How far `e` stops the training loop: NONE for None, its index in `STOP_LEVELS` for a cancel (the strongest it "
+     "is), FAILED for any other exception.")
+    if e is None: return StopLevel.NONE
+    return next((StopLevel(i) for i in range(len(STOP_LEVELS) - 1, 0, -1) if isinstance(e, STOP_LEVELS[i])),
+                StopLevel.FAILED)
+
+def vote(level: int, device='cpu') -> tuple[StopLevel, int]:
     "The strongest `level` over all ranks and the (highest) rank that wants it: one all-reduce of one number."
     t = torch.tensor([level*_MAX_RANKS + dist.get_rank()], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return divmod(int(t), _MAX_RANKS)
+    level, rank = divmod(int(t), _MAX_RANKS)
+    return StopLevel(level), rank
 
 def agreed_exception(level: int, rank: int, why: str = '') -> BaseException:
     "The exception a rank raises to follow `rank`'s wish `level` (a cancel, or a failure), with `why` it had."
     why = f": {why}" if why else ''
-    if level == _FAILED: return RuntimeError(f"rank {rank} failed{why}; every rank stops with it")
+    if level == StopLevel.FAILED: return RuntimeError(f"rank {rank} failed{why}; every rank stops with it")
     return STOP_LEVELS[level](f"rank {rank} raised {STOP_LEVELS[level].__name__}{why}; every rank does the same")
 
 def _gather_rng_states() -> list[dict]:
@@ -272,40 +287,102 @@ class LastLine:
     def flush(self): pass
 
 # %% ../nbs/12_distributed.ipynb #a7df9501
-_FOLLOW = {'before_backward': 2}  # a training batch's vote before its end: the wishes others follow there
+_BEFORE_UPDATE = {'before_batch': StopLevel.BATCH, 'before_backward': StopLevel.BACKWARD,
+                  'before_step': StopLevel.STEP}  # the votes before the update, and the weakest stop followed there
+_BEFORE_STEP = ('after_backward', 'cleanup_backward', 'before_step')  # what runs between the backward pass and the step
 
-def _own(e: BaseException | None, phase: int) -> int:
-    "The level of `e` leaving a phase of level `phase` (3 batch, 4 epoch): a weaker cancel escaping it is a failure."
+@dataclass
+class _Poll:
+    "Where this rank stands in the votes of the current batch and epoch."
+    raised: StopLevel = StopLevel.NONE  # the strongest stop its callbacks raised in this batch (or the epoch's end)
+    update_voted: bool = False  # whether this training batch cast its last vote before the update
+    step_votes: bool = True  # whether training batches vote before the step (decided at each training epoch's start)
+    ended: StopLevel = StopLevel.NONE  # the agreed stop ending the batch, the epoch or the fit: no more votes in it
+
+    def start(self, level: StopLevel):
+        "A batch or an epoch (`level`) begins: nothing raised or voted yet; a stop agreed for a phase around it holds."
+        self.raised, self.update_voted = StopLevel.NONE, False
+        if self.ended <= level: self.ended = StopLevel.NONE
+
+def _own(e: BaseException | None, phase: StopLevel) -> StopLevel:
+    "The stop `e` makes, escaping a phase of level `phase` (a batch or an epoch); a weaker cancel escaping: failed."
     lvl = stop_level(e)
-    return lvl if lvl == 0 or lvl > phase else _FAILED
+    return lvl if lvl == StopLevel.NONE or lvl > phase else StopLevel.FAILED
+
+def _forward_talks(model) -> bool:
+    ("Whether a training forward pass of `model` talks to the other ranks: DDP broadcasting its buffers (BatchNorm's "
+     "statistics) or, once, its gradient buckets; a `SyncBatchNorm` layer.")
+    if not isinstance(model, DDP): return False
+    return (model.will_sync_module_buffers() or not getattr(model, '_has_rebuilt_buckets', True)
+            or any(isinstance(m, torch.nn.SyncBatchNorm) for m in model.module.modules()))
+
+def _any_rank(flag: bool, device) -> bool:
+    "Whether `flag` is true on any rank: one all-reduce (a collective: every rank calls it)."
+    t = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t)
 
 def _on_event(self, learn, event):
-    "Run the callbacks of `event`, voting with the other ranks where they must agree (see above)."
+    "Run the callbacks of `event`, then vote with the other ranks where the table above says."
     if self._depth or event == 'before_fit': return self._nested(learn, event)
-    outer = sys.exc_info()[1]  # in a cleanup: the exception ending the phase, unless it is the fit caller's own
-    escaping = None if outer is self._outer else outer
-    if event == 'before_epoch': self._mine, self._closed = 0, self._closed if self._closed >= 5 else 0
-    if event == 'before_batch': self._mine, self._votes, self._closed = 0, 0, self._closed if self._closed >= 4 else 0
-    if event == 'after_epoch':
-        if not learn.training: self._agree(learn, 0, 0, None, 4, 4)  # meets the vote of a rank that left early
-        learn.rank_rng_states = _gather_rng_states()  # for a checkpoint (learn.save)
     if event == 'cleanup_fit': return self._last_cleanup(event)
+    ending = self._ending()  # in a cleanup: the exception ending its phase
+    if event == 'before_epoch': self._epoch_starts(learn)
+    if event == 'before_batch': self._poll.start(StopLevel.BATCH)
+    if event == 'after_epoch': self._epoch_ends(learn)
     err = None
     try: self._callback(event)
     except BaseException as e:
-        err, self._mine = e, max(self._mine, stop_level(e))
-    if event in _FOLLOW and learn.training:
-        self._agree(learn, max(self._mine, stop_level(err)), stop_level(err), err, _FOLLOW[event], 3)
-    elif event == 'cleanup_batch':
-        own = max(_own(escaping, 3), stop_level(err))
-        early = 3 if learn.training and self._votes < len(_FOLLOW) else 0  # the batch ended before its vote
-        wish = max(self._mine, own, early)
-        if learn.training or wish >= 4: self._agree(learn, wish, own, err or escaping, 4, 3)
-    elif event == 'cleanup_epoch':
-        own = max(_own(escaping, 4), stop_level(err))
-        wish = max(self._mine, own)
-        self._agree(learn, wish if wish >= 4 else 0, own, err or escaping, 5, 4)
+        err, self._poll.raised = e, max(self._poll.raised, stop_level(e))
+    if event in _BEFORE_UPDATE and learn.training: self._vote_before_update(learn, event, err)
+    elif event == 'cleanup_batch': self._vote_at_batch_end(learn, ending, err)
+    elif event == 'cleanup_epoch': self._vote_at_epoch_end(learn, ending, err)
     if err is not None: raise err
+
+def _ending(self) -> BaseException | None:
+    "In a cleanup: the exception ending its phase (None when it ended normally or was cancelled), not the fit caller's."
+    e = sys.exc_info()[1]
+    return None if e is self._outer else e
+
+def _epoch_starts(self, learn):
+    ("A new epoch: nothing raised or voted yet. A training epoch's batches vote before their step only if some rank "
+     "has a callback that runs between the backward pass and the step (`_BEFORE_STEP`): else nothing can skip it.")
+    self._poll.start(StopLevel.EPOCH)
+    if learn.training:
+        has = any(getattr(cb, e, None) is not None for cb in learn.cbs for e in _BEFORE_STEP)
+        self._poll.step_votes = _any_rank(has, self._device)
+
+def _epoch_ends(self, learn):
+    ("Before `after_epoch`'s callbacks: a validation epoch meets the vote of a rank that stopped it early; every rank "
+     "sends its RNG states, for a checkpoint (`learn.save`).")
+    if not learn.training:
+        self._agree(learn, StopLevel.NONE, StopLevel.NONE, None, follow=StopLevel.EPOCH, phase=StopLevel.EPOCH)
+    learn.rank_rng_states = _gather_rng_states()
+
+def _vote_before_update(self, learn, event, err):
+    ("Vote what `event`'s callbacks raised (`err`) and follow the others from `_BEFORE_UPDATE[event]` on; "
+     "`before_batch` votes only when the forward pass talks to the other ranks (else a skip votes at the batch's end).")
+    if event == 'before_batch' and not _forward_talks(learn.model): return
+    if event == 'before_step' and not self._poll.step_votes: return
+    own = _own(err, StopLevel.BACKWARD) if event == 'before_batch' else stop_level(err)  # a step's cancel: failed
+    self._poll.update_voted = event == ('before_step' if self._poll.step_votes else 'before_backward')
+    self._agree(learn, own, own, err, follow=_BEFORE_UPDATE[event], phase=StopLevel.BATCH)
+
+def _vote_at_batch_end(self, learn, ending, err):
+    ("Vote how far this rank stops (a training batch that ended before its last vote before the update skips the "
+     "batch, at least) and follow the others from the epoch on; a validation batch votes only to stop more.")
+    own = max(_own(ending, StopLevel.BATCH), stop_level(err))
+    cut_short = StopLevel.BATCH if learn.training and not self._poll.update_voted else StopLevel.NONE
+    wish = max(self._poll.raised, own, cut_short)
+    if learn.training or wish >= StopLevel.EPOCH:
+        self._agree(learn, wish, own, err or ending, follow=StopLevel.EPOCH, phase=StopLevel.BATCH)
+
+def _vote_at_epoch_end(self, learn, ending, err):
+    "Vote whether this rank stops the fit (or failed) and follow the others' stop of the fit."
+    own = max(_own(ending, StopLevel.EPOCH), stop_level(err))
+    wish = max(self._poll.raised, own)
+    wish = wish if wish >= StopLevel.EPOCH else StopLevel.NONE  # what a batch skipped is done with
+    self._agree(learn, wish, own, err or ending, follow=StopLevel.FIT, phase=StopLevel.EPOCH)
 
 def _last_cleanup(self, event):
     "Run `cleanup_fit`; then, all its callbacks done (their prints dropped too), give this rank its output back."
@@ -313,29 +390,32 @@ def _last_cleanup(self, event):
     finally:
         if self._sink is not None and sys.stdout is self._sink: sys.stdout = self._stdout
 
-def _agree(self, learn, wish: int, own: int, err, follow: int, phase: int):
-    ("Vote `wish` unless a phase of level `phase` or above is closed; then raise the agreed wish if it is at least "
-     "`follow` and stronger than `own`, what this rank is already doing (its exception `err`).")
-    if self._closed >= phase: return
-    self._votes += 1
+def _agree(self, learn, wish: StopLevel, own: StopLevel, err, follow: StopLevel, phase: StopLevel):
+    ("One vote, in a phase of level `phase` (a batch or an epoch): cast `wish`, unless an agreed stop ended this phase "
+     "(the others then cast none either); raise the agreed stop if it is `follow` or stronger and stronger than `own`, "
+     "the stop this rank already makes (its exception `err`).")
+    if self._poll.ended >= phase: return
     agreed, rank = vote(wish, self._device)
-    if agreed >= 3: self._closed = max(self._closed, agreed)
-    why = self._reasons(learn, wish, rank, err) if agreed >= 4 else ''
+    if agreed >= StopLevel.BATCH: self._poll.ended = max(self._poll.ended, agreed)
+    why = self._reasons(learn, wish, rank, err) if agreed >= StopLevel.EPOCH else ''
     if agreed >= follow and agreed > own: raise agreed_exception(agreed, rank, why)
 
-def _reasons(self, learn, wish: int, rank: int, err) -> str:
+def _reasons(self, learn, wish: StopLevel, rank: int, err) -> str:
     ("Why `rank` stopped (its exception, or the last line it printed), sent to every rank; rank 0 prints the reason "
      "of each other rank that stopped (a collective: every rank calls it after the same vote).")
     mine = f"{type(err).__name__}: {err}" if err is not None and str(err) else getattr(self._sink, 'last', '')
     reasons = [None]*dist.get_world_size()
-    dist.all_gather_object(reasons, (wish, mine))
+    dist.all_gather_object(reasons, (int(wish), mine))
     if learn.is_main:
         for r, (w, why) in enumerate(reasons):
-            if r and w >= 4 and why: print(f"rank {r}: {why}")
+            if r and w >= StopLevel.EPOCH and why: print(f"rank {r}: {why}")
     return reasons[rank][1]
 
-DistributedCB._on_event, DistributedCB._agree, DistributedCB._reasons = _on_event, _agree, _reasons
-DistributedCB._last_cleanup = _last_cleanup
+DistributedCB._on_event, DistributedCB._ending, DistributedCB._epoch_ends = _on_event, _ending, _epoch_ends
+DistributedCB._epoch_starts = _epoch_starts
+DistributedCB._vote_before_update, DistributedCB._vote_at_batch_end = _vote_before_update, _vote_at_batch_end
+DistributedCB._vote_at_epoch_end, DistributedCB._last_cleanup = _vote_at_epoch_end, _last_cleanup
+DistributedCB._agree, DistributedCB._reasons = _agree, _reasons
 
 # %% ../nbs/12_distributed.ipynb #092f4711
 def _nested(self, learn, event):

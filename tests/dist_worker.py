@@ -7,7 +7,8 @@ rank 0's), then runs a second, validation-only fit in the same process group, in
 Each rank saves its weights, metrics logs and the training samples it saw to OUT_DIR/rank<r>.pt. With
 `--fail-at N`, rank 1 raises at training batch N of the first epoch instead. With `--agree`, the ranks
 instead make decisions alone (lr_find, a NaN loss on one rank, cancels raised on one rank, rank-0-only saves,
-get_preds inside and after a fit) and record how each fit ended.
+get_preds inside and after a fit, a skipped step, a batch skipped before a forward pass that talks to the other ranks)
+and record how each fit ended.
 """
 import argparse, os
 from datetime import timedelta
@@ -20,7 +21,7 @@ from torcheval.metrics import MulticlassAccuracy
 from minitrain.data import Dataset, DataLoaders
 from minitrain.optimizer import SGD
 from minitrain.learner import Learner, Callback, TrainCB, MetricsCB, ProgressCB
-from minitrain.learner import CancelBatchException, CancelEpochException, CancelFitException
+from minitrain.learner import CancelStepException, CancelBatchException, CancelEpochException, CancelFitException
 from minitrain.tracking import TerminateOnNaNCB
 import minitrain.schedule, minitrain.inference  # lr_find, get_preds
 from minitrain.distributed import DistributedCB
@@ -43,10 +44,10 @@ class SeenCB(Callback):
     def after_batch(self, learn):
         if learn.training: self.seen[-1].append([self.ids[tuple(r.tolist())] for r in learn.batch[0]])
 
-def make_learner(dls, cbs, init_seed=0) -> Learner:
-    "A small MLP classifier, initialised from `init_seed`, with accuracy and a progress table."
+def make_learner(dls, cbs, init_seed=0, norm=False) -> Learner:
+    "A small MLP classifier (with a BatchNorm layer if `norm`), initialised from `init_seed`, with accuracy and a progress table."
     torch.manual_seed(init_seed)  # (set_seed would also do; its first call costs seconds importing torch's compiler)
-    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+    model = nn.Sequential(nn.Linear(4, 16), *([nn.BatchNorm1d(16)] if norm else []), nn.ReLU(), nn.Linear(16, 3))
     return Learner(model, dls, F.cross_entropy, lr=LR, opt_func=SGD,
                    cbs=[TrainCB(), MetricsCB(MulticlassAccuracy(num_classes=3)), ProgressCB(bar=False), *cbs])
 
@@ -88,10 +89,11 @@ def agree(args):
     "Each rank decides alone; record how every fit ended, on every rank."
     dls = make_dls(BS)
     learn = make_learner(dls, [DistributedCB(timeout=timedelta(seconds=60))], init_seed=int(os.environ['RANK']))
-    res = {}
-    def run(name, *cbs, n=2):
+    res, params = {}, {}
+    def run(name, *cbs, n=2, learn=learn):
         learn.fit(n, cbs=list(cbs))
         res[name] = (learn.fit_status, learn.epoch, learn.iter, learn.training)
+        params[name] = [p.detach().clone() for p in learn.model.parameters()]  # before the next fit's DDP copies rank 0's
     sug = learn.lr_find(plot=False, max_epochs=30)
     res['lr_find'] = len(sug.losses)
     run('nan', TerminateOnNaNCB(), AloneCB(1, 'after_loss', 3))
@@ -99,10 +101,14 @@ def agree(args):
     run('cancel_fit_after_batch', AloneCB(0, 'after_batch', 2, CancelFitException))
     run('cancel_epoch', AloneCB(1, 'before_backward', 3, CancelEpochException), n=1)
     run('cancel_fit_in_validation', AloneCB(1, 'after_batch', 0, CancelFitException, training=False))
+    run('cancel_step', AloneCB(1, 'before_step', 2, CancelStepException), n=1)
+    run('cancel_batch_after_backward', AloneCB(1, 'after_backward', 1, CancelBatchException), n=1)
+    normed = make_learner(dls, [DistributedCB(timeout=timedelta(seconds=60))], init_seed=learn.rank, norm=True)
+    run('cancel_batch_before_forward', AloneCB(1, 'before_batch', 2, CancelBatchException), n=1, learn=normed)
     preds = PredsCB(args.out)
     run('cancel_batch', AloneCB(0, 'after_predict', 1, CancelBatchException), preds)
     if learn.is_main: learn.save(args.out/'after.pth')  # rank 0 alone, after the fit
-    torch.save(dict(res=res, weights=learn.model.state_dict(), preds=preds.preds, main_preds=preds.main_preds,
+    torch.save(dict(res=res, params=params, weights=learn.model.state_dict(), preds=preds.preds, main_preds=preds.main_preds,
                     after=learn.get_preds()[0], lr_losses=sug.losses), args.out/f'rank{learn.rank}.pt')
 
 class StopAtCB(Callback):

@@ -232,6 +232,10 @@ def test_every_decision_to_stop_is_agreed_by_all_ranks(tmp_path):
     assert r0['res']['cancel_epoch'] == ('done', 0, 0, False)  # training epoch cut short, validation ran
     assert r0['res']['cancel_batch'] == ('done', 1, 0, False)
     assert r0['res']['cancel_fit_in_validation'] == ('cancelled', 0, 0, False)  # no validation batch votes
+    assert r0['res']['cancel_step'] == r0['res']['cancel_batch_after_backward'] == ('done', 0, 0, False)
+    assert r0['res']['cancel_batch_before_forward'] == ('done', 0, 0, False)  # a BatchNorm model: DDP's forward talks
+    for name, ps in r0['params'].items():  # what rank 1 skipped, rank 0 skipped too: the same weights after each fit
+        assert all(torch.equal(p, q) for p, q in zip(ps, r1['params'][name])), name
     assert all(torch.equal(r0['weights'][k], r1['weights'][k]) for k in r0['weights'])
     # get_preds: the whole validation set, in order, on every rank, inside the fit (also on rank 0 alone) and after
     assert r0['preds'].shape[0] == W.N_VALID and torch.equal(r0['preds'], r1['preds'])

@@ -59,7 +59,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
                     help="multiply the model's channels (cnn, resnet, xresnet: 16, 32, 64, 128) or hidden units "
                          "(mlp: 256) by WIDTH (default: 1.5 for the cnn on Fashion-MNIST, the speedrun's recipe; "
                          "else 1)")
-    tr.add_argument('--epochs', type=_positive_int, default=7,
+    tr.add_argument('--epochs', type=_positive_int, default=8,
                     help='passes over the training data (default: %(default)s)')
     tr.add_argument('--bs', type=_positive_int, default=256,
                     help='batch size for training; validation uses twice it (default: %(default)s)')
@@ -71,10 +71,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
     tr.add_argument('--no-one-cycle', dest='one_cycle', action='store_false',
                     help='train at a constant learning rate instead of the one-cycle schedule (on by default)')
     tr.add_argument('--wd', type=_wd, default=0.01, help="Adam's decoupled weight decay (default: %(default)s)")
-    tr.add_argument('--mixed-precision', nargs='?', const='auto', choices=['auto', 'force'], default=None,
+    tr.add_argument('--mixed-precision', nargs='?', const='auto', choices=['auto', 'force', 'off'], default=None,
                     help='train in mixed precision: float16 with a gradient scaler on a GPU; bfloat16 on the CPU only '
                          'where a short measurement says it is faster than float32 (else a warning, and float32); '
-                         "'--mixed-precision force' uses bfloat16 on any CPU")
+                         "'--mixed-precision force' uses bfloat16 on any CPU, 'off' float32 everywhere (default: "
+                         "bfloat16 on a CPU where the measurement says it is faster, quietly float32 elsewhere)")
     tr.add_argument('--no-channels-last', dest='channels_last', action='store_false',
                     help='keep images and conv weights in the default layout; by default the cnn and resnet use '
                          'channels-last, which oneDNN and cuDNN convolve faster (minitrain.accel.ChannelsLastCB)')
@@ -160,6 +161,15 @@ def _check_out(out: Path) -> str | None:
                 "training would end by writing over it: move it away, or choose another --out")
     return None
 
+def _mixed_precision(args) -> str | None:
+    ("What `--mixed-precision` comes to: 'auto' or 'force' as given; by default 'auto' on a CPU where bfloat16 "
+     "autocast measures faster than float32 (`minitrain.accel.bf16_fast_here`; measured once), else None (float32).")
+    if args.mixed_precision is not None: return None if args.mixed_precision == 'off' else args.mixed_precision
+    if torch.device(args.device).type != 'cpu': return None
+    try: from minitrain.accel import bf16_fast_here
+    except ImportError: return None
+    return 'auto' if bf16_fast_here('cpu')[0] else None
+
 def _mixed_precision_cb(force: bool = False):
     ("The mixed-precision training step (`minitrain.accel`; `force`: bfloat16 even where it is slow), or None if this "
      "install lacks it.")
@@ -180,7 +190,7 @@ def _check(args) -> str | None:
                 None if args.data is None or args.data.is_dir() else f"--data {args.data}: no such folder",
                 _check_data(args.data),
                 "--mixed-precision needs minitrain.accel, which this install lacks"
-                if args.mixed_precision and _mixed_precision_cb() is None else None,
+                if args.mixed_precision in ('auto', 'force') and _mixed_precision_cb() is None else None,
                 None if args.out is None else _check_out(args.out)]
     return next((p for p in problems if p), None)
 
@@ -264,13 +274,14 @@ def train(args) -> dict:
     torch.set_num_threads(args.threads or default_threads())
     set_seed(args.seed)
     args.model = args.model or ('resnet' if args.images else 'cnn')
+    mp = _mixed_precision(args)
     dls, model, data_cbs, data = (_image_data if args.images else _fashion_data)(args)
     print(f"model: {args.model} ({sum(p.numel() for p in model.parameters()):,} parameters) on {args.device}, "
-          f"{torch.get_num_threads()} CPU thread(s){', mixed precision' if args.mixed_precision else ''}")
+          f"{torch.get_num_threads()} CPU thread(s){', mixed precision' if mp else ''}")
     from torcheval.metrics import MulticlassAccuracy  # here: `import minitrain.all` need not wait for torcheval
     metrics = MetricsCB(accuracy=MulticlassAccuracy())
     learn = Learner(model, dls, _loss_func(args), lr=args.lr, opt_func=partial(Adam, wd=args.wd),
-                    cbs=[_mixed_precision_cb(args.mixed_precision == 'force') if args.mixed_precision else TrainCB(),
+                    cbs=[_mixed_precision_cb(mp == 'force') if mp else TrainCB(),
                          DeviceCB(args.device), *data_cbs, metrics, *_augment_cbs(args)])
     if args.lr_find:
         learn.lr = learn.lr_find(plot=False).valley
@@ -288,7 +299,7 @@ def train(args) -> dict:
     if args.tta:  # the mean prediction of each validation image and its mirror
         preds, targs = learn.tta()
         acc = (preds.argmax(1) == targs).float().mean().item()
-    summary = {'accuracy': acc, 'accuracy_no_tta': plain, 'tta': 'flip' if args.tta else None,
+    summary = {'accuracy': acc, 'accuracy_no_tta': plain, 'tta': 'flip' if args.tta else None, 'mixed_precision': mp,
                'valid_images': data['n_valid'], 'data': data['source'], 'full_data': data['full'],
                'epochs': args.epochs, 'lr': learn.lr, 'fit_s': round(fit_s, 2),
                'images_per_s': round(args.epochs*data['n_train']/fit_s, 1), **data.get('extra', {})}

@@ -86,13 +86,13 @@ def test_out_with_a_folder_where_an_output_goes_fails_before_training(tmp_path, 
         assert e.value.code == 2 and f"{name} there is not a file" in capsys.readouterr().err
 
 def test_recipe_defaults():
-    "The main job's defaults are the speedrun's recipe (15a): a 1.5-wide cnn, 7 epochs, flips, label smoothing, flip TTA."
+    "The main job's defaults are the speedrun's recipe (15a): a 1.5-wide cnn, 8 epochs, flips, label smoothing, flip TTA."
     import torch.nn.functional as F
     from minitrain.cli import _parser, _create_model, _augment_cbs, _loss_func
     from minitrain.augment import BatchTransformCB, RandFlip, LabelSmoothingCrossEntropy
     parse = lambda *a: _parser()[0].parse_args(['train', *a])
     args = parse()
-    assert (args.model, args.width, args.epochs, args.flip, args.label_smoothing, args.tta) == (None, None, 7, True, 0.1, True)
+    assert (args.model, args.width, args.epochs, args.flip, args.label_smoothing, args.tta) == (None, None, 8, True, 0.1, True)
     args.model = 'cnn'
     n_params = lambda m: sum(p.numel() for p in m.parameters())
     assert n_params(_create_model(args)) == 220_594  # channels 24, 48, 96, 192
@@ -119,3 +119,17 @@ def test_summary_says_which_accuracy(tmp_path, capsys):
         assert s['tta'] == tta and 0.5 < s['accuracy_no_tta'] <= 1
         assert ('with flip TTA' in printed) == bool(tta)
         if not tta: assert s['accuracy'] == s['accuracy_no_tta']
+
+def test_mixed_precision_by_default_where_faster(monkeypatch):
+    "By default bfloat16 autocast on a CPU where it measures faster, quietly float32 elsewhere; off, auto, force as asked."
+    import minitrain.accel
+    from minitrain.cli import _parser, _mixed_precision
+    parse = lambda *a: _parser()[0].parse_args(['train', *a])
+    for fast in (True, False):
+        monkeypatch.setattr(minitrain.accel, 'bf16_fast_here', lambda device_type='cpu', fast=fast: (fast, 'measured'))
+        assert _mixed_precision(parse()) == ('auto' if fast else None)
+        assert _mixed_precision(parse('--mixed-precision', 'off')) is None
+        assert _mixed_precision(parse('--mixed-precision')) == 'auto'
+        assert _mixed_precision(parse('--mixed-precision', 'force')) == 'force'
+    monkeypatch.setattr(minitrain.accel, 'bf16_fast_here', lambda device_type='cpu': pytest.fail('measured for a GPU'))
+    assert _mixed_precision(parse('--device', 'cuda')) is None  # a GPU trains in float32 unless asked

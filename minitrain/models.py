@@ -64,12 +64,15 @@ def cnn(nfs=(16, 32, 64, 128), c_in: int = 1, n_out: int = 10) -> nn.Sequential:
 
 # %% ../nbs/15_tutorial_fashion_mnist.ipynb #09985f86
 class ResBlock(nn.Module):
-    ("The course's residual block: two `conv`s from `ni` to `nf` channels (the second with `stride`, no act) plus a "
-     "shortcut (pooled and 1×1-convolved, with `shortcut_norm`, when shapes change), then `act()`.")
-    def __init__(self, ni: int, nf: int, stride: int = 1, ks: int = 3, act=act_gr, norm=None, shortcut_norm=None):
+    ("The course's residual block: two `conv`s from `ni` to `nf` channels (the second with `stride`, no act; the "
+     "first with it if `down_first`) plus a shortcut (pooled and 1×1-convolved, with `shortcut_norm`, when shapes "
+     "change), then `act()`.")
+    def __init__(self, ni: int, nf: int, stride: int = 1, ks: int = 3, act=act_gr, norm=None, shortcut_norm=None,
+                 down_first: bool = False):
         super().__init__()
-        self.convs = nn.Sequential(conv(ni, nf, stride=1, act=act, norm=norm, ks=ks),
-                                   conv(nf, nf, stride=stride, act=None, norm=norm, ks=ks))
+        s0, s1 = (stride, 1) if down_first else (1, stride)  # down_first: both convs run at the smaller size
+        self.convs = nn.Sequential(conv(ni, nf, stride=s0, act=act, norm=norm, ks=ks),
+                                   conv(nf, nf, stride=s1, act=None, norm=norm, ks=ks))
         self.idconv = nn.Identity() if ni == nf else conv(ni, nf, ks=1, stride=1, act=None, norm=shortcut_norm)
         self.pool = nn.Identity() if stride == 1 else nn.AvgPool2d(2, ceil_mode=True)
         self.act = act()
@@ -78,11 +81,11 @@ class ResBlock(nn.Module):
 
 def resnet(nfs=(16, 32, 64, 128), c_in: int = 1, n_out: int = 10) -> nn.Sequential:
     ("A small ResNet with batch norm: a stride-2 stem `conv` from `c_in` to `nfs[0]` channels (it halves the image "
-     "first: 28×28 → 14), a stride-2 `ResBlock` to each next size (ReLU, batch norm), then pool and a linear layer to "
-     "`n_out` classes.")
+     "first: 28×28 → 14), a `ResBlock` to each next size that halves it in its first conv (`down_first`; ReLU, batch "
+     "norm), then pool and a linear layer to `n_out` classes.")
     nfs, bn = tuple(nfs), nn.BatchNorm2d
     return nn.Sequential(conv(c_in, nfs[0], stride=2, norm=bn),
-                         *[ResBlock(ni, nf, stride=2, act=nn.ReLU, norm=bn, shortcut_norm=bn)
+                         *[ResBlock(ni, nf, stride=2, act=nn.ReLU, norm=bn, shortcut_norm=bn, down_first=True)
                            for ni, nf in zip(nfs[:-1], nfs[1:])],
                          *_head(nfs[-1], n_out))
 

@@ -149,5 +149,7 @@ def test_resnets_downsample_first():
     for l in m[:4]: h = l(h); shapes.append(tuple(h.shape[1:]))
     assert shapes == [(16, 14, 14), (32, 7, 7), (64, 4, 4), (128, 2, 2)]
     assert all(isinstance(b, XResBlock) for b in m[1:4]) and all(b.convs[0][0].stride == (2, 2) for b in m[1:4])
+    assert all(b.convs[0][0].stride == (2, 2) and b.convs[1][0].stride == (1, 1) for b in resnet()[1:4])  # down_first
+    assert ResBlock(8, 16, stride=2).convs[1][0].stride == (2, 2)  # the course's block: unchanged by default
     assert list(MODELS) == ['mlp', 'cnn', 'resnet', 'xresnet'] and isinstance(create_model('xresnet')[1], XResBlock)
     assert xresnet_small(nfs=(8, 16), c_in=3, n_out=4)(torch.randn(1, 3, 32, 32)).shape == (1, 4)

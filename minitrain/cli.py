@@ -39,6 +39,7 @@ _positive_float = _number(float, 1e-300, 'a positive number')
 _lr = _number(float, 1e-300, 'a learning rate in (0, 10]', hi=10)
 _wd = _number(float, 0, 'a weight decay in [0, 10]', hi=10)
 _seed = _number(int, 0, 'a seed in [0, 2**32)', hi=2**32 - 1)
+_eps = _number(float, 0, 'a label smoothing in [0, 1]', hi=1)
 
 # %% ../nbs/17_cli.ipynb #58d8dbf7
 def _parser() -> tuple[argparse.ArgumentParser, dict]:
@@ -52,8 +53,13 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
                     "and print its validation accuracy.")
     tr.add_argument('--model', choices=list(MODELS), default=None,
                     help="mlp: two-layer perceptron; cnn: the course's CNN of stride-2 convs with batch norm; resnet: "
-                         "a small ResNet with batch norm (default: cnn; resnet with --images)")
-    tr.add_argument('--epochs', type=_positive_int, default=5,
+                         "a small ResNet with batch norm; xresnet: the bag-of-tricks ResNet at the cnn's scale "
+                         "(default: cnn; resnet with --images)")
+    tr.add_argument('--width', type=_positive_float, default=None,
+                    help="multiply the model's channels (cnn, resnet, xresnet: 16, 32, 64, 128) or hidden units "
+                         "(mlp: 256) by WIDTH (default: 1.5 for the cnn on Fashion-MNIST, the speedrun's recipe; "
+                         "else 1)")
+    tr.add_argument('--epochs', type=_positive_int, default=8,
                     help='passes over the training data (default: %(default)s)')
     tr.add_argument('--bs', type=_positive_int, default=256,
                     help='batch size for training; validation uses twice it (default: %(default)s)')
@@ -65,10 +71,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
     tr.add_argument('--no-one-cycle', dest='one_cycle', action='store_false',
                     help='train at a constant learning rate instead of the one-cycle schedule (on by default)')
     tr.add_argument('--wd', type=_wd, default=0.01, help="Adam's decoupled weight decay (default: %(default)s)")
-    tr.add_argument('--mixed-precision', nargs='?', const='auto', choices=['auto', 'force'], default=None,
+    tr.add_argument('--mixed-precision', nargs='?', const='auto', choices=['auto', 'force', 'off'], default=None,
                     help='train in mixed precision: float16 with a gradient scaler on a GPU; bfloat16 on the CPU only '
                          'where a short measurement says it is faster than float32 (else a warning, and float32); '
-                         "'--mixed-precision force' uses bfloat16 on any CPU")
+                         "'--mixed-precision force' uses bfloat16 on any CPU, 'off' float32 everywhere (default: "
+                         "bfloat16 on a CPU where the measurement says it is faster, quietly float32 elsewhere)")
     tr.add_argument('--no-channels-last', dest='channels_last', action='store_false',
                     help='keep images and conv weights in the default layout; by default the cnn and resnet use '
                          'channels-last, which oneDNN and cuDNN convolve faster (minitrain.accel.ChannelsLastCB)')
@@ -92,23 +99,38 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
 
 # %% ../nbs/17_cli.ipynb #2181d2e4
 from torch import nn
-from .augment import BatchTransformCB, RandCrop, RandFlip, RandErase, MixUpCB
+from .augment import BatchTransformCB, RandCrop, RandFlip, RandErase, MixUpCB, LabelSmoothingCrossEntropy
 
 def _add_augment_options(tr: argparse.ArgumentParser):
-    "Add `--augment` and `--mixup` to the `train` parser `tr`."
+    "Add `--no-flip`, `--augment`, `--mixup`, `--label-smoothing` and `--no-tta` to the `train` parser `tr`."
+    tr.add_argument('--no-flip', dest='flip', action='store_false',
+                    help='leave training images as they are; by default each is flipped left-right with probability '
+                         '1/2 (a mirrored shirt is still a shirt)')
     tr.add_argument('--augment', action='store_true',
                     help='augment training batches: random crop (1 pixel of padding), left-right flip, random erasing '
                          '(off by default)')
     tr.add_argument('--mixup', type=_positive_float, nargs='?', const=0.4, default=None, metavar='ALPHA',
                     help='train with MixUp, mixing weights from Beta(ALPHA, ALPHA); ALPHA is 0.4 if not given '
                          '(off by default)')
+    tr.add_argument('--label-smoothing', type=_eps, default=0.1, metavar='EPS',
+                    help='train against targets smoothed by EPS (LabelSmoothingCrossEntropy); 0 for plain '
+                         'cross-entropy (default: %(default)s)')
+    tr.add_argument('--no-tta', dest='tta', action='store_false',
+                    help="report the plain validation accuracy only; by default the accuracy reported is flip "
+                         "test-time augmentation's (Learner.tta: the mean prediction of each image and its mirror), "
+                         "with the plain one beside it")
 
 def _augment_cbs(args) -> list:
-    "The callbacks that `--augment` and `--mixup` ask for."
-    tfms = nn.Sequential(RandCrop(padding=1), RandFlip(), RandErase())
-    cbs = [BatchTransformCB(tfms, on_val=False, each=True)] if args.augment else []  # training images only
+    "The callbacks that `--no-flip`, `--augment` and `--mixup` ask for."
+    if args.augment: tfms = nn.Sequential(RandCrop(padding=1), RandFlip(), RandErase())
+    else: tfms = RandFlip() if args.flip else None
+    cbs = [] if tfms is None else [BatchTransformCB(tfms, on_val=False, each=True)]  # training images only
     if args.mixup is not None: cbs.append(MixUpCB(args.mixup))
     return cbs
+
+def _loss_func(args):
+    "The loss `--label-smoothing` asks for: `LabelSmoothingCrossEntropy(eps)`, or plain cross-entropy for 0."
+    return LabelSmoothingCrossEntropy(args.label_smoothing) if args.label_smoothing else F.cross_entropy
 
 # %% ../nbs/17_cli.ipynb #7d27b2bf
 def _check_device(device: str) -> str | None:
@@ -139,6 +161,15 @@ def _check_out(out: Path) -> str | None:
                 "training would end by writing over it: move it away, or choose another --out")
     return None
 
+def _mixed_precision(args) -> str | None:
+    ("What `--mixed-precision` comes to: 'auto' or 'force' as given; by default 'auto' on a CPU where bfloat16 "
+     "autocast measures faster than float32 (`minitrain.accel.bf16_fast_here`; measured once), else None (float32).")
+    if args.mixed_precision is not None: return None if args.mixed_precision == 'off' else args.mixed_precision
+    if torch.device(args.device).type != 'cpu': return None
+    try: from minitrain.accel import bf16_fast_here
+    except ImportError: return None
+    return 'auto' if bf16_fast_here('cpu')[0] else None
+
 def _mixed_precision_cb(force: bool = False):
     ("The mixed-precision training step (`minitrain.accel`; `force`: bfloat16 even where it is slow), or None if this "
      "install lacks it.")
@@ -159,7 +190,7 @@ def _check(args) -> str | None:
                 None if args.data is None or args.data.is_dir() else f"--data {args.data}: no such folder",
                 _check_data(args.data),
                 "--mixed-precision needs minitrain.accel, which this install lacks"
-                if args.mixed_precision and _mixed_precision_cb() is None else None,
+                if args.mixed_precision in ('auto', 'force') and _mixed_precision_cb() is None else None,
                 None if args.out is None else _check_out(args.out)]
     return next((p for p in problems if p), None)
 
@@ -186,6 +217,13 @@ def _check_images(args) -> str | None:
                         "layout: train/<class>/, val/<class>/)")
     return None
 
+def _create_model(args, **kwargs) -> nn.Module:
+    ("The model `args.model` with its channels (or hidden units) times `args.width` (default: 1.5 for the cnn on "
+     "Fashion-MNIST, else 1); `kwargs` (`c_in`, `n_out`) go to the model function.")
+    w = args.width or (1.5 if args.model == 'cnn' and args.images is None else 1.)
+    if args.model == 'mlp': return MODELS['mlp'](max(1, round(256*w)))
+    return MODELS[args.model](nfs=tuple(max(1, round(n*w)) for n in (16, 32, 64, 128)), **kwargs)
+
 def _image_data(args):
     "The DataLoaders, model, extra callbacks and a description of the image folder `args.images`."
     dls = ImageDataLoaders.from_folder(args.images, valid='val', item_tfms=RandomResizedCrop(args.size, min_scale=0.35),
@@ -194,7 +232,7 @@ def _image_data(args):
     n_train, n_valid, c_in = len(dls.train.ds), len(dls.valid.ds), len(dls.valid.ds[0][0].getbands())
     print(f"data: image folder {args.images}, {len(dls.vocab)} classes, {n_train} train and {n_valid} valid images, "
           f"{c_in} channels, {args.size}×{args.size} crops")
-    model = MODELS[args.model](c_in=c_in, n_out=len(dls.vocab))
+    model = _create_model(args, c_in=c_in, n_out=len(dls.vocab))
     return dls, model, [], dict(n_train=n_train, n_valid=n_valid, source=str(args.images), full=True,
                                 extra={'classes': list(dls.vocab)})
 
@@ -207,7 +245,7 @@ def _fashion_data(args):
         ' (the full data was not found)' if fm.source.startswith('embedded') else '')
     print(f"data: {what}, {len(fm.x_train)} train and {len(fm.x_valid)} valid images, from {fm.source}")
     return fashion_dls(args.bs, fm, num_workers=args.workers, persistent_workers=args.workers > 0), \
-        MODELS[args.model](), [], dict(n_train=len(fm.x_train), n_valid=len(fm.x_valid), source=fm.source, full=full)
+        _create_model(args), [], dict(n_train=len(fm.x_train), n_valid=len(fm.x_valid), source=fm.source, full=full)
 
 # %% ../nbs/17_cli.ipynb #7787d5b6
 def _write_outputs(out: Path, learn: Learner, rec: RecorderCB, args, summary: dict):
@@ -236,13 +274,14 @@ def train(args) -> dict:
     torch.set_num_threads(args.threads or default_threads())
     set_seed(args.seed)
     args.model = args.model or ('resnet' if args.images else 'cnn')
+    mp = _mixed_precision(args)
     dls, model, data_cbs, data = (_image_data if args.images else _fashion_data)(args)
     print(f"model: {args.model} ({sum(p.numel() for p in model.parameters()):,} parameters) on {args.device}, "
-          f"{torch.get_num_threads()} CPU thread(s){', mixed precision' if args.mixed_precision else ''}")
+          f"{torch.get_num_threads()} CPU thread(s){', mixed precision' if mp else ''}")
     from torcheval.metrics import MulticlassAccuracy  # here: `import minitrain.all` need not wait for torcheval
     metrics = MetricsCB(accuracy=MulticlassAccuracy())
-    learn = Learner(model, dls, F.cross_entropy, lr=args.lr, opt_func=partial(Adam, wd=args.wd),
-                    cbs=[_mixed_precision_cb(args.mixed_precision == 'force') if args.mixed_precision else TrainCB(),
+    learn = Learner(model, dls, _loss_func(args), lr=args.lr, opt_func=partial(Adam, wd=args.wd),
+                    cbs=[_mixed_precision_cb(mp == 'force') if mp else TrainCB(),
                          DeviceCB(args.device), *data_cbs, metrics, *_augment_cbs(args)])
     if args.lr_find:
         learn.lr = learn.lr_find(plot=False).valley
@@ -256,14 +295,19 @@ def train(args) -> dict:
     if args.one_cycle: learn.fit_one_cycle(args.epochs, lr_max=learn.lr, cbs=cbs)
     else: learn.fit(args.epochs, cbs=cbs)
     fit_s = time.perf_counter() - t_fit
-    acc = metrics.log[-1]['accuracy']
-    summary = {'accuracy': acc, 'valid_images': data['n_valid'], 'data': data['source'], 'full_data': data['full'],
+    acc = plain = metrics.log[-1]['accuracy']
+    if args.tta:  # the mean prediction of each validation image and its mirror
+        preds, targs = learn.tta()
+        acc = (preds.argmax(1) == targs).float().mean().item()
+    summary = {'accuracy': acc, 'accuracy_no_tta': plain, 'tta': 'flip' if args.tta else None, 'mixed_precision': mp,
+               'valid_images': data['n_valid'], 'data': data['source'], 'full_data': data['full'],
                'epochs': args.epochs, 'lr': learn.lr, 'fit_s': round(fit_s, 2),
                'images_per_s': round(args.epochs*data['n_train']/fit_s, 1), **data.get('extra', {})}
     if args.out is not None:
         _write_outputs(args.out, learn, rec, args, summary | {'wall_s': round(time.perf_counter() - t0, 2)})
     summary['wall_s'] = round(time.perf_counter() - t0, 2)
-    print(f"accuracy {acc:.4f} on {data['n_valid']} valid images in {summary['wall_s']:.1f}s "
+    how = f" with flip TTA ({plain:.4f} without)" if args.tta else ''
+    print(f"accuracy {acc:.4f}{how} on {data['n_valid']} valid images in {summary['wall_s']:.1f}s "
           f"({summary['images_per_s']:.0f} training images/s){f'; wrote {args.out}' if args.out else ''}")
     return summary
 

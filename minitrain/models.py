@@ -12,8 +12,8 @@ from .data import Dataset, DataLoaders
 
 # %% auto #0
 __all__ = ['FASHION_STATS', 'MODELS', 'fashion_norm', 'fashion_item_tfm', 'fashion_dls', 'mlp', 'cnn', 'ResBlock', 'resnet',
-           'create_model', 'init_cnn', 'XResBlock', 'xresnet', 'xresnet18', 'xresnet34', 'xresnet50', 'cnn_learner',
-           'create_cnn', 'vision_learner', 'resnet18', 'resnet34', 'resnet50', 'simple_cnn']
+           'init_cnn', 'XResBlock', 'xresnet', 'xresnet18', 'xresnet34', 'xresnet50', 'xresnet_small', 'create_model',
+           'cnn_learner', 'create_cnn', 'vision_learner', 'resnet18', 'resnet34', 'resnet50', 'simple_cnn']
 
 # %% ../nbs/15_tutorial_fashion_mnist.ipynb #21135044
 FASHION_STATS = (0.2860, 0.3530)  # mean and std of the training pixels, scaled to [0, 1]
@@ -64,12 +64,15 @@ def cnn(nfs=(16, 32, 64, 128), c_in: int = 1, n_out: int = 10) -> nn.Sequential:
 
 # %% ../nbs/15_tutorial_fashion_mnist.ipynb #09985f86
 class ResBlock(nn.Module):
-    ("The course's residual block: two `conv`s from `ni` to `nf` channels (the second with `stride`, no act) plus a "
-     "shortcut (pooled and 1×1-convolved, with `shortcut_norm`, when shapes change), then `act()`.")
-    def __init__(self, ni: int, nf: int, stride: int = 1, ks: int = 3, act=act_gr, norm=None, shortcut_norm=None):
+    ("The course's residual block: two `conv`s from `ni` to `nf` channels (the second with `stride`, no act; the "
+     "first with it if `down_first`) plus a shortcut (pooled and 1×1-convolved, with `shortcut_norm`, when shapes "
+     "change), then `act()`.")
+    def __init__(self, ni: int, nf: int, stride: int = 1, ks: int = 3, act=act_gr, norm=None, shortcut_norm=None,
+                 down_first: bool = False):
         super().__init__()
-        self.convs = nn.Sequential(conv(ni, nf, stride=1, act=act, norm=norm, ks=ks),
-                                   conv(nf, nf, stride=stride, act=None, norm=norm, ks=ks))
+        s0, s1 = (stride, 1) if down_first else (1, stride)  # down_first: both convs run at the smaller size
+        self.convs = nn.Sequential(conv(ni, nf, stride=s0, act=act, norm=norm, ks=ks),
+                                   conv(nf, nf, stride=s1, act=None, norm=norm, ks=ks))
         self.idconv = nn.Identity() if ni == nf else conv(ni, nf, ks=1, stride=1, act=None, norm=shortcut_norm)
         self.pool = nn.Identity() if stride == 1 else nn.AvgPool2d(2, ceil_mode=True)
         self.act = act()
@@ -77,20 +80,14 @@ class ResBlock(nn.Module):
     def forward(self, x): return self.act(self.convs(x) + self.idconv(self.pool(x)))
 
 def resnet(nfs=(16, 32, 64, 128), c_in: int = 1, n_out: int = 10) -> nn.Sequential:
-    ("A small ResNet with batch norm: a stem `conv` from `c_in` to `nfs[0]` channels, a stride-2 `ResBlock` to each "
-     "next size (ReLU, batch norm), then pool and a linear layer to `n_out` classes.")
+    ("A small ResNet with batch norm: a stride-2 stem `conv` from `c_in` to `nfs[0]` channels (it halves the image "
+     "first: 28×28 → 14), a `ResBlock` to each next size that halves it in its first conv (`down_first`; ReLU, batch "
+     "norm), then pool and a linear layer to `n_out` classes.")
     nfs, bn = tuple(nfs), nn.BatchNorm2d
-    return nn.Sequential(conv(c_in, nfs[0], stride=1, norm=bn),
-                         *[ResBlock(ni, nf, stride=2, act=nn.ReLU, norm=bn, shortcut_norm=bn)
+    return nn.Sequential(conv(c_in, nfs[0], stride=2, norm=bn),
+                         *[ResBlock(ni, nf, stride=2, act=nn.ReLU, norm=bn, shortcut_norm=bn, down_first=True)
                            for ni, nf in zip(nfs[:-1], nfs[1:])],
                          *_head(nfs[-1], n_out))
-
-MODELS = {'mlp': mlp, 'cnn': cnn, 'resnet': resnet}
-
-def create_model(name: str) -> nn.Module:
-    "A new model called `name`, one of `MODELS` (the course's `get_model(act, nfs, norm)` is in `08_init`)."
-    if name not in MODELS: raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    return MODELS[name]()
 
 # %% ../nbs/15_tutorial_fashion_mnist.ipynb #44f35d77
 from .init import init_weights
@@ -159,6 +156,22 @@ def xresnet50(pretrained: bool = False, **kwargs) -> nn.Sequential:
      "`xresnet`.")
     _no_pretrained(pretrained)
     return xresnet(4, (3, 4, 6, 3), **kwargs)
+
+# %% ../nbs/15_tutorial_fashion_mnist.ipynb #62320cd6
+def xresnet_small(nfs=(16, 32, 64, 128), c_in: int = 1, n_out: int = 10) -> nn.Sequential:
+    ("The bag-of-tricks ResNet at the `cnn`'s scale: a stride-2 stem `conv` from `c_in` to `nfs[0]` channels, a "
+     "stride-2 `XResBlock` to each next size, then pool and a linear layer to `n_out` classes; `init_cnn`.")
+    nfs = tuple(nfs)
+    return init_cnn(nn.Sequential(conv(c_in, nfs[0], stride=2, norm=nn.BatchNorm2d),
+                                  *[XResBlock(1, ni, nf, stride=2) for ni, nf in zip(nfs[:-1], nfs[1:])],
+                                  *_head(nfs[-1], n_out)))
+
+MODELS = {'mlp': mlp, 'cnn': cnn, 'resnet': resnet, 'xresnet': xresnet_small}
+
+def create_model(name: str) -> nn.Module:
+    "A new model called `name`, one of `MODELS` (the course's `get_model(act, nfs, norm)` is in `08_init`)."
+    if name not in MODELS: raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    return MODELS[name]()
 
 # %% ../nbs/15_tutorial_fashion_mnist.ipynb #b0213794
 _LEARNER_INSTEAD = ("minitrain trains from scratch (no pretrained weights, no model cutting): build the model and pass "

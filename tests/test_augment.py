@@ -386,13 +386,16 @@ def test_tta_bad_n():
 def test_cli_defaults_unchanged_and_options_parse():
     from minitrain.cli import _parser, _augment_cbs
     ap, _ = _parser()
-    args = ap.parse_args(['train'])
-    assert args.augment is False and args.mixup is None and _augment_cbs(args) == []
+    args = ap.parse_args(['train'])  # the default (issue 30's recipe): random flips only
+    assert args.augment is False and args.mixup is None and args.flip is True
+    [flip] = _augment_cbs(args)
+    assert type(flip) is BatchTransformCB and type(flip.tfm) is RandFlip and not flip.on_val
+    assert _augment_cbs(ap.parse_args(['train', '--no-flip'])) == []
     args = ap.parse_args(['train', '--augment', '--mixup'])
     cbs = _augment_cbs(args)
     assert [type(cb) for cb in cbs] == [BatchTransformCB, MixUpCB] and cbs[1].alpha == 0.4
     assert [type(m) for m in cbs[0].tfm] == [RandCrop, RandFlip, RandErase]
-    assert _augment_cbs(ap.parse_args(['train', '--mixup', '0.2']))[0].alpha == 0.2
+    assert _augment_cbs(ap.parse_args(['train', '--no-flip', '--mixup', '0.2']))[0].alpha == 0.2
 
 def test_cli_bad_mixup_alpha(capsys):
     from minitrain.cli import main

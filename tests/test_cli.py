@@ -71,7 +71,8 @@ def test_help_documents_every_option(capsys):
     out = capsys.readouterr().out
     assert e.value.code == 0
     for opt in ('--model', '--epochs', '--bs', '--lr', '--lr-find', '--no-one-cycle', '--wd', '--mixed-precision', '--device',
-                '--workers', '--threads', '--seed', '--data', '--out', '--quiet'):
+                '--workers', '--threads', '--seed', '--data', '--out', '--quiet', '--width', '--no-flip',
+                '--label-smoothing', '--no-tta'):
         assert opt in out
 
 def test_out_with_a_folder_where_an_output_goes_fails_before_training(tmp_path, capsys, monkeypatch):
@@ -83,3 +84,52 @@ def test_out_with_a_folder_where_an_output_goes_fails_before_training(tmp_path, 
         (out/name).mkdir(parents=True)
         with pytest.raises(SystemExit) as e: main(['train', '--out', str(out)])
         assert e.value.code == 2 and f"{name} there is not a file" in capsys.readouterr().err
+
+def test_recipe_defaults():
+    "The main job's defaults are the speedrun's recipe (15a): a 1.5-wide cnn, 8 epochs, flips, label smoothing, flip TTA."
+    import torch.nn.functional as F
+    from minitrain.cli import _parser, _create_model, _augment_cbs, _loss_func
+    from minitrain.augment import BatchTransformCB, RandFlip, LabelSmoothingCrossEntropy
+    parse = lambda *a: _parser()[0].parse_args(['train', *a])
+    args = parse()
+    assert (args.model, args.width, args.epochs, args.flip, args.label_smoothing, args.tta) == (None, None, 8, True, 0.1, True)
+    args.model = 'cnn'
+    n_params = lambda m: sum(p.numel() for p in m.parameters())
+    assert n_params(_create_model(args)) == 220_594  # channels 24, 48, 96, 192
+    [cb] = _augment_cbs(args)
+    assert isinstance(cb, BatchTransformCB) and isinstance(cb.tfm, RandFlip) and not cb.on_val
+    loss = _loss_func(args)
+    assert isinstance(loss, LabelSmoothingCrossEntropy) and loss.eps == 0.1
+    plain = parse('--width', '1', '--no-flip', '--label-smoothing', '0', '--no-tta', '--model', 'cnn')
+    assert n_params(_create_model(plain)) == 98_682  # the course's cnn
+    assert _augment_cbs(plain) == [] and _loss_func(plain) is F.cross_entropy and not plain.tta
+    assert n_params(_create_model(parse('--model', 'mlp'))) == 784*256 + 256 + 256*10 + 10  # width 1 but for the cnn
+    resnet = parse('--model', 'resnet', '--width', '0.5')
+    assert _create_model(resnet)[0][0].out_channels == 8
+    with pytest.raises(SystemExit): parse('--label-smoothing', '1.5')
+
+def test_summary_says_which_accuracy(tmp_path, capsys):
+    "With TTA (the default) the accuracy is flip TTA's, the plain one beside it; --no-tta reports the plain one."
+    for extra, tta in (([], 'flip'), (['--no-tta'], None)):
+        out = tmp_path/str(tta)
+        assert main(['train', '--data', str(EMBEDDED_DIR), '--model', 'mlp', '--epochs', '1', '--quiet', '--threads', '1',
+                     '--out', str(out), *extra]) == 0
+        printed = capsys.readouterr().out
+        s = json.loads((out/'summary.json').read_text())
+        assert s['tta'] == tta and 0.5 < s['accuracy_no_tta'] <= 1
+        assert ('with flip TTA' in printed) == bool(tta)
+        if not tta: assert s['accuracy'] == s['accuracy_no_tta']
+
+def test_mixed_precision_by_default_where_faster(monkeypatch):
+    "By default bfloat16 autocast on a CPU where it measures faster, quietly float32 elsewhere; off, auto, force as asked."
+    import minitrain.accel
+    from minitrain.cli import _parser, _mixed_precision
+    parse = lambda *a: _parser()[0].parse_args(['train', *a])
+    for fast in (True, False):
+        monkeypatch.setattr(minitrain.accel, 'bf16_fast_here', lambda device_type='cpu', fast=fast: (fast, 'measured'))
+        assert _mixed_precision(parse()) == ('auto' if fast else None)
+        assert _mixed_precision(parse('--mixed-precision', 'off')) is None
+        assert _mixed_precision(parse('--mixed-precision')) == 'auto'
+        assert _mixed_precision(parse('--mixed-precision', 'force')) == 'force'
+    monkeypatch.setattr(minitrain.accel, 'bf16_fast_here', lambda device_type='cpu': pytest.fail('measured for a GPU'))
+    assert _mixed_precision(parse('--device', 'cuda')) is None  # a GPU trains in float32 unless asked

@@ -134,3 +134,22 @@ def test_simple_cnn_is_fastai_v1s():
     assert [(c.kernel_size, c.stride) for c in convs] == [((5, 5), (1, 1)), ((3, 3), (2, 2))]
     assert sum(isinstance(l, nn.BatchNorm2d) for l in m.modules()) == 1  # all but the last
     assert m(torch.randn(2, 1, 12, 12)).shape == (2, 4)
+
+def test_resnets_downsample_first():
+    "The course's `resnet` halves the image in its stem (28 → 14 → 7 → 4 → 2, as the cnn ends); `xresnet_small` too."
+    from minitrain.models import resnet, xresnet_small, MODELS, create_model, cnn
+    x = torch.randn(2, 1, 28, 28)
+    for m in (resnet(), xresnet_small()):
+        assert m[0][0].stride == (2, 2) and m(x).shape == (2, 10)
+    m, h = resnet(), x
+    shapes = []
+    for l in m[:4]: h = l(h); shapes.append(tuple(h.shape[1:]))
+    assert shapes == [(16, 14, 14), (32, 7, 7), (64, 4, 4), (128, 2, 2)]
+    m, h, shapes = xresnet_small(), x, []
+    for l in m[:4]: h = l(h); shapes.append(tuple(h.shape[1:]))
+    assert shapes == [(16, 14, 14), (32, 7, 7), (64, 4, 4), (128, 2, 2)]
+    assert all(isinstance(b, XResBlock) for b in m[1:4]) and all(b.convs[0][0].stride == (2, 2) for b in m[1:4])
+    assert all(b.convs[0][0].stride == (2, 2) and b.convs[1][0].stride == (1, 1) for b in resnet()[1:4])  # down_first
+    assert ResBlock(8, 16, stride=2).convs[1][0].stride == (2, 2)  # the course's block: unchanged by default
+    assert list(MODELS) == ['mlp', 'cnn', 'resnet', 'xresnet'] and isinstance(create_model('xresnet')[1], XResBlock)
+    assert xresnet_small(nfs=(8, 16), c_in=3, n_out=4)(torch.randn(1, 3, 32, 32)).shape == (1, 4)

@@ -2,7 +2,9 @@
 import torch
 import torch.nn.functional as F
 from torch import nn
-from minitrain.all import *
+
+# %%
+import_missing('minitrain.all')  # minitrain's names that the notebook above has not defined (never its own)
 
 # %% [markdown]
 # ### 1. Flip test-time augmentation by hand

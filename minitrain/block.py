@@ -307,6 +307,7 @@ def _check_valid_classes(dsets: Datasets, label_func):
                          "have no training images, so the model cannot learn them "
                          f"(vocabulary from the training split: {dsets.vocab!r}); add training images or remove them")
 
+# %% ../nbs/14_datablock.ipynb #c276d838
 def left_out_files(path, dsets: Datasets, folders=None, skipped=()) -> list[tuple[Path, str]]:
     ("The files under `path` (under its subfolders `folders` if given, not directly in it) that `dsets` does not use, "
      "each with why: an image in neither split, a file that is not an image; hidden ones and the `skipped` aside.")

@@ -192,6 +192,7 @@ DISK_FULL = {errno.ENOSPC: 'free space on the disk that holds {folder} (`df -h {
              getattr(errno, 'EDQUOT', -1): 'free space in your quota on {folder}, or write elsewhere',
              errno.EFBIG: 'the file is larger than {folder} or a limit (`ulimit -f`) allows: write elsewhere'}
 
+# %% ../nbs/00_core.ipynb #51936c3c
 def _write_error(e: BaseException, seen: OSError | None, path: Path) -> BaseException:
     """What to raise for a write to `path` that failed with `e` (`seen`: an `OSError` a write met first): a full disk
     as an `OSError` that names it, the path and what to do, also when the writer hid it behind its own error; else

@@ -322,6 +322,7 @@ def _any_rank(flag: bool, device) -> bool:
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t)
 
+# %% ../nbs/12_distributed.ipynb #a8de7343
 def _on_event(self, learn, event):
     "Run the callbacks of `event`, then vote with the other ranks where the table above says."
     if self._depth or event == 'before_fit': return self._nested(learn, event)
@@ -359,6 +360,7 @@ def _epoch_ends(self, learn):
         self._agree(learn, StopLevel.NONE, StopLevel.NONE, None, follow=StopLevel.EPOCH, phase=StopLevel.EPOCH)
     learn.rank_rng_states = _gather_rng_states()
 
+# %% ../nbs/12_distributed.ipynb #43e3c601
 def _vote_before_update(self, learn, event, err):
     ("Vote what `event`'s callbacks raised (`err`) and follow the others from `_BEFORE_UPDATE[event]` on; "
      "`before_batch` votes only when the forward pass talks to the other ranks (else a skip votes at the batch's end).")

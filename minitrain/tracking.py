@@ -431,6 +431,7 @@ def _check_epochs(epoch: int, n_epochs, path):
         raise ValueError(f"the checkpoint {path} has epoch {epoch}, but its epochs run {within}: it is damaged or was "
                          "not written by learn.save")
 
+# %% ../nbs/11_tracking.ipynb #9ce20924
 def _check_cb_states(learn, ckpt: dict, path):
     "Raise unless the saved state of each callback with state is like its state now (`_unlike`), before any is loaded."
     saved = ckpt['cbs']

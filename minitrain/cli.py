@@ -250,9 +250,7 @@ def _fashion_data(args):
 # %% ../nbs/17_cli.ipynb #7787d5b6
 def _write_outputs(out: Path, learn: Learner, rec: RecorderCB, args, summary: dict):
     "Write the checkpoint, metrics CSV, loss/lr plot and JSON summary of a finished run to `out`."
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: a run inside Jupyter keeps its backend and inline plots
     opts = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     # the one checkpoint format: learn.load and ResumeCB read it; the options go to summary.json
     learn.save(out/'model.pth')
@@ -261,9 +259,8 @@ def _write_outputs(out: Path, learn: Learner, rec: RecorderCB, args, summary: di
         w = csv.DictWriter(f, fieldnames=list(log[0]))
         w.writeheader(); w.writerows(log)
     atomic_write(out/'metrics.csv', _csv, text=True)
-    axs = rec.plot()
-    atomic_write(out/'loss_lr.png', lambda f: axs[0].figure.savefig(f, format='png', bbox_inches='tight'))
-    plt.close(axs[0].figure)
+    fig = rec.plot(fig=Figure())[0].figure
+    atomic_write(out/'loss_lr.png', lambda f: fig.savefig(f, format='png', bbox_inches='tight'))
     atomic_write(out/'summary.json', lambda f: json.dump({**summary, 'options': opts}, f, indent=2), text=True)
 
 # %% ../nbs/17_cli.ipynb #e4499861

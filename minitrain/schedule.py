@@ -229,14 +229,19 @@ class RecorderCB(Callback):
         for k, f in self.fns.items(): self.recs[k].append(f(self))
 
 
-    def plot(self, names=None, figsize=(4, 2.5)):
-        "One plot per recorded value (or per name in `names`), against training batches."
-        import matplotlib.pyplot as plt  # here, not at import time: matplotlib takes a second to import
+    def plot(self, names=None, figsize=(4, 2.5), fig=None):
+        ("One plot per recorded value (or per name in `names`), against training batches; on `fig` (a matplotlib "
+         "`Figure`, e.g. one to save from a script without touching pyplot's backend) if given, else a new figure.")
         names = list(self.recs) if names is None else list(names)
         if missing := [k for k in names if k not in self.recs]:
             raise ValueError(f"RecorderCB recorded no {missing}: record it, "
                              "e.g. RecorderCB(lr=rec_lr, mom=rec_mom, loss=rec_loss)")
-        fig, axs = plt.subplots(1, len(names), figsize=(figsize[0]*len(names), figsize[1]), squeeze=False)
+        size = (figsize[0]*len(names), figsize[1])
+        if fig is None:
+            import matplotlib.pyplot as plt  # here, not at import time: matplotlib takes a second to import
+            fig = plt.figure(figsize=size)
+        else: fig.set_size_inches(*size)
+        axs = fig.subplots(1, len(names), squeeze=False)
         for ax, k in zip(axs[0], names):
             ax.plot(self.recs[k]); ax.set(title=k, xlabel='training batch', ylabel=k)
         return axs[0]

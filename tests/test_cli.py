@@ -133,3 +133,16 @@ def test_mixed_precision_by_default_where_faster(monkeypatch):
         assert _mixed_precision(parse('--mixed-precision', 'force')) == 'force'
     monkeypatch.setattr(minitrain.accel, 'bf16_fast_here', lambda device_type='cpu': pytest.fail('measured for a GPU'))
     assert _mixed_precision(parse('--device', 'cuda')) is None  # a GPU trains in float32 unless asked
+
+def test_out_leaves_pyplot_alone(tmp_path, capsys):
+    "Writing loss_lr.png keeps the caller's matplotlib backend and pyplot figures (main in a Jupyter kernel keeps plotting)."
+    import matplotlib
+    import matplotlib.pyplot as plt
+    before, figs = matplotlib.get_backend(), plt.get_fignums()
+    matplotlib.use('svg')  # any backend but Agg: the command used to switch to Agg
+    try:
+        assert main(['train', '--data', str(EMBEDDED_DIR), '--model', 'mlp', '--epochs', '1', '--quiet', '--threads', '1',
+                     '--out', str(tmp_path/'run')]) == 0
+        assert matplotlib.get_backend() == 'svg' and plt.get_fignums() == figs
+        assert (tmp_path/'run'/'loss_lr.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    finally: matplotlib.use(before)

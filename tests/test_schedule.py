@@ -215,6 +215,10 @@ def test_recorder_plots_and_learn_recorder():
     assert learn.recorder is rec and set(rec.recs) == {'lr', 'loss'}
     assert len(rec.plot_lr()) == 1 and len(rec.plot_loss()) == 1 and len(rec.plot_sched()) == 1
     with pytest.raises(ValueError, match=r"recorded no \['mom'\].*rec_mom"): rec.plot_lr(show_moms=True)
+    from matplotlib.figure import Figure
+    fig = Figure()
+    axs = rec.plot(fig=fig)  # on the caller's figure: no pyplot, so a script saves it without choosing a backend
+    assert len(axs) == 2 and all(ax.figure is fig for ax in axs) and tuple(fig.get_size_inches()) == (8, 2.5)
 
 def test_suggested_lrs_repr_and_fields():
     learn = make_learner(n=1024)

@@ -18,7 +18,7 @@ import minitrain.tracking  # learn.save, learn.load: the checkpoint format
 from .models import MODELS, fashion_dls
 
 # %% auto #0
-__all__ = ['train', 'main']
+__all__ = ['RECIPE_CHANNELS', 'train', 'main']
 
 # %% ../nbs/17_cli.ipynb #652a7d24
 def _number(kind, lo: float, what: str, hi: float | None = None):
@@ -41,6 +41,15 @@ _wd = _number(float, 0, 'a weight decay in [0, 10]', hi=10)
 _seed = _number(int, 0, 'a seed in [0, 2**32)', hi=2**32 - 1)
 _eps = _number(float, 0, 'a label smoothing in [0, 1]', hi=1)
 
+def _channels(s: str) -> tuple[int, ...]:
+    "An argparse type: channels per stage, positive integers separated by commas (`24,48,96,128`)."
+    try: chans = tuple(int(c) for c in s.split(','))
+    except ValueError: chans = ()
+    if not chans or min(chans) < 1:
+        raise argparse.ArgumentTypeError(f"must be positive integers separated by commas, e.g. 24,48,96,128; got {s!r}")
+    return chans
+_channels.__name__ = 'channels'  # argparse names the type in some messages
+
 # %% ../nbs/17_cli.ipynb #58d8dbf7
 def _parser() -> tuple[argparse.ArgumentParser, dict]:
     "The `minitrain` argument parser, and its command parsers by name (`train`)."
@@ -55,10 +64,14 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
                     help="mlp: two-layer perceptron; cnn: the course's CNN of stride-2 convs with batch norm; resnet: "
                          "a small ResNet with batch norm; xresnet: the bag-of-tricks ResNet at the cnn's scale "
                          "(default: cnn; resnet with --images)")
-    tr.add_argument('--width', type=_positive_float, default=None,
-                    help="multiply the model's channels (cnn, resnet, xresnet: 16, 32, 64, 128) or hidden units "
-                         "(mlp: 256) by WIDTH (default: 1.5 for the cnn on Fashion-MNIST, the speedrun's recipe; "
-                         "else 1)")
+    size = tr.add_mutually_exclusive_group()
+    size.add_argument('--width', type=_positive_float, default=None,
+                      help="multiply the model's channels (cnn, resnet, xresnet: 16, 32, 64, 128) or hidden units "
+                           "(mlp: 256) by WIDTH (default: 1, but see --channels)")
+    size.add_argument('--channels', type=_channels, default=None, metavar='C1,C2,...',
+                      help="the channels of each stage of the cnn, resnet or xresnet, e.g. 24,48,96,128 (default: "
+                           "24,48,96,128 for the cnn on Fashion-MNIST, the speedrun's recipe; else 16,32,64,128 "
+                           "times --width)")
     tr.add_argument('--epochs', type=_positive_int, default=8,
                     help='passes over the training data (default: %(default)s)')
     tr.add_argument('--bs', type=_positive_int, default=256,
@@ -188,6 +201,8 @@ def _check(args) -> str | None:
     "The first problem of `args` that parsing alone cannot see (None if there is none)."
     problems = [_check_device(args.device), _check_images(args),  # --images first: it says when --data is given too
                 None if args.data is None or args.data.is_dir() else f"--data {args.data}: no such folder",
+                "--channels sets a conv model's stages; the mlp has one hidden layer: use --width (256 units times "
+                "WIDTH)" if args.channels and args.model == 'mlp' else None,
                 _check_data(args.data),
                 "--mixed-precision needs minitrain.accel, which this install lacks"
                 if args.mixed_precision in ('auto', 'force') and _mixed_precision_cb() is None else None,
@@ -217,12 +232,20 @@ def _check_images(args) -> str | None:
                         "layout: train/<class>/, val/<class>/)")
     return None
 
+RECIPE_CHANNELS = (24, 48, 96, 128)  # the cnn's on Fashion-MNIST by default: the speedrun's (15a_speedrun)
+
+def _model_channels(args) -> tuple[int, ...]:
+    ("The channels of each stage of a conv model: `args.channels`; by default `RECIPE_CHANNELS` for the cnn on "
+     "Fashion-MNIST (unless `--width` is given), else 16, 32, 64, 128 times `args.width` (default 1).")
+    if args.channels: return args.channels
+    if args.width is None and args.model == 'cnn' and args.images is None: return RECIPE_CHANNELS
+    return tuple(max(1, round(n*(args.width or 1.))) for n in (16, 32, 64, 128))
+
 def _create_model(args, **kwargs) -> nn.Module:
-    ("The model `args.model` with its channels (or hidden units) times `args.width` (default: 1.5 for the cnn on "
-     "Fashion-MNIST, else 1); `kwargs` (`c_in`, `n_out`) go to the model function.")
-    w = args.width or (1.5 if args.model == 'cnn' and args.images is None else 1.)
-    if args.model == 'mlp': return MODELS['mlp'](max(1, round(256*w)))
-    return MODELS[args.model](nfs=tuple(max(1, round(n*w)) for n in (16, 32, 64, 128)), **kwargs)
+    ("The model `args.model`: the mlp with 256 hidden units times `args.width`, a conv model with "
+     "`_model_channels(args)`; `kwargs` (`c_in`, `n_out`) go to the model function.")
+    if args.model == 'mlp': return MODELS['mlp'](max(1, round(256*(args.width or 1.))))
+    return MODELS[args.model](nfs=_model_channels(args), **kwargs)
 
 def _image_data(args):
     "The DataLoaders, model, extra callbacks and a description of the image folder `args.images`."
@@ -273,7 +296,8 @@ def train(args) -> dict:
     args.model = args.model or ('resnet' if args.images else 'cnn')
     mp = _mixed_precision(args)
     dls, model, data_cbs, data = (_image_data if args.images else _fashion_data)(args)
-    print(f"model: {args.model} ({sum(p.numel() for p in model.parameters()):,} parameters) on {args.device}, "
+    chans = '' if args.model == 'mlp' else f" {','.join(map(str, _model_channels(args)))}"
+    print(f"model: {args.model}{chans} ({sum(p.numel() for p in model.parameters()):,} parameters) on {args.device}, "
           f"{torch.get_num_threads()} CPU thread(s){', mixed precision' if mp else ''}")
     from torcheval.metrics import MulticlassAccuracy  # here: `import minitrain.all` need not wait for torcheval
     metrics = MetricsCB(accuracy=MulticlassAccuracy())

@@ -71,7 +71,7 @@ def test_help_documents_every_option(capsys):
     out = capsys.readouterr().out
     assert e.value.code == 0
     for opt in ('--model', '--epochs', '--bs', '--lr', '--lr-find', '--no-one-cycle', '--wd', '--mixed-precision', '--device',
-                '--workers', '--threads', '--seed', '--data', '--out', '--quiet', '--width', '--no-flip',
+                '--workers', '--threads', '--seed', '--data', '--out', '--quiet', '--width', '--channels', '--no-flip',
                 '--label-smoothing', '--no-tta'):
         assert opt in out
 
@@ -86,16 +86,19 @@ def test_out_with_a_folder_where_an_output_goes_fails_before_training(tmp_path, 
         assert e.value.code == 2 and f"{name} there is not a file" in capsys.readouterr().err
 
 def test_recipe_defaults():
-    "The main job's defaults are the speedrun's recipe (15a): a 1.5-wide cnn, 8 epochs, flips, label smoothing, flip TTA."
+    "The main job's defaults are the speedrun's recipe (15a): a cnn of 24…128 channels, 8 epochs, flips, smoothing, flip TTA."
     import torch.nn.functional as F
     from minitrain.cli import _parser, _create_model, _augment_cbs, _loss_func
     from minitrain.augment import BatchTransformCB, RandFlip, LabelSmoothingCrossEntropy
     parse = lambda *a: _parser()[0].parse_args(['train', *a])
     args = parse()
-    assert (args.model, args.width, args.epochs, args.flip, args.label_smoothing, args.tta) == (None, None, 8, True, 0.1, True)
+    assert (args.model, args.width, args.channels, args.epochs, args.flip, args.label_smoothing, args.tta) == \
+        (None, None, None, 8, True, 0.1, True)
     args.model = 'cnn'
     n_params = lambda m: sum(p.numel() for p in m.parameters())
-    assert n_params(_create_model(args)) == 220_594  # channels 24, 48, 96, 192
+    chans = lambda m: [l.out_channels for l in m.modules() if isinstance(l, torch.nn.Conv2d)]
+    assert chans(_create_model(args)) == [24, 48, 96, 128] and n_params(_create_model(args)) == 164_530
+    assert chans(_create_model(parse('--model', 'cnn', '--width', '1.5'))) == [24, 48, 96, 192]  # --width: 16…128 times it
     [cb] = _augment_cbs(args)
     assert isinstance(cb, BatchTransformCB) and isinstance(cb.tfm, RandFlip) and not cb.on_val
     loss = _loss_func(args)
@@ -105,7 +108,7 @@ def test_recipe_defaults():
     assert _augment_cbs(plain) == [] and _loss_func(plain) is F.cross_entropy and not plain.tta
     assert n_params(_create_model(parse('--model', 'mlp'))) == 784*256 + 256 + 256*10 + 10  # width 1 but for the cnn
     resnet = parse('--model', 'resnet', '--width', '0.5')
-    assert _create_model(resnet)[0][0].out_channels == 8
+    assert _create_model(resnet)[0][1][0].out_channels == 8  # the stem's stride-2 conv
     with pytest.raises(SystemExit): parse('--label-smoothing', '1.5')
 
 def test_summary_says_which_accuracy(tmp_path, capsys):
@@ -146,3 +149,16 @@ def test_out_leaves_pyplot_alone(tmp_path, capsys):
         assert matplotlib.get_backend() == 'svg' and plt.get_fignums() == figs
         assert (tmp_path/'run'/'loss_lr.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     finally: matplotlib.use(before)
+
+def test_channels_option(capsys):
+    "--channels sets each stage of the conv models; it is checked before any work and refused with --width or the mlp."
+    from minitrain.cli import _parser, _create_model
+    parse = lambda *a: _parser()[0].parse_args(['train', *a])
+    chans = lambda m: [l.out_channels for l in m.modules() if isinstance(l, torch.nn.Conv2d) and l.kernel_size != (1, 1)]
+    assert chans(_create_model(parse('--model', 'cnn', '--channels', '8,16,32'))) == [8, 16, 32]
+    assert chans(_create_model(parse('--model', 'resnet', '--channels', '8,16'))) == [4, 8, 16, 16]  # stem (half, then all), one block
+    for bad, says in ((['--channels', '8,0'], 'positive integers'), (['--channels', '8,x'], 'positive integers'),
+                      (['--channels', '8', '--width', '2'], 'not allowed with'),
+                      (['--model', 'mlp', '--channels', '8'], 'use --width')):
+        with pytest.raises(SystemExit) as e: main(['train', *bad])
+        assert e.value.code == 2 and says in capsys.readouterr().err

@@ -139,8 +139,10 @@ def test_resnets_downsample_first():
     "The course's `resnet` halves the image in its stem (28 → 14 → 7 → 4 → 2, as the cnn ends); `xresnet_small` too."
     from minitrain.models import resnet, xresnet_small, MODELS, create_model, cnn
     x = torch.randn(2, 1, 28, 28)
-    for m in (resnet(), xresnet_small()):
-        assert m[0][0].stride == (2, 2) and m(x).shape == (2, 10)
+    for m, stride2 in ((resnet(), lambda m: m[0][1][0]), (xresnet_small(), lambda m: m[0][0])):
+        assert stride2(m).stride == (2, 2) and m(x).shape == (2, 10)
+    full, half = resnet()[0]  # resnet's stem: 8 channels at full size, then 16 at half
+    assert (full[0].stride, full[0].out_channels, half[0].out_channels) == ((1, 1), 8, 16)
     m, h = resnet(), x
     shapes = []
     for l in m[:4]: h = l(h); shapes.append(tuple(h.shape[1:]))

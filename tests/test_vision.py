@@ -320,7 +320,7 @@ def test_cli_trains_on_an_image_folder(folder, tmp_path, capsys):
     s = json.loads((out/'summary.json').read_text())
     assert s['classes'] == ['cat', 'dog'] and s['valid_images'] == 4 and s['options']['model'] == 'resnet'
     ckpt = torch.load(out/'model.pth', weights_only=False)
-    assert ckpt['model']['0.0.weight'].shape[1] == 3 and ckpt['model'][[k for k in ckpt['model'] if k.endswith('weight')][-1]].shape[0] == 2
+    assert ckpt['model']['0.0.0.weight'].shape[1] == 3 and ckpt['model'][[k for k in ckpt['model'] if k.endswith('weight')][-1]].shape[0] == 2
     assert '2 classes, 12 train and 4 valid images, 3 channels' in capsys.readouterr().out
 
 @pytest.mark.parametrize('extra,msg', [(['--model', 'mlp'], 'mlp takes 28×28'), (['--data', '.'], 'give one')])

@@ -86,7 +86,7 @@ def test_out_with_a_folder_where_an_output_goes_fails_before_training(tmp_path, 
         assert e.value.code == 2 and f"{name} there is not a file" in capsys.readouterr().err
 
 def test_recipe_defaults():
-    "The main job's defaults are the speedrun's recipe (15a): a cnn of 24…128 channels, 8 epochs, flips, smoothing, flip TTA."
+    "The main job's defaults are the speedrun's recipe (15a): a 1.5-wide cnn, 8 epochs, flips, label smoothing, flip TTA."
     import torch.nn.functional as F
     from minitrain.cli import _parser, _create_model, _augment_cbs, _loss_func
     from minitrain.augment import BatchTransformCB, RandFlip, LabelSmoothingCrossEntropy
@@ -97,8 +97,9 @@ def test_recipe_defaults():
     args.model = 'cnn'
     n_params = lambda m: sum(p.numel() for p in m.parameters())
     chans = lambda m: [l.out_channels for l in m.modules() if isinstance(l, torch.nn.Conv2d)]
-    assert chans(_create_model(args)) == [24, 48, 96, 128] and n_params(_create_model(args)) == 164_530
+    assert chans(_create_model(args)) == [24, 48, 96, 192] and n_params(_create_model(args)) == 220_594
     assert chans(_create_model(parse('--model', 'cnn', '--width', '1.5'))) == [24, 48, 96, 192]  # --width: 16…128 times it
+    assert chans(_create_model(parse('--model', 'cnn', '--channels', '24,48,96,128'))) == [24, 48, 96, 128]
     [cb] = _augment_cbs(args)
     assert isinstance(cb, BatchTransformCB) and isinstance(cb.tfm, RandFlip) and not cb.on_val
     loss = _loss_func(args)

@@ -139,14 +139,14 @@ def test_mixed_precision_by_default_where_faster(monkeypatch):
     assert _mixed_precision(parse('--device', 'cuda')) is None  # a GPU trains in float32 unless asked
 
 def test_out_leaves_pyplot_alone(tmp_path, capsys):
-    "Writing loss_lr.png keeps the caller's matplotlib backend and pyplot figures (main in a Jupyter kernel keeps plotting)."
+    "Writing loss_lr.png keeps the caller's matplotlib backend and pyplot figures (main in a Jupyter kernel plots on)."
     import matplotlib
     import matplotlib.pyplot as plt
     before, figs = matplotlib.get_backend(), plt.get_fignums()
     matplotlib.use('svg')  # any backend but Agg: the command used to switch to Agg
     try:
-        assert main(['train', '--data', str(EMBEDDED_DIR), '--model', 'mlp', '--epochs', '1', '--quiet', '--threads', '1',
-                     '--out', str(tmp_path/'run')]) == 0
+        assert main(['train', '--data', str(EMBEDDED_DIR), '--model', 'mlp', '--epochs', '1', '--quiet',
+                     '--threads', '1', '--out', str(tmp_path/'run')]) == 0
         assert matplotlib.get_backend() == 'svg' and plt.get_fignums() == figs
         assert (tmp_path/'run'/'loss_lr.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     finally: matplotlib.use(before)
@@ -155,9 +155,11 @@ def test_channels_option(capsys):
     "--channels sets each stage of the conv models; it is checked before any work and refused with --width or the mlp."
     from minitrain.cli import _parser, _create_model
     parse = lambda *a: _parser()[0].parse_args(['train', *a])
-    chans = lambda m: [l.out_channels for l in m.modules() if isinstance(l, torch.nn.Conv2d) and l.kernel_size != (1, 1)]
+    convs = lambda m: [l for l in m.modules() if isinstance(l, torch.nn.Conv2d) and l.kernel_size != (1, 1)]
+    chans = lambda m: [l.out_channels for l in convs(m)]
     assert chans(_create_model(parse('--model', 'cnn', '--channels', '8,16,32'))) == [8, 16, 32]
-    assert chans(_create_model(parse('--model', 'resnet', '--channels', '8,16'))) == [4, 8, 16, 16]  # stem (half, then all), one block
+    # resnet: its stem (half the first stage's channels, then all), then one block
+    assert chans(_create_model(parse('--model', 'resnet', '--channels', '8,16'))) == [4, 8, 16, 16]
     for bad, says in ((['--channels', '8,0'], 'positive integers'), (['--channels', '8,x'], 'positive integers'),
                       (['--channels', '8', '--width', '2'], 'not allowed with'),
                       (['--model', 'mlp', '--channels', '8'], 'use --width')):

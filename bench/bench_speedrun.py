@@ -2,7 +2,7 @@
 with one thing changed, printed as a JSON line of its validation accuracy (plain, with flip TTA, with flip and shift
 TTA) and seconds.
 
-    python bench/bench_speedrun.py [--channels 24,48,96,128] [--epochs 8] [--lr 1e-2] [--wd 0.01] [--ls 0.1]
+    python bench/bench_speedrun.py [--channels 24,48,96,192] [--epochs 8] [--lr 1e-2] [--wd 0.01] [--ls 0.1]
         [--pct 0.25] [--sqr-mom 0.99] [--bs 256] [--no-flip] [--erase] [--head avg|flat|cat] [--seed 42] [--threads 1]
 
 The recipe is `minitrain train`'s: Adam, one-cycle, bfloat16 autocast, channels-last, random flips, label smoothing.
@@ -40,7 +40,7 @@ def accuracy(p, y) -> float: return round((p.argmax(1) == y).float().mean().item
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--channels', default='24,48,96,128'); ap.add_argument('--epochs', type=int, default=8)
+    ap.add_argument('--channels', default='24,48,96,192'); ap.add_argument('--epochs', type=int, default=8)
     ap.add_argument('--bs', type=int, default=256); ap.add_argument('--lr', type=float, default=1e-2)
     ap.add_argument('--wd', type=float, default=0.01); ap.add_argument('--ls', type=float, default=0.1)
     ap.add_argument('--pct', type=float, default=0.25); ap.add_argument('--sqr-mom', type=float, default=0.99)

@@ -174,6 +174,7 @@ def _check_out(out: Path) -> str | None:
                 "training would end by writing over it: move it away, or choose another --out")
     return None
 
+# %% ../nbs/17_cli.ipynb #90d6b2ae
 def _mixed_precision(args) -> str | None:
     ("What `--mixed-precision` comes to: 'auto' or 'force' as given; by default 'auto' on a CPU where bfloat16 "
      "autocast measures faster than float32 (`minitrain.accel.bf16_fast_here`; measured once), else None (float32).")

@@ -233,6 +233,7 @@ def _check_content(x: torch.Tensor, y: torch.Tensor, folder, split: str):
         raise IDXError(f"{folder}: the {split} labels range from {int(y.min())} to {int(y.max())}, Fashion-MNIST's "
                        f"from 0 to {len(FASHION_CLASSES)-1}: the labels file is damaged or of another dataset")
 
+# %% ../nbs/01_datasets.ipynb #d0c73d12
 def _record_key() -> bytes | None:
     """This user's key for signing verification records: `verify.key` in `cache_root()`, made on first use, readable by
     its owner alone. None where it cannot be kept (a read-only cache): the files are then hashed at every load."""

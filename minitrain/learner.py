@@ -488,6 +488,22 @@ def _value(t):
     "A metric's value as a float, or a list of floats."
     return t.item() if t.numel() == 1 else t.tolist()
 
+def _feed_metrics(metrics: dict, loss, preds: list, targs: list, losses: list):
+    ("Feed the predictions, targets and losses of some batches (lists, one element a batch) to the `metrics` and the "
+     "mean `loss`.")
+    weights = torch.tensor([len(t) for t in targs], dtype=torch.float64)
+    for m in metrics.values():
+        if isinstance(m, AvgMetric):  # batch by batch: its weights are the batch sizes
+            for p, t in zip(preds, targs): m.to(p.device).update(p, t)
+    if any(not isinstance(m, AvgMetric) for m in metrics.values()):
+        preds, targs = torch.cat(preds), torch.cat(targs)
+        for m in metrics.values():
+            if isinstance(m, AvgMetric): continue
+            if m.device != preds.device: m.to(preds.device)
+            m.update(preds, targs)
+    loss.update(torch.stack(losses).to(loss.device, torch.float64), weight=weights)
+
+# %% ../nbs/04_learner.ipynb #69e9851b
 class MetricsCB(Callback):
     "Torcheval metrics and the mean loss over each epoch and phase; `log` gets one dict per epoch and phase."
     in_probes = False  # a probe run is not a run to log
@@ -528,21 +544,7 @@ class MetricsCB(Callback):
         pending = vars(self).get('_pending')
         if not pending: return
         self._pending, self._numel = [], 0
-        self._update(*map(list, zip(*pending)))
-
-    def _update(self, preds: list, targs: list, losses: list):
-        "Feed the predictions, targets and losses of some batches (lists, one element a batch) to the metrics."
-        weights = torch.tensor([len(t) for t in targs], dtype=torch.float64)
-        for m in self.metrics.values():
-            if isinstance(m, AvgMetric):  # batch by batch: its weights are the batch sizes
-                for p, t in zip(preds, targs): m.to(p.device).update(p, t)
-        if any(not isinstance(m, AvgMetric) for m in self.metrics.values()):
-            preds, targs = torch.cat(preds), torch.cat(targs)
-            for m in self.metrics.values():
-                if isinstance(m, AvgMetric): continue
-                if m.device != preds.device: m.to(preds.device)
-                m.update(preds, targs)
-        self.loss.update(torch.stack(losses).to(self.loss.device, torch.float64), weight=weights)
+        _feed_metrics(self.metrics, self.loss, *map(list, zip(*pending)))
 
     def compute(self):
         "The value of each metric over this phase so far: `merge(all_metrics)` when set (override to reduce otherwise)."
@@ -619,6 +621,53 @@ def _cell(v):
     "A table cell showing `v`."
     return f'{v:.3f}' if isinstance(v, float) else str(v)
 
+# %% ../nbs/04_learner.ipynb #76901365
+class _Table:
+    "`ProgressCB`'s metrics table: a header of the first log entry's keys, then a row of values for each entry."
+    widths = None
+    def show(self, d: dict):
+        "Write the log entry `d` as a row (after the header, the first time)."
+        if self.widths is None:
+            self.widths = [max(len(k), 7) for k in d]
+            self._write(d)
+        self._write(_cell(v) for v in d.values())
+
+    def _write(self, cells): _tqdm().write('  '.join(f'{c:>{w}}' for c, w in zip(cells, self.widths)))
+
+class _LossPlot:
+    ("`ProgressCB`'s loss plot: the training losses (kept as tensors until drawn, so no batch waits for a `.item()`) "
+     "and the validation ones, drawn in the notebook on one figure that each draw updates.")
+    def __init__(self):
+        self.losses, self.val_losses, self.pending, self.fig, self._display, self._next = [], [], [], None, None, 0.
+
+    def draw_due(self, now: float, every: float):
+        "Draw if `every` seconds have passed (`now`: `time.perf_counter()`) since the last draw, or 10 times its time."
+        if now < self._next: return
+        self.draw()
+        done = time.perf_counter()
+        self._next = done + max(every, 10*(done - now))  # drawing takes at most ~10% of the time
+
+    def add_valid(self, loss: float):
+        "The validation `loss` of an epoch, placed after the training batches so far."
+        self.val_losses.append((len(self.losses) + len(self.pending), loss))
+
+    def draw(self):
+        "Plot the losses so far in the notebook, updating the same figure."
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+        if self.pending: self.losses += torch.stack(self.pending).tolist()
+        self.pending = []
+        if self.fig is None:
+            self.fig, self.ax = plt.subplots(figsize=(6, 3.5))
+            plt.close(self.fig)  # we display it ourselves
+        self.ax.clear()
+        self.ax.plot(self.losses, label='train')
+        if self.val_losses: self.ax.plot(*zip(*self.val_losses), 'o-', label='valid')
+        self.ax.set(xlabel='training batches', ylabel='loss')
+        self.ax.legend()
+        if self._display is None: self._display = display(self.fig, display_id=True)
+        else: self._display.update(self.fig)
+
 # %% ../nbs/04_learner.ipynb #4741f106
 class ProgressCB(Callback):
     "Progress bars per epoch and phase, the `MetricsCB` log as a table, and (`plot=True`, in notebooks) a loss plot."
@@ -633,21 +682,14 @@ class ProgressCB(Callback):
         m = getattr(learn, 'metrics', None)
         self.metrics = m if any(cb is m for cb in learn.cbs) else None
         if self.metrics is not None: self._outer_show, self.metrics.show = vars(m).get('show'), self.show
-        self.widths, self.pbar, self.fig, self._display = None, None, None, None
-        self.losses, self.val_losses, self._pending = [], [], []
+        self.table, self.pbar, self.loss_plot = _Table(), None, _LossPlot()
         self._bars = self.enabled and (self.bar if self.bar is not None else _in_jupyter() or _isatty(sys.stderr))
         self._live = self.enabled and self.plot and _in_jupyter()
-        self._next_plot, self._started = 0., True
+        self._started = True
 
     def show(self, d):
         "Write the log entry `d` as a row of the metrics table (after a header, the first time): `MetricsCB.show`."
-        if not self.enabled: return
-        if self.widths is None:
-            self.widths = [max(len(k), 7) for k in d]
-            self._write(d)
-        self._write(_cell(v) for v in d.values())
-
-    def _write(self, cells): _tqdm().write('  '.join(f'{c:>{w}}' for c, w in zip(cells, self.widths)))
+        if self.enabled: self.table.show(d)
 
     def before_epoch(self, learn):
         n = getattr(learn, 'n_iter', None)  # our Learner's; the course's has only `dl`
@@ -656,22 +698,19 @@ class ProgressCB(Callback):
         self._next_loss = 0.
 
     def after_batch(self, learn):
-        if self.plot and learn.model.training: self._pending.append(learn.loss.detach())
+        if self.plot and learn.model.training: self.loss_plot.pending.append(learn.loss.detach())
         now = time.perf_counter()
         if self._bars and now >= self._next_loss:
             self.pbar.set_postfix_str(f'loss {learn.loss.item():.3f}', refresh=False)
             self._next_loss = now + self.refresh
-        if self._live and learn.model.training and now >= self._next_plot:
-            self.draw()
-            done = time.perf_counter()
-            self._next_plot = done + max(self.plot_every, 10*(done - now))  # drawing takes at most ~10% of the time
+        if self._live and learn.model.training: self.loss_plot.draw_due(now, self.plot_every)
 
     def cleanup_batch(self, learn):
         if self.pbar is not None: self.pbar.update()
 
     def after_epoch(self, learn):
         if self.plot and not learn.model.training and self.metrics is not None:
-            self.val_losses.append((len(self.losses) + len(self._pending), self.metrics.log[-1]['loss']))
+            self.loss_plot.add_valid(self.metrics.log[-1]['loss'])
             if self._live: self.draw()
 
     def cleanup_epoch(self, learn):
@@ -688,20 +727,7 @@ class ProgressCB(Callback):
 
     def draw(self):
         "Plot the losses so far in the notebook, updating the same figure."
-        import matplotlib.pyplot as plt
-        from IPython.display import display
-        if self._pending: self.losses += torch.stack(self._pending).tolist()
-        self._pending = []
-        if self.fig is None:
-            self.fig, self.ax = plt.subplots(figsize=(6, 3.5))
-            plt.close(self.fig)  # we display it ourselves
-        self.ax.clear()
-        self.ax.plot(self.losses, label='train')
-        if self.val_losses: self.ax.plot(*zip(*self.val_losses), 'o-', label='valid')
-        self.ax.set(xlabel='training batches', ylabel='loss')
-        self.ax.legend()
-        if self._display is None: self._display = display(self.fig, display_id=True)
-        else: self._display.update(self.fig)
+        self.loss_plot.draw()
 
 # %% ../nbs/04_learner.ipynb #88382a7f
 class SingleEpochCB(Callback):

@@ -122,6 +122,7 @@ class XResBlock(nn.Module):
 
     def forward(self, x): return self.act(self.convs(x) + self.idconv(self.pool(x)))
 
+# %% ../nbs/15_tutorial_fashion_mnist.ipynb #873e5106
 def xresnet(expansion: int, layers, c_in: int = 3, n_out: int = 1000, p: float = 0., widen: float = 1.,
             act_cls=nn.ReLU) -> nn.Sequential:
     ("The bag-of-tricks ResNet (fastai's `XResNet`): a stem of three 3×3 `conv`s from `c_in` channels (32, 32, 64; "

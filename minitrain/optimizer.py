@@ -167,6 +167,13 @@ def _torch_method(name):
     f = getattr(torch.optim.Optimizer, name)
     return getattr(f, '__wrapped__', f)
 
+def _group_line(i: int, g: dict) -> str:
+    "A line of `Optimizer`'s repr: parameter group `i` (`g`), its size and its hypers."
+    hypers = ', '.join(f'{k}={v!r}' for k, v in g.items() if k != 'params')
+    n = sum(p.numel() for p in g['params'])
+    return f"  group {i}: {len(g['params'])} tensors, {n:,} numbers; {hypers}"
+
+# %% ../nbs/03_optimizer.ipynb #de22fa14
 class Optimizer(torch.optim.Optimizer):
     """Update `params` by running the steppers `cbs`, in order, on each parameter that has a gradient; `defaults`
     are the hypers. `foreach` and `fused` pick a faster way to the same step (see "Going faster")."""
@@ -223,11 +230,7 @@ class Optimizer(torch.optim.Optimizer):
         "The steppers, then each parameter group: its size and its hypers."
         fused = ', fused=True' if self._fused else ''
         lines = [f"Optimizer([{', '.join(map(fn_name, self.cbs))}], foreach={self.foreach}{fused})"]
-        for i, g in enumerate(self.param_groups):
-            hypers = ', '.join(f'{k}={v!r}' for k, v in g.items() if k != 'params')
-            n = sum(p.numel() for p in g['params'])
-            lines.append(f"  group {i}: {len(g['params'])} tensors, {n:,} numbers; {hypers}")
-        return '\n'.join(lines)
+        return '\n'.join(lines + [_group_line(i, g) for i, g in enumerate(self.param_groups)])
 
 # %% ../nbs/03_optimizer.ipynb #9bf2a40b
 def SGD(params, lr, mom=0., wd=0., decouple_wd=True):

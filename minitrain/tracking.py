@@ -290,6 +290,7 @@ def _read(path) -> dict:
         raise ValueError(f"{path} is not a minitrain checkpoint (learn.save writes those){hint}")
     return ckpt
 
+# %% ../nbs/11_tracking.ipynb #49e34e8e
 def _some(names: list, n=5) -> str:
     "The first `n` of `names`, and how many more."
     return ', '.join(names[:n]) + (f' and {len(names)-n} more' if len(names) > n else '')
@@ -395,6 +396,7 @@ def _unlike(saved, have, finite=False, top=False) -> str | None:
         return next((f"[{i}]: {why}" for i, why in enumerate(whys) if why), None)
     return None
 
+# %% ../nbs/11_tracking.ipynb #28cb1d5e
 def _check_opt_state(opt, state: dict, path):
     """Raise unless each saved per-parameter state fits its parameter: like the state `opt` keeps for it now, if any
     (`_unlike`: tensors of the same shape), numbers and tensors finite, and a step count that is not negative."""

@@ -437,8 +437,9 @@ def test_progress_bar_and_disabled(capsys):
 def test_progress_plot_collects_losses_outside_notebooks(capsys):
     pcb = ProgressCB(plot=True, bar=False)
     ce_learner(cbs=[TrainCB(), MetricsCB(), pcb]).fit(2)
-    assert len(pcb.losses) + len(pcb._pending) == 4 and [x for x, _ in pcb.val_losses] == [2, 4]
-    assert pcb.fig is None  # no IPython here: nothing drawn
+    plot = pcb.loss_plot  # the losses' home: ProgressCB's plot
+    assert len(plot.losses) + len(plot.pending) == 4 and [x for x, _ in plot.val_losses] == [2, 4]
+    assert plot.fig is None  # no IPython here: nothing drawn
 
 # ---- MetricsCB's hooks: `_log` for a subclass, `show` and `merge` for other callbacks ----------------------------
 

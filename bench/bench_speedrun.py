@@ -4,11 +4,16 @@ TTA) and seconds.
 
     python bench/bench_speedrun.py [--channels 24,48,96,192] [--epochs 8] [--lr 1e-2] [--wd 0.01] [--ls 0.1]
         [--pct 0.25] [--sqr-mom 0.99] [--bs 256] [--no-flip] [--erase] [--head avg|flat|cat] [--seed 42] [--threads 1]
+        [--alt-flip] [--small-first SIZE,EPOCHS]
 
 The recipe is `minitrain train`'s: Adam, one-cycle, bfloat16 autocast, channels-last, random flips, label smoothing.
 Accuracy does not depend on the machine's load, so trials run side by side, one thread each (`--threads 1`: the
 same seed then gives other numbers than the command's two threads; compare means over `--seed`s, since one seed's
 noise is about 0.15 points). Seconds do depend on the load: time with bench/bench_main.py, not here.
+
+Two trials change the data rather than the net: `--alt-flip` (airbench's alternating flip, instead of random flips:
+each image is flipped in every other epoch, starting at random) and `--small-first` (progressive resizing, as in
+fast.ai's DAWNBench runs: the first EPOCHS epochs train on images shrunk to SIZE pixels, cheaper steps).
 """
 import argparse, contextlib, io, json, time
 from functools import partial
@@ -22,6 +27,7 @@ from minitrain.learner import Learner, DeviceCB, MetricsCB
 from minitrain.optimizer import Adam
 from minitrain.augment import RandFlip, RandErase, LabelSmoothingCrossEntropy, BatchTransformCB
 from minitrain.accel import ChannelsLastCB, MixedPrecisionCB
+from minitrain.learner import Callback
 import minitrain.schedule, minitrain.inference  # fit_one_cycle, get_preds
 
 class CatPool(nn.Module):
@@ -36,6 +42,27 @@ def model(chans, head: str) -> nn.Sequential:
     if head == 'flat': return nn.Sequential(*body, nn.Flatten(), nn.Linear(chans[-1]*4, 10))
     return nn.Sequential(*body, CatPool(), nn.Linear(chans[-1]*2, 10))
 
+class AltFlipCB(Callback):
+    "Flip each training image in every other epoch, the first time at random (`seed`): airbench's alternating flip."
+    def __init__(self, seed: int): self.seed = seed
+    def before_fit(self, learn):
+        self.ds = learn.dls.train.ds
+        self.x = self.ds.x  # the images as loaded; put back after fit
+        self.odd = torch.randint(0, 2, (len(self.x),), generator=torch.Generator().manual_seed(self.seed))
+    def before_epoch(self, learn):
+        flip = ((self.odd + learn.epoch) % 2 == 1).view(-1, 1, 1, 1)
+        self.ds.x = torch.where(flip, self.x.flip(-1), self.x)
+    def after_fit(self, learn): self.ds.x = self.x
+
+class SmallFirstCB(Callback):
+    "Train the first `epochs` epochs on batches shrunk to `size`×`size` pixels (progressive resizing)."
+    order = ChannelsLastCB.order - 1
+    def __init__(self, size: int, epochs: int): self.size, self.epochs = size, epochs
+    def before_batch(self, learn):
+        if learn.training and learn.epoch < self.epochs:
+            x, y = learn.batch
+            learn.batch = (F.interpolate(x, size=(self.size, self.size), mode='bilinear', antialias=True), y)
+
 def accuracy(p, y) -> float: return round((p.argmax(1) == y).float().mean().item()*100, 2)
 
 def main():
@@ -47,14 +74,17 @@ def main():
     ap.add_argument('--no-flip', action='store_true'); ap.add_argument('--erase', action='store_true')
     ap.add_argument('--head', choices=['avg', 'flat', 'cat'], default='avg')
     ap.add_argument('--seed', type=int, default=42); ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--alt-flip', action='store_true'); ap.add_argument('--small-first', default=None)
     a = ap.parse_args()
     torch.set_num_threads(a.threads); set_seed(a.seed)
     chans = tuple(int(c) for c in a.channels.split(','))
     dls = fashion_dls(a.bs, load_fashion_mnist())
     cbs = [MixedPrecisionCB(), DeviceCB('cpu'), MetricsCB()]
-    tfms = [] if a.no_flip else [RandFlip()]
+    tfms = [] if a.no_flip or a.alt_flip else [RandFlip()]
     if a.erase: tfms.append(RandErase())
     if tfms: cbs.append(BatchTransformCB(nn.Sequential(*tfms), on_val=False, each=True))
+    if a.alt_flip: cbs.append(AltFlipCB(a.seed))
+    if a.small_first: cbs.append(SmallFirstCB(*(int(n) for n in a.small_first.split(','))))
     loss = LabelSmoothingCrossEntropy(a.ls) if a.ls else F.cross_entropy
     learn = Learner(model(chans, a.head), dls, loss, lr=a.lr, opt_func=partial(Adam, wd=a.wd, sqr_mom=a.sqr_mom),
                     cbs=cbs)

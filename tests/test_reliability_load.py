@@ -13,17 +13,11 @@ from minitrain.optimizer import SGD, Adam
 from minitrain.learner import Learner, TrainCB, MetricsCB, Callback
 from minitrain.schedule import EpochSchedCB
 from minitrain.tracking import SaveModelCB, ResumeCB
+from test_tracking import CountCB  # counts training batches; its count is in checkpoints
 
 _g = torch.Generator().manual_seed(0)
 X = torch.randn(64, 6, generator=_g)
 Y = (X @ torch.randn(6, 3, generator=_g)).argmax(1)
-
-class CountCB(Callback):
-    "Counts training batches, across interruptions."
-    def __init__(self): self.n = 0
-    def after_batch(self, learn): self.n += learn.training
-    def state_dict(self): return {'n': self.n}
-    def load_state_dict(self, sd): self.n = sd['n']
 
 class CrashCB(Callback):
     "Raise before the first training batch of epoch `epoch`."

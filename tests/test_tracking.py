@@ -350,13 +350,14 @@ def test_resume_continues_early_stopping(tmp_path):
     learn.fit(8, cbs=[EarlyStoppingCB(patience=3), ResumeCB(path)])
     assert learn.metrics.log == ref.metrics.log
 
+class CountCB(Callback):
+    "Counts training batches, across interruptions (its count is in checkpoints: `state_dict`)."
+    def __init__(self): self.n = 0
+    def after_batch(self, learn): self.n += learn.training
+    def state_dict(self): return {'n': self.n}
+    def load_state_dict(self, sd): self.n = sd['n']
+
 def test_resume_restores_callback_state(tmp_path):
-    class CountCB(Callback):
-        "Counts training batches, across interruptions."
-        def __init__(self): self.n = 0
-        def after_batch(self, learn): self.n += learn.training
-        def state_dict(self): return {'n': self.n}
-        def load_state_dict(self, sd): self.n = sd['n']
     path = tmp_path/'run.pth'
     with pytest.raises(RuntimeError): make_learner().fit(3, cbs=[CountCB(), SaveModelCB(path=path, every_epoch=True), CrashCB(2, 1)])
     learn = make_learner()

@@ -233,6 +233,7 @@ def _check_images(args) -> str | None:
                         "layout: train/<class>/, val/<class>/)")
     return None
 
+# %% ../nbs/17_cli.ipynb #ef28708c
 _RECIPE_WIDTH = 1.5  # the cnn's on Fashion-MNIST by default: the speedrun's recipe (15a_speedrun)
 
 def _width(args) -> float:

@@ -647,6 +647,10 @@ class _LossPlot:
         done = time.perf_counter()
         self._next = done + max(every, 10*(done - now))  # drawing takes at most ~10% of the time
 
+    def add_train(self, loss: torch.Tensor):
+        "The loss of a training batch (a tensor: read only when drawn)."
+        self.pending.append(loss)
+
     def add_valid(self, loss: float):
         "The validation `loss` of an epoch, placed after the training batches so far."
         self.val_losses.append((len(self.losses) + len(self.pending), loss))
@@ -698,7 +702,7 @@ class ProgressCB(Callback):
         self._next_loss = 0.
 
     def after_batch(self, learn):
-        if self.plot and learn.model.training: self.loss_plot.pending.append(learn.loss.detach())
+        if self.plot and learn.model.training: self.loss_plot.add_train(learn.loss.detach())
         now = time.perf_counter()
         if self._bars and now >= self._next_loss:
             self.pbar.set_postfix_str(f'loss {learn.loss.item():.3f}', refresh=False)

@@ -80,12 +80,12 @@ class ResBlock(nn.Module):
     def forward(self, x): return self.act(self.convs(x) + self.idconv(self.pool(x)))
 
 def resnet(nfs=(16, 32, 64, 128), c_in: int = 1, n_out: int = 10) -> nn.Sequential:
-    ("A small ResNet with batch norm: a stem of two `conv`s from `c_in` channels, `nfs[0]//2` at full size then "
-     "`nfs[0]` at half (28×28 → 14), a `ResBlock` to each next size that halves it in its first conv (`down_first`; "
-     "ReLU, batch norm), then pool and a linear layer to `n_out` classes.")
+    ("A small ResNet with batch norm: a stem of a `conv` from `c_in` to `nfs[0]` channels at full size and a 3×3 "
+     "max pool with stride 2 (28×28 → 14), a `ResBlock` to each next size that halves it in its first conv "
+     "(`down_first`; ReLU, batch norm), then pool and a linear layer to `n_out` classes.")
     nfs, bn = tuple(nfs), nn.BatchNorm2d
-    mid = max(1, nfs[0]//2)  # few channels at full size: the one layer that sees every pixel, and cheap
-    return nn.Sequential(nn.Sequential(conv(c_in, mid, stride=1, norm=bn), conv(mid, nfs[0], stride=2, norm=bn)),
+    stem = nn.Sequential(conv(c_in, nfs[0], stride=1, norm=bn), nn.MaxPool2d(3, stride=2, padding=1))
+    return nn.Sequential(stem,
                          *[ResBlock(ni, nf, stride=2, act=nn.ReLU, norm=bn, shortcut_norm=bn, down_first=True)
                            for ni, nf in zip(nfs[:-1], nfs[1:])],
                          *_head(nfs[-1], n_out))

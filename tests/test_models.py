@@ -139,10 +139,10 @@ def test_resnets_downsample_first():
     "The course's `resnet` halves the image in its stem (28 → 14 → 7 → 4 → 2, as the cnn ends); `xresnet_small` too."
     from minitrain.models import resnet, xresnet_small, MODELS, create_model, cnn
     x = torch.randn(2, 1, 28, 28)
-    for m, stride2 in ((resnet(), lambda m: m[0][1][0]), (xresnet_small(), lambda m: m[0][0])):
-        assert stride2(m).stride == (2, 2) and m(x).shape == (2, 10)
-    full, half = resnet()[0]  # resnet's stem: 8 channels at full size, then 16 at half
-    assert (full[0].stride, full[0].out_channels, half[0].out_channels) == ((1, 1), 8, 16)
+    assert resnet()(x).shape == xresnet_small()(x).shape == (2, 10) and xresnet_small()[0][0].stride == (2, 2)
+    full, pool = resnet()[0]  # resnet's stem: 16 channels at full size, then a 3×3 max pool with stride 2
+    assert (full[0].stride, full[0].out_channels, type(pool), pool.kernel_size, pool.stride) == \
+        ((1, 1), 16, nn.MaxPool2d, 3, 2)
     m, h = resnet(), x
     shapes = []
     for l in m[:4]: h = l(h); shapes.append(tuple(h.shape[1:]))

@@ -2,11 +2,13 @@
 with one thing changed, printed as a JSON line of its validation accuracy (plain, with flip TTA, with flip and shift
 TTA) and seconds.
 
-    python bench/bench_speedrun.py [--channels 24,48,96,192] [--epochs 8] [--lr 1e-2] [--wd 0.01] [--ls 0.1]
-        [--pct 0.25] [--sqr-mom 0.99] [--bs 256] [--no-flip] [--erase] [--head avg|flat|cat] [--seed 42] [--threads 1]
-        [--alt-flip] [--small-first SIZE,EPOCHS]
+    python bench/bench_speedrun.py [--model pool_cnn|cnn] [--channels 16,48,96,192] [--paper-stem] [--epochs 7]
+        [--lr 1e-2] [--wd 0.01] [--ls 0.1] [--pct 0.25] [--sqr-mom 0.99] [--bs 256] [--no-flip] [--erase]
+        [--head avg|flat|cat] [--seed 42] [--threads 1] [--alt-flip] [--small-first SIZE,EPOCHS]
 
-The recipe is `minitrain train`'s: Adam, one-cycle, bfloat16 autocast, channels-last, random flips, label smoothing.
+The recipe is `minitrain train`'s: `pool_cnn`, Adam, one-cycle, bfloat16 autocast, channels-last, random flips, label
+smoothing. The recipe before the max-pool stem is `--model cnn --channels 24,48,96,192 --epochs 8`; `--paper-stem`
+gives pool_cnn the ResNet paper's stem order (pool after batch norm and ReLU).
 Accuracy does not depend on the machine's load, so trials run side by side, one thread each (`--threads 1`: the
 same seed then gives other numbers than the command's two threads; compare means over `--seed`s, since one seed's
 noise is about 0.15 points). Seconds do depend on the load: time with bench/bench_main.py, not here.
@@ -22,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from minitrain.core import set_seed
 from minitrain.datasets import load_fashion_mnist
-from minitrain.models import fashion_dls, cnn
+from minitrain.models import fashion_dls, cnn, pool_cnn, pool_stem
 from minitrain.learner import Learner, DeviceCB, MetricsCB
 from minitrain.optimizer import Adam
 from minitrain.augment import RandFlip, RandErase, LabelSmoothingCrossEntropy, BatchTransformCB
@@ -34,9 +36,12 @@ class CatPool(nn.Module):
     "Average and max pooling side by side (fastai's AdaptiveConcatPool2d to 1×1), flattened."
     def forward(self, x): return torch.cat([x.mean((-2, -1)), x.amax((-2, -1))], 1)
 
-def model(chans, head: str) -> nn.Sequential:
-    "The recipe's `cnn(chans)` with its head: `avg` (the cnn's own), `flat` (flatten the 2×2 maps) or `cat` pooling."
-    m = cnn(chans)
+def model(name: str, chans, head: str, paper_stem: bool = False) -> nn.Sequential:
+    ("`pool_cnn(chans)` (with `paper_stem`, its stem in the ResNet paper's order) or `cnn(chans)`, with its head: "
+     "`avg` (the model's own), `flat` (flatten the 2×2 maps) or `cat` pooling.")
+    if name == 'cnn': m = cnn(chans)
+    elif paper_stem: m = nn.Sequential(pool_stem(1, chans[0]), *cnn(chans[1:], c_in=chans[0]))
+    else: m = pool_cnn(chans)
     if head == 'avg': return m
     body = m[:len(chans)]
     if head == 'flat': return nn.Sequential(*body, nn.Flatten(), nn.Linear(chans[-1]*4, 10))
@@ -67,7 +72,9 @@ def accuracy(p, y) -> float: return round((p.argmax(1) == y).float().mean().item
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--channels', default='24,48,96,192'); ap.add_argument('--epochs', type=int, default=8)
+    ap.add_argument('--model', choices=['pool_cnn', 'cnn'], default='pool_cnn')
+    ap.add_argument('--channels', default='16,48,96,192'); ap.add_argument('--epochs', type=int, default=7)
+    ap.add_argument('--paper-stem', action='store_true')
     ap.add_argument('--bs', type=int, default=256); ap.add_argument('--lr', type=float, default=1e-2)
     ap.add_argument('--wd', type=float, default=0.01); ap.add_argument('--ls', type=float, default=0.1)
     ap.add_argument('--pct', type=float, default=0.25); ap.add_argument('--sqr-mom', type=float, default=0.99)
@@ -86,7 +93,7 @@ def main():
     if a.alt_flip: cbs.append(AltFlipCB(a.seed))
     if a.small_first: cbs.append(SmallFirstCB(*(int(n) for n in a.small_first.split(','))))
     loss = LabelSmoothingCrossEntropy(a.ls) if a.ls else F.cross_entropy
-    learn = Learner(model(chans, a.head), dls, loss, lr=a.lr, opt_func=partial(Adam, wd=a.wd, sqr_mom=a.sqr_mom),
+    learn = Learner(model(a.model, chans, a.head, a.paper_stem), dls, loss, lr=a.lr, opt_func=partial(Adam, wd=a.wd, sqr_mom=a.sqr_mom),
                     cbs=cbs)
     t = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):  # no metrics lines: the JSON line is the output

@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_cli.ipynb #e9dbf530
 from __future__ import annotations
-import argparse, csv, json, math, os, sys, tempfile, time
+import argparse, csv, inspect, json, math, os, sys, tempfile, time
 from functools import partial
 from pathlib import Path
 import torch
@@ -61,18 +61,18 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
                     "cache or /usr/share/datasets/fashion-mnist; else the 5,000-image subset embedded in minitrain) "
                     "and print its validation accuracy.")
     tr.add_argument('--model', choices=list(MODELS), default=None,
-                    help="mlp: two-layer perceptron; cnn: the course's CNN of stride-2 convs with batch norm; resnet: "
-                         "a small ResNet with batch norm; xresnet: the bag-of-tricks ResNet at the cnn's scale "
-                         "(default: cnn; resnet with --images)")
+                    help="mlp: two-layer perceptron; cnn: the course's CNN of stride-2 convs with batch norm; pool_cnn: "
+                         "the cnn behind a max-pool stem, the speedrun's recipe; resnet: a small ResNet with batch "
+                         "norm; xresnet: the bag-of-tricks ResNet at the cnn's scale (default: pool_cnn; resnet with "
+                         "--images)")
     size = tr.add_mutually_exclusive_group()
-    size.add_argument('--width', type=_positive_float, default=None,
-                      help="multiply the model's channels (cnn, resnet, xresnet: 16, 32, 64, 128) or hidden units "
-                           "(mlp: 256) by WIDTH (default: 1.5 for the cnn on Fashion-MNIST, the speedrun's "
-                           "recipe; else 1)")
+    size.add_argument('--width', type=_positive_float, default=1.,
+                      help="multiply the model's channels (cnn, resnet, xresnet: 16, 32, 64, 128; pool_cnn: 16, 48, "
+                           "96, 192) or hidden units (mlp: 256) by WIDTH (default: %(default)s)")
     size.add_argument('--channels', type=_channels, default=None, metavar='C1,C2,...',
-                      help="the channels of each stage of the cnn, resnet or xresnet, e.g. 24,48,96,128 (default: "
-                           "16,32,64,128 times --width)")
-    tr.add_argument('--epochs', type=_positive_int, default=8,
+                      help="the channels of each stage of a conv model, e.g. 24,48,96,128 (default: the model's, "
+                           "times --width)")
+    tr.add_argument('--epochs', type=_positive_int, default=7,
                     help='passes over the training data (default: %(default)s)')
     tr.add_argument('--bs', type=_positive_int, default=256,
                     help='batch size for training; validation uses twice it (default: %(default)s)')
@@ -234,20 +234,16 @@ def _check_images(args) -> str | None:
     return None
 
 # %% ../nbs/17_cli.ipynb #ef28708c
-_RECIPE_WIDTH = 1.5  # the cnn's on Fashion-MNIST by default: the speedrun's recipe (15a_speedrun)
-
-def _width(args) -> float:
-    "`args.width`; by default `_RECIPE_WIDTH` for the cnn on Fashion-MNIST, else 1."
-    return args.width or (_RECIPE_WIDTH if args.model == 'cnn' and args.images is None else 1.)
-
 def _model_channels(args) -> tuple[int, ...]:
-    "The channels of each stage of a conv model: `args.channels`, else 16, 32, 64, 128 times `_width(args)`."
-    return args.channels or tuple(max(1, round(n*_width(args))) for n in (16, 32, 64, 128))
+    ("The channels of each stage of a conv model: `args.channels`, else the model function's default `nfs` times "
+     "`args.width`.")
+    nfs = inspect.signature(MODELS[args.model]).parameters['nfs'].default  # one home: the model's own default
+    return args.channels or tuple(max(1, round(n*args.width)) for n in nfs)
 
 def _create_model(args, **kwargs) -> nn.Module:
-    ("The model `args.model`: the mlp with 256 hidden units times `_width(args)`, a conv model with "
+    ("The model `args.model`: the mlp with 256 hidden units times `args.width`, a conv model with "
      "`_model_channels(args)`; `kwargs` (`c_in`, `n_out`) go to the model function.")
-    if args.model == 'mlp': return MODELS['mlp'](max(1, round(256*_width(args))))
+    if args.model == 'mlp': return MODELS['mlp'](max(1, round(256*args.width)))
     return MODELS[args.model](nfs=_model_channels(args), **kwargs)
 
 def _image_data(args):
@@ -296,7 +292,7 @@ def train(args) -> dict:
     t0 = time.perf_counter()
     torch.set_num_threads(args.threads or default_threads())
     set_seed(args.seed)
-    args.model = args.model or ('resnet' if args.images else 'cnn')
+    args.model = args.model or ('resnet' if args.images else 'pool_cnn')
     mp = _mixed_precision(args)
     dls, model, data_cbs, data = (_image_data if args.images else _fashion_data)(args)
     chans = '' if args.model == 'mlp' else f" {','.join(map(str, _model_channels(args)))}"

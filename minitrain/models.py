@@ -11,9 +11,10 @@ from .datasets import load_fashion_mnist, FashionMNIST
 from .data import Dataset, DataLoaders
 
 # %% auto #0
-__all__ = ['FASHION_STATS', 'MODELS', 'fashion_norm', 'fashion_item_tfm', 'fashion_dls', 'mlp', 'cnn', 'ResBlock', 'resnet',
-           'init_cnn', 'XResBlock', 'xresnet', 'xresnet18', 'xresnet34', 'xresnet50', 'xresnet_small', 'create_model',
-           'cnn_learner', 'create_cnn', 'vision_learner', 'resnet18', 'resnet34', 'resnet50', 'simple_cnn']
+__all__ = ['FASHION_STATS', 'MODELS', 'fashion_norm', 'fashion_item_tfm', 'fashion_dls', 'mlp', 'cnn', 'ResBlock', 'pool_stem',
+           'resnet', 'init_cnn', 'XResBlock', 'xresnet', 'xresnet18', 'xresnet34', 'xresnet50', 'xresnet_small',
+           'pool_cnn', 'create_model', 'cnn_learner', 'create_cnn', 'vision_learner', 'resnet18', 'resnet34',
+           'resnet50', 'simple_cnn']
 
 # %% ../nbs/15_tutorial_fashion_mnist.ipynb #21135044
 FASHION_STATS = (0.2860, 0.3530)  # mean and std of the training pixels, scaled to [0, 1]
@@ -79,13 +80,21 @@ class ResBlock(nn.Module):
 
     def forward(self, x): return self.act(self.convs(x) + self.idconv(self.pool(x)))
 
+def pool_stem(c_in: int, nf: int, pool_first: bool = False) -> nn.Sequential:
+    ("A stem that halves the image and keeps the strongest response of each 3×3 window: a `conv` from `c_in` to `nf` "
+     "channels at full size (batch norm, ReLU), then a 3×3 max pool with stride 2 (the ResNet paper's). With "
+     "`pool_first` the pool comes straight after the convolution, so batch norm and ReLU run on a quarter of the "
+     "pixels (the speedrun's `pool_cnn`).")
+    pool = nn.MaxPool2d(3, stride=2, padding=1)
+    if not pool_first: return nn.Sequential(conv(c_in, nf, stride=1, norm=nn.BatchNorm2d), pool)
+    return nn.Sequential(nn.Conv2d(c_in, nf, 3, padding=1, bias=False), pool, nn.BatchNorm2d(nf), nn.ReLU())
+
 def resnet(nfs=(16, 32, 64, 128), c_in: int = 1, n_out: int = 10) -> nn.Sequential:
-    ("A small ResNet with batch norm: a stem of a `conv` from `c_in` to `nfs[0]` channels at full size and a 3×3 "
-     "max pool with stride 2 (28×28 → 14), a `ResBlock` to each next size that halves it in its first conv "
-     "(`down_first`; ReLU, batch norm), then pool and a linear layer to `n_out` classes.")
+    ("A small ResNet with batch norm: `pool_stem` from `c_in` to `nfs[0]` channels (28×28 → 14), a `ResBlock` to "
+     "each next size that halves it in its first conv (`down_first`; ReLU, batch norm), then pool and a linear layer "
+     "to `n_out` classes.")
     nfs, bn = tuple(nfs), nn.BatchNorm2d
-    stem = nn.Sequential(conv(c_in, nfs[0], stride=1, norm=bn), nn.MaxPool2d(3, stride=2, padding=1))
-    return nn.Sequential(stem,
+    return nn.Sequential(pool_stem(c_in, nfs[0]),
                          *[ResBlock(ni, nf, stride=2, act=nn.ReLU, norm=bn, shortcut_norm=bn, down_first=True)
                            for ni, nf in zip(nfs[:-1], nfs[1:])],
                          *_head(nfs[-1], n_out))
@@ -168,7 +177,15 @@ def xresnet_small(nfs=(16, 32, 64, 128), c_in: int = 1, n_out: int = 10) -> nn.S
                                   *[XResBlock(1, ni, nf, stride=2) for ni, nf in zip(nfs[:-1], nfs[1:])],
                                   *_head(nfs[-1], n_out)))
 
-MODELS = {'mlp': mlp, 'cnn': cnn, 'resnet': resnet, 'xresnet': xresnet_small}
+def pool_cnn(nfs=(16, 48, 96, 192), c_in: int = 1, n_out: int = 10) -> nn.Sequential:
+    ("The speedrun's CNN (15a_speedrun): `pool_stem` from `c_in` to `nfs[0]` channels with the pool first (28×28 → "
+     "14), then the course's `cnn` from there: stride-2 `conv`s to the other `nfs` (→ 7, 4, 2), pool and a linear "
+     "layer to `n_out` classes.")
+    nfs = tuple(nfs)
+    body = cnn(nfs[1:], c_in=nfs[0], n_out=n_out) if len(nfs) > 1 else _head(nfs[0], n_out)  # one stage: the stem
+    return nn.Sequential(pool_stem(c_in, nfs[0], pool_first=True), *body)
+
+MODELS = {'mlp': mlp, 'cnn': cnn, 'pool_cnn': pool_cnn, 'resnet': resnet, 'xresnet': xresnet_small}
 
 def create_model(name: str) -> nn.Module:
     "A new model called `name`, one of `MODELS` (the course's `get_model(act, nfs, norm)` is in `08_init`)."

@@ -25,7 +25,7 @@ def test_train_prints_accuracy_on_the_subset(tmp_path):
     assert summary['accuracy'] == pytest.approx(acc, abs=1e-4) and summary['images_per_s'] > 0 and not summary['full_data']
     ckpt = torch.load(out/'model.pth', weights_only=True)  # learn.save's format, which learn.load and ResumeCB read
     assert ckpt['format'] == 'minitrain checkpoint 1' and {'model', 'opt', 'epoch', 'rng', 'log'} <= ckpt.keys()
-    assert json.loads((out/'summary.json').read_text())['options']['model'] == 'cnn'
+    assert json.loads((out/'summary.json').read_text())['options']['model'] == 'pool_cnn'  # the default
     assert (out/'metrics.csv').read_text().splitlines()[0] == 'accuracy,loss,epoch,train'
 
 def test_same_seed_same_run(capsys):
@@ -86,28 +86,29 @@ def test_out_with_a_folder_where_an_output_goes_fails_before_training(tmp_path, 
         assert e.value.code == 2 and f"{name} there is not a file" in capsys.readouterr().err
 
 def test_recipe_defaults():
-    "The main job's defaults are the speedrun's recipe (15a): a 1.5-wide cnn, 8 epochs, flips, label smoothing, flip TTA."
+    "The main job's defaults are the speedrun's recipe (15a): pool_cnn, 7 epochs, flips, label smoothing, flip TTA."
     import torch.nn.functional as F
     from minitrain.cli import _parser, _create_model, _augment_cbs, _loss_func
     from minitrain.augment import BatchTransformCB, RandFlip, LabelSmoothingCrossEntropy
     parse = lambda *a: _parser()[0].parse_args(['train', *a])
     args = parse()
     assert (args.model, args.width, args.channels, args.epochs, args.flip, args.label_smoothing, args.tta) == \
-        (None, None, None, 8, True, 0.1, True)
-    args.model = 'cnn'
+        (None, 1., None, 7, True, 0.1, True)
+    args.model = 'pool_cnn'  # what `train` picks for Fashion-MNIST
     n_params = lambda m: sum(p.numel() for p in m.parameters())
     chans = lambda m: [l.out_channels for l in m.modules() if isinstance(l, torch.nn.Conv2d)]
-    assert chans(_create_model(args)) == [24, 48, 96, 192] and n_params(_create_model(args)) == 220_594
+    assert chans(_create_model(args)) == [16, 48, 96, 192] and n_params(_create_model(args)) == 217_050
+    assert chans(_create_model(parse('--model', 'pool_cnn', '--width', '0.5'))) == [8, 24, 48, 96]  # its own, times it
     assert chans(_create_model(parse('--model', 'cnn', '--width', '1.5'))) == [24, 48, 96, 192]  # --width: 16…128 times it
     assert chans(_create_model(parse('--model', 'cnn', '--channels', '24,48,96,128'))) == [24, 48, 96, 128]
     [cb] = _augment_cbs(args)
     assert isinstance(cb, BatchTransformCB) and isinstance(cb.tfm, RandFlip) and not cb.on_val
     loss = _loss_func(args)
     assert isinstance(loss, LabelSmoothingCrossEntropy) and loss.eps == 0.1
-    plain = parse('--width', '1', '--no-flip', '--label-smoothing', '0', '--no-tta', '--model', 'cnn')
+    plain = parse('--no-flip', '--label-smoothing', '0', '--no-tta', '--model', 'cnn')
     assert n_params(_create_model(plain)) == 98_682  # the course's cnn
     assert _augment_cbs(plain) == [] and _loss_func(plain) is F.cross_entropy and not plain.tta
-    assert n_params(_create_model(parse('--model', 'mlp'))) == 784*256 + 256 + 256*10 + 10  # width 1 but for the cnn
+    assert n_params(_create_model(parse('--model', 'mlp'))) == 784*256 + 256 + 256*10 + 10
     resnet = parse('--model', 'resnet', '--width', '0.5')
     assert _create_model(resnet)[0][0][0].out_channels == 8  # the stem's conv
     with pytest.raises(SystemExit): parse('--label-smoothing', '1.5')
@@ -160,6 +161,7 @@ def test_channels_option(capsys):
     assert chans(_create_model(parse('--model', 'cnn', '--channels', '8,16,32'))) == [8, 16, 32]
     # resnet: its stem (the first stage's channels), then one block
     assert chans(_create_model(parse('--model', 'resnet', '--channels', '8,16'))) == [8, 16, 16]
+    assert chans(_create_model(parse('--model', 'pool_cnn', '--channels', '8'))) == [8]  # its stem alone
     for bad, says in ((['--channels', '8,0'], 'positive integers'), (['--channels', '8,x'], 'positive integers'),
                       (['--channels', '8', '--width', '2'], 'not allowed with'),
                       (['--model', 'mlp', '--channels', '8'], 'use --width')):

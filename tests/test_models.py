@@ -153,5 +153,26 @@ def test_resnets_downsample_first():
     assert all(isinstance(b, XResBlock) for b in m[1:4]) and all(b.convs[0][0].stride == (2, 2) for b in m[1:4])
     assert all(b.convs[0][0].stride == (2, 2) and b.convs[1][0].stride == (1, 1) for b in resnet()[1:4])  # down_first
     assert ResBlock(8, 16, stride=2).convs[1][0].stride == (2, 2)  # the course's block: unchanged by default
-    assert list(MODELS) == ['mlp', 'cnn', 'resnet', 'xresnet'] and isinstance(create_model('xresnet')[1], XResBlock)
+    assert list(MODELS) == ['mlp', 'cnn', 'pool_cnn', 'resnet', 'xresnet'] and isinstance(create_model('xresnet')[1], XResBlock)
     assert xresnet_small(nfs=(8, 16), c_in=3, n_out=4)(torch.randn(1, 3, 32, 32)).shape == (1, 4)
+
+def test_pool_stem_and_pool_cnn():
+    "pool_stem halves the image with a 3×3 max pool after a full-size conv; pool_cnn is the cnn behind it, pool first."
+    from minitrain.models import pool_stem, pool_cnn, cnn
+    x = torch.randn(2, 1, 28, 28)
+    paper, first = pool_stem(1, 16), pool_stem(1, 16, pool_first=True)
+    assert [type(l) for l in paper[0]] + [type(paper[1])] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d]
+    assert [type(l) for l in first] == [nn.Conv2d, nn.MaxPool2d, nn.BatchNorm2d, nn.ReLU] and first[0].bias is None
+    assert paper(x).shape == first(x).shape == (2, 16, 14, 14) and first[0].stride == (1, 1)
+    with torch.no_grad():  # with batch norm's scale positive, pooling first computes the same function
+        first.load_state_dict({k.replace('0.0.', '0.').replace('0.1.', '2.'): v for k, v in paper.state_dict().items()})
+        paper.eval(); first.eval()
+        paper[0][1].running_mean.uniform_(); first[2].running_mean.copy_(paper[0][1].running_mean)
+        assert torch.allclose(paper(x), first(x), atol=1e-6)
+    m = pool_cnn()
+    assert m(x).shape == (2, 10) and sum(p.numel() for p in m.parameters()) == 217_050
+    h, shapes = x, []
+    for l in m[:4]: h = l(h); shapes.append(tuple(h.shape[1:]))
+    assert shapes == [(16, 14, 14), (48, 7, 7), (96, 4, 4), (192, 2, 2)]
+    assert [str(l) for l in m[1:]] == [str(l) for l in cnn((48, 96, 192), c_in=16)]  # the course's cnn after it
+    assert pool_cnn((8,), c_in=3, n_out=4)(torch.randn(1, 3, 32, 32)).shape == (1, 4)  # one stage: the stem alone

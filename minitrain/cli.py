@@ -61,10 +61,10 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
                     "cache or /usr/share/datasets/fashion-mnist; else the 5,000-image subset embedded in minitrain) "
                     "and print its validation accuracy.")
     tr.add_argument('--model', choices=list(MODELS), default=None,
-                    help="mlp: two-layer perceptron; cnn: the course's CNN of stride-2 convs with batch norm; pool_cnn: "
-                         "the cnn behind a max-pool stem, the speedrun's recipe; resnet: a small ResNet with batch "
-                         "norm; xresnet: the bag-of-tricks ResNet at the cnn's scale (default: pool_cnn; resnet with "
-                         "--images)")
+                    help="mlp: two-layer perceptron; cnn: the course's CNN of stride-2 convs with batch norm; "
+                         "pool_cnn: the cnn behind a max-pool stem, the speedrun's recipe; resnet: a small ResNet "
+                         "with batch norm; xresnet: the bag-of-tricks ResNet at the cnn's scale (default: pool_cnn; "
+                         "resnet with --images)")
     size = tr.add_mutually_exclusive_group()
     size.add_argument('--width', type=_positive_float, default=1.,
                       help="multiply the model's channels (cnn, resnet, xresnet: 16, 32, 64, 128; pool_cnn: 16, 48, "

@@ -90,7 +90,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
                          "'--mixed-precision force' uses bfloat16 on any CPU, 'off' float32 everywhere (default: "
                          "bfloat16 on a CPU where the measurement says it is faster, quietly float32 elsewhere)")
     tr.add_argument('--no-channels-last', dest='channels_last', action='store_false',
-                    help='keep images and conv weights in the default layout; by default the cnn and resnet use '
+                    help='keep images and conv weights in the default layout; by default the conv models use '
                          'channels-last, which oneDNN and cuDNN convolve faster (minitrain.accel.ChannelsLastCB)')
     tr.add_argument('--device', default=def_device, help="torch device: cpu, cuda, cuda:1, mps (default: %(default)s)")
     tr.add_argument('--workers', type=_natural, default=0,

@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from minitrain.core import set_seed
 from minitrain.datasets import load_fashion_mnist
-from minitrain.models import fashion_dls, cnn, pool_cnn, pool_stem
+from minitrain.models import fashion_dls, cnn, pool_cnn
 from minitrain.learner import Learner, DeviceCB, MetricsCB
 from minitrain.optimizer import Adam
 from minitrain.augment import RandFlip, RandErase, LabelSmoothingCrossEntropy, BatchTransformCB
@@ -39,9 +39,7 @@ class CatPool(nn.Module):
 def model(name: str, chans, head: str, paper_stem: bool = False) -> nn.Sequential:
     ("`pool_cnn(chans)` (with `paper_stem`, its stem in the ResNet paper's order) or `cnn(chans)`, with its head: "
      "`avg` (the model's own), `flat` (flatten the 2×2 maps) or `cat` pooling.")
-    if name == 'cnn': m = cnn(chans)
-    elif paper_stem: m = nn.Sequential(pool_stem(1, chans[0]), *cnn(chans[1:], c_in=chans[0]))
-    else: m = pool_cnn(chans)
+    m = cnn(chans) if name == 'cnn' else pool_cnn(chans, pool_first=not paper_stem)
     if head == 'avg': return m
     body = m[:len(chans)]
     if head == 'flat': return nn.Sequential(*body, nn.Flatten(), nn.Linear(chans[-1]*4, 10))
@@ -93,8 +91,8 @@ def main():
     if a.alt_flip: cbs.append(AltFlipCB(a.seed))
     if a.small_first: cbs.append(SmallFirstCB(*(int(n) for n in a.small_first.split(','))))
     loss = LabelSmoothingCrossEntropy(a.ls) if a.ls else F.cross_entropy
-    learn = Learner(model(a.model, chans, a.head, a.paper_stem), dls, loss, lr=a.lr, opt_func=partial(Adam, wd=a.wd, sqr_mom=a.sqr_mom),
-                    cbs=cbs)
+    learn = Learner(model(a.model, chans, a.head, a.paper_stem), dls, loss, lr=a.lr,
+                    opt_func=partial(Adam, wd=a.wd, sqr_mom=a.sqr_mom), cbs=cbs)
     t = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):  # no metrics lines: the JSON line is the output
         learn.fit_one_cycle(a.epochs, lr_max=a.lr, pct_start=a.pct, cbs=[ChannelsLastCB()])

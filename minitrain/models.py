@@ -177,13 +177,13 @@ def xresnet_small(nfs=(16, 32, 64, 128), c_in: int = 1, n_out: int = 10) -> nn.S
                                   *[XResBlock(1, ni, nf, stride=2) for ni, nf in zip(nfs[:-1], nfs[1:])],
                                   *_head(nfs[-1], n_out)))
 
-def pool_cnn(nfs=(16, 48, 96, 192), c_in: int = 1, n_out: int = 10) -> nn.Sequential:
-    ("The speedrun's CNN (15a_speedrun): `pool_stem` from `c_in` to `nfs[0]` channels with the pool first (28×28 → "
-     "14), then the course's `cnn` from there: stride-2 `conv`s to the other `nfs` (→ 7, 4, 2), pool and a linear "
-     "layer to `n_out` classes.")
+def pool_cnn(nfs=(16, 48, 96, 192), c_in: int = 1, n_out: int = 10, pool_first: bool = True) -> nn.Sequential:
+    ("The speedrun's CNN (15a_speedrun): `pool_stem` from `c_in` to `nfs[0]` channels (28×28 → 14; `pool_first`, or "
+     "the ResNet paper's order), then the course's `cnn` from there: stride-2 `conv`s to the other `nfs` (→ 7, 4, 2), "
+     "pool and a linear layer to `n_out` classes.")
     nfs = tuple(nfs)
     body = cnn(nfs[1:], c_in=nfs[0], n_out=n_out) if len(nfs) > 1 else _head(nfs[0], n_out)  # one stage: the stem
-    return nn.Sequential(pool_stem(c_in, nfs[0], pool_first=True), *body)
+    return nn.Sequential(pool_stem(c_in, nfs[0], pool_first=pool_first), *body)
 
 MODELS = {'mlp': mlp, 'cnn': cnn, 'pool_cnn': pool_cnn, 'resnet': resnet, 'xresnet': xresnet_small}
 
